@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cmd-convert.c — `vmforge convert DISK --to FORMATS`: one read of a raw disk,
+ * every requested format written in parallel, atomically, with digests.
+ */
+#include "commands.h"
+#include "engine.h"
+#include "exit-codes.h"
+#include "progress.h"
+#include "signals.h"
+
+#include <errno.h>
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CMD "convert"
+#define MAX_JOBS 256
+#define MAX_OUTPUTS 32
+
+typedef struct ConvertArgs {
+    char *to;
+    char *output_dir;
+    char *name;
+    int jobs;
+    int level;
+    gboolean json;
+    gboolean force;
+    gboolean quiet;
+    gboolean no_sync;
+    gboolean assume_raw;
+    gboolean list_formats;
+    char **rest;
+} ConvertArgs;
+
+static void args_clear(ConvertArgs *a)
+{
+    g_free(a->to);
+    g_free(a->output_dir);
+    g_free(a->name);
+    g_strfreev(a->rest);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ConvertArgs, args_clear)
+
+static int exit_code_for(const GError *err)
+{
+    if (err->domain != VF_ERROR)
+        return VMF_EXIT_FAILURE;
+    switch (err->code) {
+    case VF_ERROR_INPUT:
+        return VMF_EXIT_INPUT;
+    case VF_ERROR_OUTPUT:
+        return VMF_EXIT_OUTPUT;
+    case VF_ERROR_USAGE:
+        return VMF_EXIT_USAGE;
+    case VF_ERROR_LIMIT:
+        return VMF_EXIT_LIMIT;
+    case VF_ERROR_CANCELLED:
+        return vmf_signals_exit_code();
+    default:
+        return VMF_EXIT_FAILURE;
+    }
+}
+
+static void list_formats(void)
+{
+    printf("Output formats (--to FORMAT[:KEY=VALUE...], comma-separated):\n\n");
+    for (const VfWriterOps *const *w = vf_writers; *w; w++) {
+        const VfWriterOps *o = *w;
+        printf("  %-8s %s\n", o->name, o->summary);
+        printf("  %-8s file: NAME.%s; virtual size: %s\n", "", o->extension, o->size_rule);
+        for (const VfOptionSpec *opt = o->options; opt && opt->key; opt++) {
+            g_autofree char *values = NULL;
+            if (opt->choices)
+                values = g_strjoinv("|", (char **)opt->choices);
+            else
+                values = g_strdup_printf("%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT, opt->min,
+                                         opt->max);
+            printf("  %-8s   %s=%s (default %s)\n  %-8s     %s\n", "", opt->key, values,
+                   opt->default_value, "", opt->help);
+        }
+        printf("\n");
+    }
+}
+
+/* "disk.raw" → "disk"; keeps names without a known disk suffix whole. */
+static char *default_name(const char *path)
+{
+    g_autofree char *base = g_path_get_basename(path);
+    static const char *const suffixes[] = {".raw", ".img", ".bin", ".dd", NULL};
+    for (const char *const *s = suffixes; *s; s++)
+        if (g_str_has_suffix(base, *s) && strlen(base) > strlen(*s))
+            return g_strndup(base, strlen(base) - strlen(*s));
+    return g_steal_pointer(&base);
+}
+
+static int parse_epoch(int64_t *out)
+{
+    const char *sde = g_getenv("SOURCE_DATE_EPOCH");
+    *out = 0;
+    if (!sde || !*sde)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(sde, &end, 10);
+    if (errno || *end || v < 0) {
+        vmf_error(CMD, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds since 1970", sde);
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+typedef struct ProgressCtx {
+    VmfProgress *bar;
+} ProgressCtx;
+
+static void on_progress(const VfProgress *p, void *data)
+{
+    ProgressCtx *ctx = data;
+    if (p->data_total > 0)
+        vmf_progress_update(ctx->bar, p->data_done, p->data_total,
+                            p->finishing ? "finishing" : NULL);
+    else
+        vmf_progress_update(ctx->bar, p->bytes_done, p->bytes_total,
+                            p->finishing ? "finishing" : NULL);
+}
+
+static void print_json(const VfSource *src, GArray *artefacts, double seconds)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "input");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "path");
+    json_builder_add_string_value(b, src->path);
+    json_builder_set_member_name(b, "size");
+    json_builder_add_int_value(b, (gint64)src->size);
+    json_builder_set_member_name(b, "data_bytes");
+    json_builder_add_int_value(b, (gint64)src->data_bytes);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "seconds");
+    json_builder_add_double_value(b, seconds);
+    json_builder_set_member_name(b, "artefacts");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < artefacts->len; i++) {
+        const VfArtefact *a = &g_array_index(artefacts, VfArtefact, i);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "path");
+        json_builder_add_string_value(b, a->path);
+        json_builder_set_member_name(b, "format");
+        json_builder_add_string_value(b, a->format);
+        json_builder_set_member_name(b, "spec");
+        json_builder_add_string_value(b, a->spec);
+        json_builder_set_member_name(b, "virtual_size");
+        json_builder_add_int_value(b, (gint64)a->virtual_size);
+        json_builder_set_member_name(b, "file_size");
+        json_builder_add_int_value(b, (gint64)a->file_size);
+        json_builder_set_member_name(b, "sha256");
+        json_builder_add_string_value(b, a->sha256);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, true);
+    g_autofree char *text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+}
+
+static void print_table(const VfSource *src, GArray *artefacts, double seconds)
+{
+    g_autofree char *data = vf_format_size(src->data_bytes);
+    g_autofree char *rate =
+        vf_format_size(seconds > 0 ? (uint64_t)((double)src->data_bytes / seconds) : 0);
+    printf("Converted %s (%s of data) into %u file%s in %.1f s (%s/s):\n", src->path, data,
+           artefacts->len, artefacts->len == 1 ? "" : "s", seconds, rate);
+    for (guint i = 0; i < artefacts->len; i++) {
+        const VfArtefact *a = &g_array_index(artefacts, VfArtefact, i);
+        g_autofree char *size = vf_format_size(a->file_size);
+        printf("  %-8s %10s  sha256:%s  %s\n", a->format, size, a->sha256, a->path);
+    }
+}
+
+int vmf_cmd_convert(int argc, char **argv)
+{
+    g_auto(ConvertArgs) a = {.jobs = 0, .level = 6};
+    GOptionEntry entries[] = {
+        {"to", 't', 0, G_OPTION_ARG_STRING, &a.to,
+         "Formats to write, comma-separated: qcow2, vmdk, vdi, vhd, raw, raw.gz; each may take "
+         "options as FORMAT:KEY=VALUE (see --list-formats)",
+         "FORMATS"},
+        {"output-dir", 'o', 0, G_OPTION_ARG_FILENAME, &a.output_dir,
+         "Directory for the outputs (default: the current directory)", "DIR"},
+        {"name", 'n', 0, G_OPTION_ARG_STRING, &a.name,
+         "Base name of the outputs (default: DISK's name without .raw/.img)", "NAME"},
+        {"jobs", 'j', 0, G_OPTION_ARG_INT, &a.jobs,
+         "Compression threads (default: one per CPU)", "N"},
+        {"level", 'l', 0, G_OPTION_ARG_INT, &a.level,
+         "Deflate level, 1 (fastest) to 9 (smallest); default 6", "N"},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &a.json,
+         "Print the result as JSON on standard output", NULL},
+        {"force", 'f', 0, G_OPTION_ARG_NONE, &a.force, "Replace outputs that already exist",
+         NULL},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a.quiet, "Do not show progress", NULL},
+        {"no-sync", 0, 0, G_OPTION_ARG_NONE, &a.no_sync,
+         "Do not flush outputs to stable storage before naming them (faster, less safe)", NULL},
+        {"assume-raw", 0, 0, G_OPTION_ARG_NONE, &a.assume_raw,
+         "Convert DISK even if it looks like another image format", NULL},
+        {"list-formats", 0, 0, G_OPTION_ARG_NONE, &a.list_formats,
+         "List the output formats, their options and size rules", NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.rest, NULL, "DISK"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("DISK");
+    g_option_context_set_summary(
+        ctx, "Read the raw disk DISK once and write every requested format in parallel.\n"
+             "Each output is written under a temporary name and appears only when complete;\n"
+             "the size and SHA-256 of each are printed at the end.");
+    g_autofree char *desc = g_strdup_printf(
+        "Examples:\n"
+        "  vmforge convert disk.raw --to qcow2,vmdk,vdi,vhd,raw.gz -o out/\n"
+        "  vmforge convert disk.raw --to vhd:type=fixed,vmdk:adapter=ide --name web\n\n"
+        "Environment:\n"
+        "  SOURCE_DATE_EPOCH  timestamp recorded in formats that have one (default 0), so\n"
+        "                     the same disk always gives byte-identical files\n\n%s",
+        VMF_EXIT_CODES_HELP);
+    g_option_context_set_description(ctx, desc);
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_autoptr(GError) err = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        vmf_error(CMD, "%s (see vmforge convert --help)", err->message);
+        return VMF_EXIT_USAGE;
+    }
+    if (a.list_formats) {
+        list_formats();
+        return VMF_EXIT_OK;
+    }
+    guint n_rest = a.rest ? g_strv_length(a.rest) : 0;
+    if (n_rest != 1) {
+        vmf_error(CMD, n_rest == 0 ? "no input disk given (usage: vmforge convert DISK --to "
+                                     "FORMATS)"
+                                   : "only one input disk can be converted at a time");
+        return VMF_EXIT_USAGE;
+    }
+    if (!a.to || !*a.to) {
+        vmf_error(CMD, "no output format given: use --to, e.g. --to qcow2,vmdk "
+                       "(vmforge convert --list-formats shows them all)");
+        return VMF_EXIT_USAGE;
+    }
+    if (a.jobs < 0 || a.jobs > MAX_JOBS) {
+        vmf_error(CMD, "--jobs %d: give 1 to %d (or leave it out for one per CPU)", a.jobs,
+                  MAX_JOBS);
+        return VMF_EXIT_USAGE;
+    }
+    if (a.level < 1 || a.level > 9) {
+        vmf_error(CMD, "--level %d: give 1 (fastest) to 9 (smallest)", a.level);
+        return VMF_EXIT_USAGE;
+    }
+    int64_t epoch;
+    if (parse_epoch(&epoch) < 0)
+        return VMF_EXIT_USAGE;
+    const char *disk = a.rest[0];
+    g_autofree char *name = a.name ? g_strdup(a.name) : default_name(disk);
+    if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        vmf_error(CMD, "--name \"%s\": give a file name without a directory", name);
+        return VMF_EXIT_USAGE;
+    }
+    const char *dir = a.output_dir ? a.output_dir : ".";
+
+    /* Outputs. */
+    g_auto(GStrv) specs = g_strsplit(a.to, ",", -1);
+    g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) opt_tables = g_ptr_array_new_with_free_func((GDestroyNotify)g_hash_table_unref);
+    g_autoptr(GArray) outputs = g_array_new(false, true, sizeof(VfOutputSpec));
+    for (guint i = 0; specs[i]; i++) {
+        g_strstrip(specs[i]);
+        if (!*specs[i])
+            continue;
+        if (outputs->len == MAX_OUTPUTS) {
+            vmf_error(CMD, "at most %d outputs per run", MAX_OUTPUTS);
+            return VMF_EXIT_USAGE;
+        }
+        const VfWriterOps *ops = NULL;
+        GHashTable *opts = NULL;
+        if (vf_writer_parse_spec(specs[i], &ops, &opts, &err) < 0) {
+            vmf_error(CMD, "--to: %s", err->message);
+            return VMF_EXIT_USAGE;
+        }
+        g_ptr_array_add(opt_tables, opts);
+        char *path = g_strdup_printf("%s/%s.%s", dir, name, ops->extension);
+        for (guint j = 0; j < paths->len; j++)
+            if (strcmp(paths->pdata[j], path) == 0) {
+                vmf_error(CMD,
+                          "--to: two outputs would both be written to %s; convert them in "
+                          "separate runs with different --name",
+                          path);
+                g_free(path);
+                return VMF_EXIT_USAGE;
+            }
+        g_ptr_array_add(paths, path);
+        VfOutputSpec o = {.ops = ops, .options = opts, .path = path};
+        g_array_append_val(outputs, o);
+    }
+    if (outputs->len == 0) {
+        vmf_error(CMD, "--to \"%s\" names no format", a.to);
+        return VMF_EXIT_USAGE;
+    }
+
+    g_autoptr(VfSource) src = NULL;
+    if (vf_source_open(disk, a.assume_raw ? VF_SOURCE_ASSUME_RAW : 0, &src, &err) < 0) {
+        vmf_error(CMD, "%s", err->message);
+        return exit_code_for(err);
+    }
+
+    vmf_signals_install();
+    g_autoptr(VmfProgress) bar =
+        vmf_progress_new("convert", a.quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO);
+    ProgressCtx pctx = {.bar = bar};
+    VfConvertOptions copts = {
+        .jobs = (unsigned)a.jobs,
+        .level = a.level,
+        .sink_flags = (a.force ? VF_SINK_FORCE : 0) | (a.no_sync ? VF_SINK_NO_SYNC : 0),
+        .timestamp = epoch,
+        .cancel = &vmf_interrupted,
+        .progress = on_progress,
+        .progress_data = &pctx,
+    };
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(GArray) artefacts = NULL;
+    int r = vf_convert(src, (const VfOutputSpec *)(void *)outputs->data, outputs->len, &copts,
+                       &artefacts, &err);
+    double seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    if (r < 0) {
+        vmf_progress_end(bar, NULL);
+        if (g_error_matches(err, VF_ERROR, VF_ERROR_CANCELLED)) {
+            fprintf(stderr, "vmforge convert: interrupted; no output was written\n");
+            return vmf_signals_exit_code();
+        }
+        vmf_error(CMD, "%s; no output was written", err->message);
+        return exit_code_for(err);
+    }
+    g_autofree char *summary = g_strdup_printf("done in %.1f s", seconds);
+    vmf_progress_end(bar, a.quiet ? NULL : summary);
+    if (a.json)
+        print_json(src, artefacts, seconds);
+    else
+        print_table(src, artefacts, seconds);
+    return VMF_EXIT_OK;
+}

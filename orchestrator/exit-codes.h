@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* exit-codes.h — vmforge's documented exit statuses (README, vmforge(1)). */
+#pragma once
+
+enum {
+    VMF_EXIT_OK = 0,
+    VMF_EXIT_FAILURE = 1,  /* anything not listed below */
+    VMF_EXIT_USAGE = 2,    /* bad command line: unknown option, format or value */
+    VMF_EXIT_INPUT = 3,    /* the input is missing, unreadable, or not what was expected */
+    VMF_EXIT_OUTPUT = 4,   /* an output could not be written: no space, exists, permissions */
+    VMF_EXIT_LIMIT = 5,    /* the disk is too large for a requested format */
+    /* 128 + signal number when interrupted: 130 for SIGINT, 143 for SIGTERM */
+};
+
+#define VMF_EXIT_CODES_HELP                                                                    \
+    "Exit status:\n"                                                                           \
+    "  0    success\n"                                                                         \
+    "  1    failure not covered below\n"                                                       \
+    "  2    usage error (unknown option, format or option value)\n"                            \
+    "  3    input error (missing, unreadable, or not a raw disk)\n"                            \
+    "  4    output error (no space left, file exists, permission denied)\n"                    \
+    "  5    the disk is too large for a requested format\n"                                    \
+    "  130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM. Nothing is left behind.\n"

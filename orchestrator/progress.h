@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * progress.h — progress of long work on stderr: a live line (percentage,
+ * throughput, ETA) on a terminal; plain timestamped lines at most every
+ * PLAIN_INTERVAL seconds otherwise; nothing when quiet.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct VmfProgress VmfProgress;
+
+typedef enum { VMF_PROGRESS_AUTO, VMF_PROGRESS_TTY, VMF_PROGRESS_PLAIN, VMF_PROGRESS_QUIET } VmfProgressMode;
+
+VmfProgress *vmf_progress_new(const char *stage, VmfProgressMode mode);
+/* done/total in bytes; `note` is an optional word after the figures. */
+void vmf_progress_update(VmfProgress *p, uint64_t done, uint64_t total, const char *note);
+/* Ends the live line (success or not). */
+void vmf_progress_end(VmfProgress *p, const char *summary);
+void vmf_progress_free(VmfProgress *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfProgress, vmf_progress_free)
