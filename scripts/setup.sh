@@ -1,0 +1,40 @@
+#!/bin/bash
+# Installs every package vmforge needs to build, test and run its example,
+# from Debian's archive, on a fresh Debian 12 (run as root). Idempotent: when
+# everything is installed already it does nothing.
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    build-essential meson ninja-build pkg-config
+    libglib2.0-dev libjson-glib-dev zlib1g-dev libdeflate-dev libssl-dev
+    # independent readers the tests and the example check outputs with
+    qemu-utils libvmdk-utils libvhdi-utils libqcow-utils
+    python3 python3-libvmdk python3-libvhdi python3-libqcow
+    7zip pigz libxml2-utils
+    # making test and benchmark disks, measuring
+    e2fsprogs fdisk util-linux coreutils time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "setup: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages: ${missing[*]}" >&2
+    echo "setup: run this script as root (it uses apt-get)" >&2
+    exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,24 @@
+#!/bin/bash
+# The test command of README.md (and of CI, through .ci/run): installs what is
+# missing, builds, runs every test suite, then the unit and format suites
+# again under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with one
+# "tests: N passed, N failed, N skipped" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh || exit 1
+
+status=0
+bash scripts/build.sh build || exit 1
+meson test -C build --print-errorlogs --num-processes 2 || status=1
+
+# Sanitizer tier: a second build tree, the suites that exercise the formats
+# library and the converter's threads.
+bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dbuildtype=debug || exit 1
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite formats \
+    --suite cli || status=1
+
+python3 scripts/test-summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+exit $status

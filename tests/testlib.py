@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Helpers shared by vmforge's Python tests: running vmforge, building test
+disks with holes and data, and reading outputs back with independent tools.
+
+Each test script runs one named case (meson runs each as its own test), exits
+0 on success, 1 with a message on failure and 77 when the case cannot run
+here (meson reports it as skipped)."""
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+SKIP = 77
+
+
+class Failure(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def vmforge_path():
+    path = os.environ.get("VMFORGE")
+    if not path or not os.path.exists(path):
+        raise Failure("VMFORGE is not set to the built vmforge binary")
+    return path
+
+
+def run(argv, check_rc=None, env=None, **kw):
+    """Runs argv, returning CompletedProcess with text stdout/stderr."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    p = subprocess.run(argv, capture_output=True, text=True, env=full_env, **kw)
+    if check_rc is not None and p.returncode != check_rc:
+        raise Failure(
+            f"{' '.join(map(str, argv))}: exit {p.returncode}, expected {check_rc}\n"
+            f"stdout: {p.stdout[-3000:]}\nstderr: {p.stderr[-3000:]}"
+        )
+    return p
+
+
+def vmforge(*args, rc=0, env=None):
+    return run([vmforge_path(), *map(str, args)], check_rc=rc, env=env)
+
+
+def convert_json(disk, outdir, to, name, extra=()):
+    p = vmforge("convert", disk, "--to", to, "-o", outdir, "-n", name, "--json", "-q",
+                "--no-sync", *extra)
+    return json.loads(p.stdout)
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(4 * MIB)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+class Disk:
+    """A sparse test disk: size, and a list of (offset, bytes) writes."""
+
+    def __init__(self, path, size):
+        self.path = path
+        self.size = size
+        with open(path, "wb") as f:
+            f.truncate(size)
+
+    def write(self, offset, data):
+        with open(self.path, "r+b") as f:
+            f.seek(offset)
+            f.write(data)
+
+    def extents(self):
+        """Data extents as the file system reports them."""
+        out = []
+        with open(self.path, "rb") as f:
+            fd = f.fileno()
+            pos = 0
+            while pos < self.size:
+                try:
+                    data = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError:
+                    break
+                hole = os.lseek(fd, data, os.SEEK_HOLE)
+                out.append((data, min(hole, self.size) - data))
+                pos = hole
+        return out
+
+    def read(self, offset, length):
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            b = f.read(length)
+        return b + bytes(length - len(b))
+
+
+def random_bytes(n, seed):
+    """n deterministic pseudo-random bytes (generated 1 MiB at a time:
+    randbytes cannot make more than 256 MiB at once)."""
+    rng = random.Random(seed)
+    return b"".join(rng.randbytes(min(MIB, n - i)) for i in range(0, n, MIB))
+
+
+def text_bytes(n):
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += f"{i:08d}: Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n".encode()
+        i += 1
+    return bytes(out[:n])
+
+
+def have(tool):
+    return shutil.which(tool) is not None
+
+
+def tempdir():
+    base = os.environ.get("VMFORGE_TEST_TMP") or None
+    return tempfile.mkdtemp(prefix="vmforge-test-", dir=base)
+
+
+def main(cases):
+    """Runs the case named in argv[1] from the dict `cases`."""
+    if len(sys.argv) != 2 or sys.argv[1] not in cases:
+        print(f"usage: {sys.argv[0]} CASE (one of: {', '.join(cases)})", file=sys.stderr)
+        sys.exit(2)
+    name = sys.argv[1]
+    work = tempdir()
+    try:
+        cases[name](work)
+    except Skip as e:
+        print(f"SKIP {name}: {e}")
+        sys.exit(SKIP)
+    except Failure as e:
+        print(f"FAIL {name}: {e}")
+        sys.exit(1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"PASS {name}")
+    sys.exit(0)
