@@ -13,7 +13,7 @@ PACKAGES=(
     python3 python3-libvmdk python3-libvhdi python3-libqcow
     7zip pigz libxml2-utils
     # making test and benchmark disks, measuring
-    e2fsprogs fdisk util-linux coreutils time
+    e2fsprogs fdisk util-linux coreutils time bc
 )
 
 missing=()
