@@ -7,7 +7,7 @@
  *  - 4 KiB window (zlib, windowBits -12): qcow2 compressed clusters, because
  *    qemu inflates them with a 4 KiB window. Measured on /usr, this window
  *    costs about 11 % in size against 32 KiB, which is why VMDK does not
- *    share it (see docs/design-notes.md).
+ *    share it (README.md, "Format notes").
  */
 #pragma once
 

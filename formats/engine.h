@@ -32,7 +32,7 @@ typedef void (*VfProgressFunc)(const VfProgress *p, void *user_data);
 
 typedef struct VfConvertOptions {
     unsigned jobs;       /* compression threads; 0: one per CPU */
-    int level;           /* deflate level 1..9; 0: 6 */
+    int level;           /* deflate level 1..9; 0: 5 */
     unsigned window;     /* batches in flight; 0: automatic */
     unsigned sink_flags; /* VfSinkFlags */
     int64_t timestamp;   /* for formats that record one; 0 if unset */

@@ -17,14 +17,7 @@ static int raw_write(VfWriter *w, const VfBatch *b, GError **error)
 {
     if (b->zero_span)
         return vf_sink_write_zeros(w->sink, b->length, error);
-    for (unsigned i = 0; i < b->n_units; i++) {
-        const VfUnit *u = &b->units[i];
-        int r = u->zero ? vf_sink_write_zeros(w->sink, u->len, error)
-                        : vf_sink_write(w->sink, u->data, u->len, error);
-        if (r < 0)
-            return r;
-    }
-    return 0;
+    return vf_writer_write_units(w, b, false, error);
 }
 
 const VfWriterOps vf_writer_raw = {

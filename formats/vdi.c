@@ -69,18 +69,13 @@ static int vdi_write(VfWriter *w, const VfBatch *b, GError **error)
         any = !b->units[i].zero;
     if (!any)
         return 0;
-    /* One batch is one block. */
+    /* One batch is one block, stored whole even at the end of the disk. */
     v->bmap[b->index] = v->allocated++;
-    for (unsigned i = 0; i < VF_BATCH_UNITS; i++) {
-        int r;
-        if (i < b->n_units && !b->units[i].zero)
-            r = vf_sink_write(w->sink, b->units[i].data, VF_UNIT_SIZE, error);
-        else
-            r = vf_sink_write_zeros(w->sink, VF_UNIT_SIZE, error);
-        if (r < 0)
-            return r;
-    }
-    return 0;
+    int r = vf_writer_write_units(w, b, true, error);
+    if (r < 0)
+        return r;
+    return vf_sink_write_zeros(w->sink, (uint64_t)(VF_BATCH_UNITS - b->n_units) * VF_UNIT_SIZE,
+                               error);
 }
 
 static int vdi_finish(VfWriter *w, GError **error)

@@ -131,18 +131,6 @@ static int open_block(VfWriter *w, uint64_t index, GError **error)
     return r;
 }
 
-static int write_units(VfWriter *w, const VfBatch *b, GError **error)
-{
-    for (unsigned i = 0; i < b->n_units; i++) {
-        const VfUnit *u = &b->units[i];
-        int r = u->zero ? vf_sink_write_zeros(w->sink, u->len, error)
-                        : vf_sink_write(w->sink, u->data, u->len, error);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 /* Pads the open dynamic block to its full 2 MiB. */
 static int close_block(VfWriter *w, uint64_t written_to, GError **error)
 {
@@ -160,7 +148,7 @@ static int vhd_write(VfWriter *w, const VfBatch *b, GError **error)
     vf_writer_fold_fingerprint(w, b);
     if (v->fixed)
         return b->zero_span ? vf_sink_write_zeros(w->sink, b->length, error)
-                            : write_units(w, b, error);
+                            : vf_writer_write_units(w, b, false, error);
 
     /* Batches arrive contiguously and a block is closed exactly at its end,
      * so an open block is always the one this batch starts in. */
@@ -187,7 +175,7 @@ static int vhd_write(VfWriter *w, const VfBatch *b, GError **error)
         if (r < 0)
             return r;
     }
-    r = write_units(w, b, error);
+    r = vf_writer_write_units(w, b, false, error);
     if (r < 0)
         return r;
     if (b->offset + b->length == (v->cur_block + 1) * VHD_BLOCK_SIZE)

@@ -14,3 +14,23 @@ const VfWriterOps *vf_writer_find(const char *name)
             return *w;
     return NULL;
 }
+
+int vf_writer_write_units(VfWriter *w, const VfBatch *b, bool full_units, GError **error)
+{
+    unsigned i = 0;
+    while (i < b->n_units) {
+        unsigned j = i;
+        bool zero = b->units[i].zero;
+        uint64_t len = 0;
+        while (j < b->n_units && b->units[j].zero == zero) {
+            len += full_units ? VF_UNIT_SIZE : b->units[j].len;
+            j++;
+        }
+        int r = zero ? vf_sink_write_zeros(w->sink, len, error)
+                     : vf_sink_write(w->sink, b->units[i].data, (size_t)len, error);
+        if (r < 0)
+            return r;
+        i = j;
+    }
+    return 0;
+}

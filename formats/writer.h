@@ -133,6 +133,14 @@ const char *vf_writer_opt(const VfWriter *w, const char *key);
 int64_t vf_writer_opt_int(const VfWriter *w, const char *key);
 bool vf_writer_opt_bool(const VfWriter *w, const char *key);
 
+/*
+ * Writes a data batch's bytes in order: runs of non-zero units in one write
+ * (they are contiguous in memory), zero units as holes. With full_units the
+ * last unit is written whole (zero-padded) instead of stopping at the disk's
+ * end. Not for zero spans.
+ */
+int vf_writer_write_units(VfWriter *w, const VfBatch *b, bool full_units, GError **error);
+
 /* Folds a batch into w->fingerprint (created on first use). */
 void vf_writer_fold_fingerprint(VfWriter *w, const VfBatch *b);
 

@@ -186,7 +186,7 @@ static void print_table(const VfSource *src, GArray *artefacts, double seconds)
 
 int vmf_cmd_convert(int argc, char **argv)
 {
-    g_auto(ConvertArgs) a = {.jobs = 0, .level = 6};
+    g_auto(ConvertArgs) a = {.jobs = 0, .level = 5};
     GOptionEntry entries[] = {
         {"to", 't', 0, G_OPTION_ARG_STRING, &a.to,
          "Formats to write, comma-separated: qcow2, vmdk, vdi, vhd, raw, raw.gz; each may take "
@@ -199,7 +199,7 @@ int vmf_cmd_convert(int argc, char **argv)
         {"jobs", 'j', 0, G_OPTION_ARG_INT, &a.jobs,
          "Compression threads (default: one per CPU)", "N"},
         {"level", 'l', 0, G_OPTION_ARG_INT, &a.level,
-         "Deflate level, 1 (fastest) to 9 (smallest); default 6", "N"},
+         "Deflate level, 1 (fastest) to 9 (smallest); default 5", "N"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &a.json,
          "Print the result as JSON on standard output", NULL},
         {"force", 'f', 0, G_OPTION_ARG_NONE, &a.force, "Replace outputs that already exist",

@@ -11,7 +11,7 @@ PACKAGES=(
     # independent readers the tests and the example check outputs with
     qemu-utils libvmdk-utils libvhdi-utils libqcow-utils
     python3 python3-libvmdk python3-libvhdi python3-libqcow
-    7zip pigz libxml2-utils
+    7zip pigz libxml2-utils groff-base
     # making test and benchmark disks, measuring
     e2fsprogs fdisk util-linux coreutils time bc
 )
