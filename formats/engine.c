@@ -372,7 +372,6 @@ static void read_loop(Engine *e)
 /* Waits for every writer thread to finish, still honouring cancel. */
 static void wait_writers(Engine *e)
 {
-    bool finishing_reported = false;
     for (;;) {
         g_mutex_lock(&e->lock);
         if (e->writers_done == e->n_writers) {
@@ -386,9 +385,7 @@ static void wait_writers(Engine *e)
         bool all_consumed = e->bytes_done == e->src->size;
         g_mutex_unlock(&e->lock);
         report(e, all_consumed);
-        finishing_reported |= all_consumed;
     }
-    (void)finishing_reported;
 }
 
 /* ---- setup and teardown ------------------------------------------------- */

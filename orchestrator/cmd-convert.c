@@ -290,7 +290,8 @@ int vmf_cmd_convert(int argc, char **argv)
             return VMF_EXIT_USAGE;
         }
         g_ptr_array_add(opt_tables, opts);
-        char *path = g_strdup_printf("%s/%s.%s", dir, name, ops->extension);
+        g_autofree char *file = g_strdup_printf("%s.%s", name, ops->extension);
+        char *path = g_build_filename(dir, file, NULL);
         for (guint j = 0; j < paths->len; j++)
             if (strcmp(paths->pdata[j], path) == 0) {
                 vmf_error(CMD,
