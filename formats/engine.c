@@ -493,6 +493,7 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
         r = vf_sink_open(o->path, opts->sink_flags, &w->sink, error);
         if (r < 0)
             goto out;
+        vf_sink_set_cancel(w->sink, opts->cancel);
         r = o->ops->open(w, error);
         if (r < 0)
             goto out;

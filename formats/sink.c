@@ -30,6 +30,7 @@ struct VfSink {
     bool prepared;
     bool committed;
     EVP_MD_CTX *md;
+    const volatile int *cancel;
     char sha256[65];
 };
 
@@ -185,6 +186,11 @@ int vf_sink_align(VfSink *s, uint64_t align, GError **error)
     return vf_sink_write_zeros(s, pad, error);
 }
 
+void vf_sink_set_cancel(VfSink *s, const volatile int *cancel)
+{
+    s->cancel = cancel;
+}
+
 void vf_sink_will_patch(VfSink *s)
 {
     s->patched = true;
@@ -226,6 +232,10 @@ static int rehash(VfSink *s, GError **error)
     g_autofree uint8_t *chunk = g_malloc(SINK_REHASH_CHUNK);
     (void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     for (uint64_t pos = 0; pos < s->offset;) {
+        if (s->cancel && *s->cancel) {
+            g_set_error(error, VF_ERROR, VF_ERROR_CANCELLED, "interrupted");
+            return -ECANCELED;
+        }
         size_t want = MIN((uint64_t)SINK_REHASH_CHUNK, s->offset - pos);
         ssize_t n = pread(s->fd, chunk, want, (off_t)pos);
         if (n < 0 && errno == EINTR)

@@ -42,6 +42,10 @@ int vf_sink_pwrite(VfSink *s, uint64_t offset, const void *buf, size_t len, GErr
 /* Declares up front that the file will be patched (avoids hashing twice). */
 void vf_sink_will_patch(VfSink *s);
 
+/* A flag polled while reading the file back for its digest: non-zero stops
+ * vf_sink_prepare() with VF_ERROR_CANCELLED. May be NULL. */
+void vf_sink_set_cancel(VfSink *s, const volatile int *cancel);
+
 /* Current append offset (the file's logical size so far). */
 uint64_t vf_sink_offset(const VfSink *s);
 

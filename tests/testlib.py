@@ -58,9 +58,9 @@ def vmforge(*args, rc=0, env=None):
     return run([vmforge_path(), *map(str, args)], check_rc=rc, env=env)
 
 
-def convert_json(disk, outdir, to, name, extra=()):
+def convert_json(disk, outdir, to, name, extra=(), env=None):
     p = vmforge("convert", disk, "--to", to, "-o", outdir, "-n", name, "--json", "-q",
-                "--no-sync", *extra)
+                "--no-sync", *extra, env=env)
     return json.loads(p.stdout)
 
 
