@@ -243,6 +243,25 @@ def case_unwritable_output(work):
     assert_empty(out)
 
 
+def case_named_temp(work):
+    """The fallback for file systems without O_TMPFILE: hidden temporary
+    names, renamed on success, removed on failure and on interrupt."""
+    env = {"VMFORGE_NAMED_TEMP": "1"}
+    d = small_disk(work)
+    out = out_dir(work)
+    r = convert_json(d.path, out, "qcow2,vmdk,raw.gz", "n", env=env)
+    check(sorted(os.listdir(out)) == ["n.qcow2", "n.raw.gz", "n.vmdk"],
+          f"after success: {os.listdir(out)}")
+    check(all(a["sha256"] == sha256_file(a["path"]) for a in r["artefacts"]), "digests")
+    expect_error(("convert", d.path, "--to", "qcow2", "-o", out, "-n", "n"), EXIT_OUTPUT,
+                 "already exists", env=env)
+    vmforge("convert", d.path, "--to", "qcow2", "-o", out, "-n", "n", "--force", "-q", env=env)
+    check(sorted(os.listdir(out)) == ["n.qcow2", "n.raw.gz", "n.vmdk"],
+          f"after --force: {os.listdir(out)}")
+    out2 = out_dir(work, "out2")
+    interrupt_in(work, out2, signal.SIGINT, 130, env)
+
+
 def case_disk_full(work):
     if os.geteuid() != 0:
         raise Skip("mounting a small tmpfs needs root")
@@ -253,11 +272,13 @@ def case_disk_full(work):
     if p.returncode != 0:
         raise Skip(f"cannot mount tmpfs: {p.stderr.strip()}")
     try:
-        p = vmforge("convert", d.path, "--to", "qcow2,vmdk,raw.gz", "-o", out, rc=EXIT_OUTPUT)
-        check("No space left on device" in p.stderr, p.stderr)
-        check(out in p.stderr, f"the message does not name the directory:\n{p.stderr}")
-        check("no output was written" in p.stderr, p.stderr)
-        assert_empty(out)
+        for env in ({}, {"VMFORGE_NAMED_TEMP": "1"}):
+            p = vmforge("convert", d.path, "--to", "qcow2,vmdk,raw.gz", "-o", out,
+                        rc=EXIT_OUTPUT, env=env)
+            check("No space left on device" in p.stderr, p.stderr)
+            check(out in p.stderr, f"the message does not name the directory:\n{p.stderr}")
+            check("no output was written" in p.stderr, p.stderr)
+            assert_empty(out)
         df = os.statvfs(out)
         check(df.f_bfree == df.f_blocks, "space still used after the failure")
     finally:
@@ -265,13 +286,17 @@ def case_disk_full(work):
 
 
 def interrupt(work, sig, expected_rc):
-    d = Disk(os.path.join(work, "disk.raw"), 768 * MIB)
+    interrupt_in(work, out_dir(work), sig, expected_rc)
+
+
+def interrupt_in(work, out, sig, expected_rc, env=None):
+    d = Disk(os.path.join(work, "big.raw"), 768 * MIB)
     d.write(0, random_bytes(256 * MIB, 4))
     d.write(400 * MIB, text_bytes(200 * MIB))
-    out = out_dir(work)
     proc = subprocess.Popen([vmforge_path(), "convert", d.path, "--to",
                              "qcow2,vmdk,vdi,vhd,raw.gz", "-o", out, "-j", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
     # Half-way: one compression thread needs well over 2 s for this disk.
     time.sleep(2.0)
     check(proc.poll() is None, "conversion ended before it could be interrupted")
