@@ -21,12 +21,13 @@ Size rules (documented in vmforge(1) and --list-formats):
 """
 import gzip
 import hashlib
+import importlib
 import os
 import struct
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from testlib import (GIB, MIB, Disk, Failure, Skip, check, convert_json, main,  # noqa: E402
+from testlib import (GIB, MIB, Disk, check, convert_json, main,  # noqa: E402
                      random_bytes, run, sha256_file, text_bytes)
 
 QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc", "raw": "raw"}
@@ -160,33 +161,27 @@ def read_back(name, handle_read, media_size, disk, virtual):
             pos += n
 
 
+# format → (libyal Python module, its reader class, libyal info tool)
+LIBYAL = {
+    "vmdk": ("pyvmdk", "handle", "vmdkinfo"),
+    "vhd": ("pyvhdi", "file", "vhdiinfo"),
+    "qcow2": ("pyqcow", "file", "qcowinfo"),
+}
+
+
 def check_libyal(art, disk):
     fmt = art["format"]
-    path, virtual = art["path"], art["virtual_size"]
-    if fmt == "vmdk":
-        import pyvmdk
-        h = pyvmdk.handle()
-        h.open(path)
-        h.open_extent_data_files()
-        read_back("pyvmdk " + path, h.read_buffer_at_offset, h.get_media_size(), disk, virtual)
-        h.close()
-        tool = "vmdkinfo"
-    elif fmt == "vhd":
-        import pyvhdi
-        f = pyvhdi.file()
-        f.open(path)
-        read_back("pyvhdi " + path, f.read_buffer_at_offset, f.get_media_size(), disk, virtual)
-        f.close()
-        tool = "vhdiinfo"
-    elif fmt == "qcow2":
-        import pyqcow
-        f = pyqcow.file()
-        f.open(path)
-        read_back("pyqcow " + path, f.read_buffer_at_offset, f.get_media_size(), disk, virtual)
-        f.close()
-        tool = "qcowinfo"
-    else:
+    if fmt not in LIBYAL:
         return
+    module, cls, tool = LIBYAL[fmt]
+    path, virtual = art["path"], art["virtual_size"]
+    reader = getattr(importlib.import_module(module), cls)()
+    reader.open(path)
+    if fmt == "vmdk":
+        reader.open_extent_data_files()
+    read_back(f"{module} {path}", reader.read_buffer_at_offset, reader.get_media_size(), disk,
+              virtual)
+    reader.close()
     p = run([tool, path], check_rc=0)
     check(f"({virtual} bytes)" in p.stdout, f"{tool} {path}: media size {virtual} not reported:\n"
           f"{p.stdout}")
