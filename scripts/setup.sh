@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
     # build
     build-essential meson ninja-build pkg-config
-    libglib2.0-dev libjson-glib-dev zlib1g-dev libdeflate-dev libssl-dev
+    libglib2.0-dev libjson-glib-dev zlib1g-dev libdeflate-dev libssl-dev libxml2-dev
     # independent readers the tests and the example check outputs with
     qemu-utils libvmdk-utils libvhdi-utils libqcow-utils
     python3 python3-libvmdk python3-libvhdi python3-libqcow

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ovf.c — OVF descriptors and hardware profiles. See ovf.h. */
+#include "ovf.h"
+
+#include <errno.h>
+#include <libxml/tree.h>
+
+#define NS_OVF "http://schemas.dmtf.org/ovf/envelope/1"
+#define NS_RASD "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
+#define NS_VSSD "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
+#define NS_VMW "http://www.vmware.com/schema/ovf"
+#define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
+#define VMDK_STREAM_URI "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
+
+/* CIM ResourceType values (CIM_ResourceAllocationSettingData). */
+#define RT_PROCESSOR 3
+#define RT_MEMORY 4
+#define RT_ETHERNET 10
+#define RT_DISK 17
+
+static const char *const manifest_algorithms[] = {"sha1", "sha256", "sha512", NULL};
+
+static bool known_algorithm(const char *a)
+{
+    return a && g_strv_contains(manifest_algorithms, a);
+}
+
+/* ---- profiles ------------------------------------------------------------ */
+
+void vf_ovf_profile_free(VfOvfProfile *p)
+{
+    if (!p)
+        return;
+    g_free(p->name);
+    g_free(p->description);
+    g_free(p->virtual_system_type);
+    g_free(p->manifest);
+    g_strfreev(p->manifest_allowed);
+    g_free(p->vmdk_adapter);
+    g_free(p->controller_subtype);
+    g_free(p->controller_name);
+    g_free(p->nic_subtype);
+    g_free(p->nic_name);
+    if (p->os)
+        g_hash_table_unref(p->os);
+    g_free(p);
+}
+
+static char *get_string(GKeyFile *kf, const char *path, const char *group, const char *key,
+                        GError **error)
+{
+    g_autoptr(GError) err = NULL;
+    char *v = g_key_file_get_string(kf, group, key, &err);
+    if (!v || !*v) {
+        g_free(v);
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s: [%s] needs a value for %s", path, group,
+                    key);
+        return NULL;
+    }
+    return g_strstrip(v);
+}
+
+int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, GError **error)
+{
+    if (!*name || strchr(name, '/') || name[0] == '.') {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "\"%s\" is not a profile name", name);
+        return -EINVAL;
+    }
+    g_autofree char *file = g_strdup_printf("%s.conf", name);
+    g_autofree char *path = g_build_filename(dir, file, NULL);
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    g_autoptr(GError) err = NULL;
+    if (!g_file_get_contents(path, &text, &len, &err)) {
+        g_auto(GStrv) known = vf_ovf_profile_list(dir);
+        g_autofree char *list = g_strjoinv(", ", known);
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "no hardware profile \"%s\" (%s; known: %s)",
+                    name, err->message, *list ? list : "none");
+        return -ENOENT;
+    }
+    if (len > VF_OVF_PROFILE_MAX_BYTES) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s is larger than a profile can be", path);
+        return -EFBIG;
+    }
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, &err)) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s: %s", path, err->message);
+        return -EINVAL;
+    }
+
+    g_autoptr(VfOvfProfile) p = g_new0(VfOvfProfile, 1);
+    p->name = g_strdup(name);
+    if (!(p->description = get_string(kf, path, "profile", "description", error)) ||
+        !(p->virtual_system_type = get_string(kf, path, "profile", "virtual-system-type", error)) ||
+        !(p->manifest = get_string(kf, path, "profile", "manifest", error)) ||
+        !(p->vmdk_adapter = get_string(kf, path, "profile", "vmdk-adapter", error)) ||
+        !(p->controller_subtype = get_string(kf, path, "controller", "resource-subtype", error)) ||
+        !(p->controller_name = get_string(kf, path, "controller", "name", error)) ||
+        !(p->nic_subtype = get_string(kf, path, "nic", "resource-subtype", error)) ||
+        !(p->nic_name = get_string(kf, path, "nic", "name", error)))
+        return -EINVAL;
+
+    p->manifest_allowed = g_key_file_get_string_list(kf, "profile", "manifest-allowed", NULL, NULL);
+    if (!p->manifest_allowed) {
+        p->manifest_allowed = g_new0(char *, 2);
+        p->manifest_allowed[0] = g_strdup(p->manifest);
+    }
+    for (char **a = p->manifest_allowed; *a; a++) {
+        g_strstrip(*a);
+        if (!known_algorithm(*a)) {
+            g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                        "%s: manifest-allowed: \"%s\" is not sha1, sha256 or sha512", path, *a);
+            return -EINVAL;
+        }
+    }
+    if (!known_algorithm(p->manifest) ||
+        !g_strv_contains((const char *const *)p->manifest_allowed, p->manifest)) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "%s: manifest \"%s\" must be sha1, sha256 or sha512 and in manifest-allowed",
+                    path, p->manifest);
+        return -EINVAL;
+    }
+    int rt = g_key_file_get_integer(kf, "controller", "resource-type", &err);
+    if (err || rt <= 0 || rt > 65535) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "%s: [controller] resource-type must be a CIM ResourceType number", path);
+        return -EINVAL;
+    }
+    p->controller_type = (unsigned)rt;
+
+    p->os = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, "os", NULL, NULL);
+    for (char **k = keys; k && *k; k++) {
+        g_autofree char *v = g_key_file_get_string(kf, "os", *k, NULL);
+        g_strstrip(v);
+        if (!g_ascii_isdigit(v[0])) {
+            g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                        "%s: [os] %s: expected a CIM OS id, optionally ;vmwOsType", path, *k);
+            return -EINVAL;
+        }
+        g_hash_table_insert(p->os, g_strdup(*k), g_steal_pointer(&v));
+    }
+    if (!g_hash_table_contains(p->os, "linux")) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s: [os] needs a \"linux\" entry (the default)",
+                    path);
+        return -EINVAL;
+    }
+    *out = g_steal_pointer(&p);
+    return 0;
+}
+
+/* g_ptr_array_sort passes pointers to the elements. */
+static gint compare_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **vf_ovf_profile_list(const char *dir)
+{
+    GPtrArray *names = g_ptr_array_new();
+    GDir *d = g_dir_open(dir, 0, NULL);
+    if (d) {
+        const char *n;
+        while ((n = g_dir_read_name(d)))
+            if (g_str_has_suffix(n, ".conf") && n[0] != '.')
+                g_ptr_array_add(names, g_strndup(n, strlen(n) - 5));
+        g_dir_close(d);
+    }
+    g_ptr_array_sort(names, compare_names);
+    g_ptr_array_add(names, NULL);
+    return (char **)g_ptr_array_free(names, false);
+}
+
+/* ---- descriptor ---------------------------------------------------------- */
+
+typedef struct Builder {
+    xmlDocPtr doc;
+    xmlNsPtr def;                  /* OVF as the default namespace: elements */
+    xmlNsPtr ovf, rasd, vssd, vmw; /* prefixed: attributes and CIM elements */
+} Builder;
+
+static const xmlChar *X(const char *s)
+{
+    return (const xmlChar *)s;
+}
+
+static xmlNodePtr child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *text)
+{
+    return xmlNewTextChild(parent, ns, X(name), text ? X(text) : NULL);
+}
+
+static void attr(xmlNodePtr node, xmlNsPtr ns, const char *name, const char *value)
+{
+    xmlNewNsProp(node, ns, X(name), X(value));
+}
+
+static void attr_u64(xmlNodePtr node, xmlNsPtr ns, const char *name, uint64_t value)
+{
+    char buf[32];
+    g_snprintf(buf, sizeof buf, "%" G_GUINT64_FORMAT, value);
+    attr(node, ns, name, buf);
+}
+
+static xmlNodePtr section(Builder *b, xmlNodePtr parent, const char *name, const char *info)
+{
+    xmlNodePtr s = child(parent, b->def, name, NULL);
+    child(s, b->def, "Info", info);
+    return s;
+}
+
+/* A VirtualHardwareSection Item. RASD children must follow the schema's
+ * (alphabetical) order; NULL values are left out. */
+typedef struct ItemSpec {
+    const char *address_on_parent;
+    const char *allocation_units;
+    const char *automatic_allocation;
+    const char *connection;
+    const char *description;
+    const char *element_name;
+    const char *host_resource;
+    const char *instance_id;
+    const char *parent;
+    const char *resource_subtype;
+    const char *resource_type;
+    const char *virtual_quantity;
+} ItemSpec;
+
+static void item(Builder *b, xmlNodePtr hw, const ItemSpec *s)
+{
+    xmlNodePtr it = child(hw, b->def, "Item", NULL);
+    const struct {
+        const char *name, *value;
+    } fields[] = {
+        {"AddressOnParent", s->address_on_parent},
+        {"AllocationUnits", s->allocation_units},
+        {"AutomaticAllocation", s->automatic_allocation},
+        {"Connection", s->connection},
+        {"Description", s->description},
+        {"ElementName", s->element_name},
+        {"HostResource", s->host_resource},
+        {"InstanceID", s->instance_id},
+        {"Parent", s->parent},
+        {"ResourceSubType", s->resource_subtype},
+        {"ResourceType", s->resource_type},
+        {"VirtualQuantity", s->virtual_quantity},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(fields); i++)
+        if (fields[i].value)
+            child(it, b->rasd, fields[i].name, fields[i].value);
+}
+
+int vf_ovf_scratch_per_core(uint64_t per_core, unsigned vcpus, uint64_t *out, GError **error)
+{
+    if (vcpus == 0 || per_core > UINT64_MAX / vcpus) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "scratch disk of %" G_GUINT64_FORMAT " bytes per core × %u vCPUs is out of range",
+                    per_core, vcpus);
+        return -ERANGE;
+    }
+    *out = per_core * vcpus;
+    return 0;
+}
+
+static int check_params(const VfOvfProfile *p, const VfOvfParams *o, GError **error)
+{
+    const char *bad = NULL;
+    if (!o->name || !*o->name)
+        bad = "a virtual system name is required";
+    else if (!o->disk_href || !*o->disk_href || strchr(o->disk_href, '/'))
+        bad = "the disk file name must be a plain file name";
+    else if (o->disk_capacity == 0)
+        bad = "the disk capacity must not be zero";
+    else if (o->vcpus == 0 || o->vcpus > VF_OVF_MAX_VCPUS)
+        bad = "vCPUs must be from 1 to 768";
+    else if (o->memory_mib == 0 || o->memory_mib > VF_OVF_MAX_MEMORY_MIB)
+        bad = "memory must be from 1 MiB to 24 TiB";
+    if (bad) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "OVF descriptor: %s", bad);
+        return -EINVAL;
+    }
+    if (o->os && !g_hash_table_contains(p->os, o->os)) {
+        GList *keys = g_list_sort(g_hash_table_get_keys(p->os), (GCompareFunc)g_strcmp0);
+        GString *known = g_string_new(NULL);
+        for (GList *l = keys; l; l = l->next)
+            g_string_append_printf(known, "%s%s", known->len ? ", " : "", (char *)l->data);
+        g_list_free(keys);
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "profile %s has no operating system \"%s\" (known: %s)", p->name, o->os,
+                    known->str);
+        g_string_free(known, true);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t *len,
+                 GError **error)
+{
+    int r = check_params(p, o, error);
+    if (r < 0)
+        return r;
+    const char *network = o->network ? o->network : "VM Network";
+
+    Builder b = {0};
+    b.doc = xmlNewDoc(X("1.0"));
+    xmlNodePtr env = xmlNewNode(NULL, X("Envelope"));
+    xmlDocSetRootElement(b.doc, env);
+    b.def = xmlNewNs(env, X(NS_OVF), NULL);
+    xmlSetNs(env, b.def);
+    b.ovf = xmlNewNs(env, X(NS_OVF), X("ovf"));
+    b.rasd = xmlNewNs(env, X(NS_RASD), X("rasd"));
+    b.vssd = xmlNewNs(env, X(NS_VSSD), X("vssd"));
+    b.vmw = xmlNewNs(env, X(NS_VMW), X("vmw"));
+    xmlNewNs(env, X(NS_XSI), X("xsi"));
+
+    /* References */
+    xmlNodePtr refs = child(env, b.def, "References", NULL);
+    xmlNodePtr file = child(refs, b.def, "File", NULL);
+    attr(file, b.ovf, "href", o->disk_href);
+    attr(file, b.ovf, "id", "file1");
+    attr_u64(file, b.ovf, "size", o->disk_file_size);
+
+    /* DiskSection: the boot disk, and the scratch disk with no fileRef. */
+    xmlNodePtr disks = section(&b, env, "DiskSection", "Virtual disks");
+    xmlNodePtr disk = child(disks, b.def, "Disk", NULL);
+    attr_u64(disk, b.ovf, "capacity", o->disk_capacity);
+    attr(disk, b.ovf, "capacityAllocationUnits", "byte");
+    attr(disk, b.ovf, "diskId", "vmdisk1");
+    attr(disk, b.ovf, "fileRef", "file1");
+    attr(disk, b.ovf, "format", VMDK_STREAM_URI);
+    attr_u64(disk, b.ovf, "populatedSize", o->disk_populated);
+    if (o->scratch_capacity) {
+        xmlNodePtr scratch = child(disks, b.def, "Disk", NULL);
+        attr_u64(scratch, b.ovf, "capacity", o->scratch_capacity);
+        attr(scratch, b.ovf, "capacityAllocationUnits", "byte");
+        attr(scratch, b.ovf, "diskId", "scratch1");
+        attr(scratch, b.ovf, "format", VMDK_STREAM_URI);
+    }
+
+    /* NetworkSection */
+    xmlNodePtr nets = section(&b, env, "NetworkSection", "Logical networks");
+    xmlNodePtr net = child(nets, b.def, "Network", NULL);
+    attr(net, b.ovf, "name", network);
+    child(net, b.def, "Description", "The network the virtual machine attaches to");
+
+    /* VirtualSystem */
+    xmlNodePtr vs = child(env, b.def, "VirtualSystem", NULL);
+    attr(vs, b.ovf, "id", o->name);
+    child(vs, b.def, "Info", "A virtual machine");
+    child(vs, b.def, "Name", o->name);
+
+    /* Sections inside VirtualSystem, in the order VMware writes them. */
+    const char *os_key = o->os ? o->os : "linux";
+    g_auto(GStrv) os = g_strsplit(g_hash_table_lookup(p->os, os_key), ";", 2);
+    xmlNodePtr oss = child(vs, b.def, "OperatingSystemSection", NULL);
+    attr(oss, b.ovf, "id", g_strstrip(os[0]));
+    if (os[1] && *g_strstrip(os[1]))
+        attr(oss, b.vmw, "osType", os[1]);
+    child(oss, b.def, "Info", "The guest operating system");
+    child(oss, b.def, "Description", os_key);
+
+    xmlNodePtr hw = section(&b, vs, "VirtualHardwareSection", "Virtual hardware requirements");
+    xmlNodePtr sys = child(hw, b.def, "System", NULL);
+    child(sys, b.vssd, "ElementName", "Virtual Hardware Family");
+    child(sys, b.vssd, "InstanceID", "0");
+    child(sys, b.vssd, "VirtualSystemIdentifier", o->name);
+    child(sys, b.vssd, "VirtualSystemType", p->virtual_system_type);
+
+    g_autofree char *cpus = g_strdup_printf("%u", o->vcpus);
+    g_autofree char *cpu_name = g_strdup_printf("%u virtual CPU(s)", o->vcpus);
+    item(&b, hw, &(ItemSpec){.allocation_units = "hertz * 10^6",
+                             .description = "Number of virtual CPUs",
+                             .element_name = cpu_name,
+                             .instance_id = "1",
+                             .resource_type = G_STRINGIFY(RT_PROCESSOR),
+                             .virtual_quantity = cpus});
+    g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, o->memory_mib);
+    g_autofree char *mem_name = g_strdup_printf("%" G_GUINT64_FORMAT " MB of memory", o->memory_mib);
+    item(&b, hw, &(ItemSpec){.allocation_units = "byte * 2^20",
+                             .description = "Memory size",
+                             .element_name = mem_name,
+                             .instance_id = "2",
+                             .resource_type = G_STRINGIFY(RT_MEMORY),
+                             .virtual_quantity = mem});
+    g_autofree char *ctl_type = g_strdup_printf("%u", p->controller_type);
+    item(&b, hw, &(ItemSpec){.description = "Disk controller",
+                             .element_name = p->controller_name,
+                             .instance_id = "3",
+                             .resource_subtype = p->controller_subtype,
+                             .resource_type = ctl_type});
+    item(&b, hw, &(ItemSpec){.address_on_parent = "0",
+                             .description = "Boot disk",
+                             .element_name = "Hard disk 1",
+                             .host_resource = "ovf:/disk/vmdisk1",
+                             .instance_id = "4",
+                             .parent = "3",
+                             .resource_type = G_STRINGIFY(RT_DISK)});
+    if (o->scratch_capacity)
+        item(&b, hw, &(ItemSpec){.address_on_parent = "1",
+                                 .description = "Scratch disk, created empty at deploy time",
+                                 .element_name = "Hard disk 2",
+                                 .host_resource = "ovf:/disk/scratch1",
+                                 .instance_id = "5",
+                                 .parent = "3",
+                                 .resource_type = G_STRINGIFY(RT_DISK)});
+    item(&b, hw, &(ItemSpec){.automatic_allocation = "true",
+                             .connection = network,
+                             .description = "Network adapter",
+                             .element_name = p->nic_name,
+                             .instance_id = "6",
+                             .resource_subtype = p->nic_subtype,
+                             .resource_type = G_STRINGIFY(RT_ETHERNET)});
+
+    if (o->product || o->vendor || o->version) {
+        xmlNodePtr ps = section(&b, vs, "ProductSection", "Information about the appliance");
+        if (o->product)
+            child(ps, b.def, "Product", o->product);
+        if (o->vendor)
+            child(ps, b.def, "Vendor", o->vendor);
+        if (o->version) {
+            child(ps, b.def, "Version", o->version);
+            child(ps, b.def, "FullVersion", o->version);
+        }
+    }
+
+    xmlChar *out = NULL;
+    int out_len = 0;
+    xmlDocDumpFormatMemoryEnc(b.doc, &out, &out_len, "UTF-8", 1);
+    xmlFreeDoc(b.doc);
+    if (!out) {
+        g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "cannot serialise the OVF descriptor");
+        return -ENOMEM;
+    }
+    *xml = g_strndup((const char *)out, (gsize)out_len);
+    *len = (size_t)out_len;
+    xmlFree(out);
+    return 0;
+}
+
+char *vf_ovf_manifest_line(const char *algorithm, const char *name, const char *hex_digest)
+{
+    g_autofree char *upper = g_ascii_strup(algorithm, -1);
+    return g_strdup_printf("%s(%s)= %s\n", upper, name, hex_digest);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ovf-dump PROFILE_DIR PROFILE [SCRATCH_PER_CORE_BYTES VCPUS] — prints the
+ * OVF descriptor vmforge builds for a fixed example disk, so tests can check
+ * it with independent tools (xmllint and the DMTF schemas).
+ * ovf-dump --manifest-line ALGORITHM NAME HEX prints one manifest line.
+ */
+#include "ovf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && strcmp(argv[1], "--manifest-line") == 0) {
+        g_autofree char *line = vf_ovf_manifest_line(argv[2], argv[3], argv[4]);
+        fputs(line, stdout);
+        return 0;
+    }
+    if (argc != 3 && argc != 5) {
+        fprintf(stderr, "usage: %s PROFILE_DIR PROFILE [SCRATCH_PER_CORE VCPUS]\n", argv[0]);
+        return 2;
+    }
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VfOvfProfile) profile = NULL;
+    if (vf_ovf_profile_load(argv[1], argv[2], &profile, &err) < 0) {
+        fprintf(stderr, "%s\n", err->message);
+        return 1;
+    }
+    VfOvfParams params = {
+        .name = "golden-el9",
+        .disk_href = "golden-el9-disk1.vmdk",
+        .disk_file_size = 1234567168,
+        .disk_capacity = 10ull << 30,
+        .disk_populated = 2ull << 30,
+        .vcpus = 2,
+        .memory_mib = 2048,
+        .os = "rhel9",
+        .product = "Golden EL9",
+        .vendor = "vmforge tests",
+        .version = "1.0.0",
+    };
+    if (argc == 5) {
+        params.vcpus = (unsigned)strtoul(argv[4], NULL, 10);
+        if (vf_ovf_scratch_per_core(g_ascii_strtoull(argv[3], NULL, 10), params.vcpus,
+                                    &params.scratch_capacity, &err) < 0) {
+            fprintf(stderr, "%s\n", err->message);
+            return 1;
+        }
+    }
+    g_autofree char *xml = NULL;
+    size_t len = 0;
+    if (vf_ovf_build(profile, &params, &xml, &len, &err) < 0) {
+        fprintf(stderr, "%s\n", err->message);
+        return 1;
+    }
+    fwrite(xml, 1, len, stdout);
+    return 0;
+}
