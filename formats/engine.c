@@ -483,6 +483,7 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
         w->ops = o->ops;
         w->options = o->options ? g_hash_table_ref(o->options) : NULL;
         w->priv = o->ops->priv_size ? g_malloc0(o->ops->priv_size) : NULL;
+        w->extra = o->extra;
         VfDiskInfo *info = &e.infos[i];
         info->size = src->size;
         memcpy(info->identity, identity, sizeof identity);

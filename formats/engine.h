@@ -18,6 +18,7 @@ typedef struct VfOutputSpec {
     const VfWriterOps *ops;
     GHashTable *options; /* from vf_writer_parse_spec; borrowed */
     const char *path;    /* final path of the file; borrowed */
+    const void *extra;   /* format-specific parameters (VfOvaParams for ova); borrowed */
 } VfOutputSpec;
 
 typedef struct VfProgress {

@@ -31,8 +31,20 @@ struct VfSink {
     bool committed;
     EVP_MD_CTX *md;
     const volatile int *cancel;
-    char sha256[65];
+    VfSink *parent;  /* set for views */
+    uint64_t base;   /* parent offset where the view starts */
+    char sha256[2 * EVP_MAX_MD_SIZE + 1];
 };
+
+/* out: room for 2 * EVP_MAX_MD_SIZE + 1 characters. */
+static void digest_hex(EVP_MD_CTX *md, char *out)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(md, d, &len);
+    for (unsigned i = 0; i < len; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
 
 G_DEFINE_QUARK(vf-error-quark, vf_error)
 
@@ -148,6 +160,10 @@ static int flush(VfSink *s, GError **error)
 
 int vf_sink_write(VfSink *s, const void *buf, size_t len, GError **error)
 {
+    if (s->parent) {
+        EVP_DigestUpdate(s->md, buf, len);
+        return vf_sink_write(s->parent, buf, len, error);
+    }
     if (s->buf_len + len > SINK_BUFFER_SIZE) {
         int r = flush(s, error);
         if (r < 0)
@@ -165,6 +181,14 @@ int vf_sink_write_zeros(VfSink *s, uint64_t len, GError **error)
 {
     if (len == 0)
         return 0;
+    if (s->parent) {
+        for (uint64_t left = len; left > 0;) {
+            size_t n = left < sizeof zero_block ? (size_t)left : sizeof zero_block;
+            EVP_DigestUpdate(s->md, zero_block, n);
+            left -= n;
+        }
+        return vf_sink_write_zeros(s->parent, len, error);
+    }
     /* Short runs go through the buffer; long ones become a hole. */
     if (len <= 4096) {
         return vf_sink_write(s, zero_block, (size_t)len, error);
@@ -187,7 +211,8 @@ int vf_sink_write_zeros(VfSink *s, uint64_t len, GError **error)
 
 int vf_sink_align(VfSink *s, uint64_t align, GError **error)
 {
-    uint64_t pad = VF_ROUND_UP(s->offset, align) - s->offset;
+    uint64_t off = vf_sink_offset(s);
+    uint64_t pad = VF_ROUND_UP(off, align) - off;
     return vf_sink_write_zeros(s, pad, error);
 }
 
@@ -203,6 +228,11 @@ void vf_sink_will_patch(VfSink *s)
 
 int vf_sink_pwrite(VfSink *s, uint64_t offset, const void *buf, size_t len, GError **error)
 {
+    if (s->parent) {
+        g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL,
+                    "a format that patches its header cannot be streamed into an archive");
+        return -ENOTSUP;
+    }
     g_return_val_if_fail(offset + len <= s->offset, -EINVAL);
     s->patched = true;
     int r = flush(s, error);
@@ -225,7 +255,27 @@ int vf_sink_pwrite(VfSink *s, uint64_t offset, const void *buf, size_t len, GErr
 
 uint64_t vf_sink_offset(const VfSink *s)
 {
-    return s->offset;
+    return s->parent ? vf_sink_offset(s->parent) - s->base : s->offset;
+}
+
+VfSink *vf_sink_new_view(VfSink *parent, const char *algorithm)
+{
+    const EVP_MD *alg = EVP_get_digestbyname(algorithm);
+    VfSink *v = g_new0(VfSink, 1);
+    v->fd = -1;
+    v->parent = parent;
+    v->base = vf_sink_offset(parent);
+    v->final_path = g_strdup(parent->final_path);
+    v->dir = g_strdup(parent->dir);
+    v->md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(v->md, alg ? alg : EVP_sha256(), NULL);
+    return v;
+}
+
+void vf_sink_view_finish(VfSink *v, char *hex, uint64_t *length)
+{
+    digest_hex(v->md, hex);
+    *length = vf_sink_offset(v);
 }
 
 static int rehash(VfSink *s, GError **error)
@@ -273,11 +323,7 @@ int vf_sink_prepare(VfSink *s, GError **error)
         if (r < 0)
             return r;
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    EVP_DigestFinal_ex(s->md, md, &md_len);
-    for (unsigned i = 0; i < md_len && i < 32; i++)
-        snprintf(s->sha256 + 2 * i, 3, "%02x", md[i]);
+    digest_hex(s->md, s->sha256);
     s->prepared = true;
     return 0;
 }

@@ -46,6 +46,19 @@ void vf_sink_will_patch(VfSink *s);
  * vf_sink_prepare() with VF_ERROR_CANCELLED. May be NULL. */
 void vf_sink_set_cancel(VfSink *s, const volatile int *cancel);
 
+/*
+ * A view of a sink for one member of an archive: appends go to the parent
+ * (at its current end), offsets count from where the view began, and the
+ * view has its own digest (algorithm "sha1", "sha256" or "sha512") of
+ * exactly the bytes written through it. Views
+ * cannot patch (vf_sink_pwrite fails), are never prepared or committed, and
+ * must be freed before their parent. vf_sink_view_finish() returns the
+ * member's digest and length.
+ */
+VfSink *vf_sink_new_view(VfSink *parent, const char *algorithm);
+/* hex: at least 129 bytes (SHA-512). */
+void vf_sink_view_finish(VfSink *view, char *hex, uint64_t *length);
+
 /* Current append offset (the file's logical size so far). */
 uint64_t vf_sink_offset(const VfSink *s);
 

@@ -102,6 +102,7 @@ struct VfWriter {
     uint64_t virtual_size;
     unsigned needs;      /* VfNeeds */
     void *priv;
+    const void *extra;   /* VfOutputSpec.extra */
     /* Content fingerprint, folded from the units' CRC-32s in order. Writers
      * whose IDs sit in trailing metadata derive them from it. */
     GChecksum *fingerprint;
@@ -113,6 +114,7 @@ extern const VfWriterOps vf_writer_qcow2;
 extern const VfWriterOps vf_writer_vmdk;
 extern const VfWriterOps vf_writer_vdi;
 extern const VfWriterOps vf_writer_vhd;
+extern const VfWriterOps vf_writer_ova;
 
 /* NULL-terminated registry of every writer, in --list-formats order. */
 extern const VfWriterOps *const vf_writers[];

@@ -7,7 +7,9 @@
 #include "engine.h"
 #include "exit-codes.h"
 #include "progress.h"
+#include "ova.h"
 #include "signals.h"
+#include "util.h"
 
 #include <errno.h>
 #include <json-glib/json-glib.h>
@@ -31,6 +33,17 @@ typedef struct ConvertArgs {
     gboolean assume_raw;
     gboolean list_formats;
     char **rest;
+    /* OVA */
+    char *profile;
+    char *scratch;
+    char *scratch_per_core;
+    int vcpus;
+    char *memory;
+    char *os;
+    char *manifest;
+    char *product;
+    char *vendor;
+    char *product_version;
 } ConvertArgs;
 
 static void args_clear(ConvertArgs *a)
@@ -39,6 +52,15 @@ static void args_clear(ConvertArgs *a)
     g_free(a->output_dir);
     g_free(a->name);
     g_strfreev(a->rest);
+    g_free(a->profile);
+    g_free(a->scratch);
+    g_free(a->scratch_per_core);
+    g_free(a->memory);
+    g_free(a->os);
+    g_free(a->manifest);
+    g_free(a->product);
+    g_free(a->vendor);
+    g_free(a->product_version);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ConvertArgs, args_clear)
 
@@ -184,6 +206,78 @@ static void print_table(const VfSource *src, GArray *artefacts, double seconds)
     }
 }
 
+static int size_option(const char *option, const char *text, uint64_t *out)
+{
+    int r = vmf_parse_size(text, out);
+    if (r < 0 || *out == 0) {
+        vmf_error(CMD, "%s \"%s\": give a size such as 20G, 512M or a number of bytes", option,
+                  text);
+        return VMF_EXIT_USAGE;
+    }
+    return VMF_EXIT_OK;
+}
+
+/* Fills the OVA parameters from the options; returns an exit status. */
+static int build_ova_params(const ConvertArgs *a, VfOvfProfile **profile, VfOvaParams *ova)
+{
+    g_autoptr(GError) err = NULL;
+    const char *name = a->profile ? a->profile : "vmware";
+    g_autofree char *dir = g_build_filename(vmf_templates_dir(), "profiles", NULL);
+    if (vf_ovf_profile_load(dir, name, profile, &err) < 0) {
+        vmf_error(CMD, "--profile: %s", err->message);
+        return VMF_EXIT_USAGE;
+    }
+    ova->profile = *profile;
+    ova->manifest = a->manifest;
+    if (a->manifest && strcmp(a->manifest, "sha1") != 0 && strcmp(a->manifest, "sha256") != 0 &&
+        strcmp(a->manifest, "sha512") != 0) {
+        vmf_error(CMD, "--manifest \"%s\": give sha1, sha256 or sha512", a->manifest);
+        return VMF_EXIT_USAGE;
+    }
+    if (a->vcpus < 0 || (unsigned)a->vcpus > VF_OVF_MAX_VCPUS) {
+        vmf_error(CMD, "--vcpus %d: give 1 to %u", a->vcpus, VF_OVF_MAX_VCPUS);
+        return VMF_EXIT_USAGE;
+    }
+    ova->ovf.vcpus = a->vcpus > 0 ? (unsigned)a->vcpus : 2;
+    uint64_t memory = 2ull << 30;
+    if (a->memory && size_option("--memory", a->memory, &memory) != VMF_EXIT_OK)
+        return VMF_EXIT_USAGE;
+    if (memory % VF_MIB) {
+        vmf_error(CMD, "--memory %s: give a whole number of MiB", a->memory);
+        return VMF_EXIT_USAGE;
+    }
+    ova->ovf.memory_mib = memory / VF_MIB;
+    if (a->scratch && a->scratch_per_core) {
+        vmf_error(CMD, "give either --scratch or --scratch-per-core, not both");
+        return VMF_EXIT_USAGE;
+    }
+    if (a->scratch && size_option("--scratch", a->scratch, &ova->ovf.scratch_capacity))
+        return VMF_EXIT_USAGE;
+    if (a->scratch_per_core) {
+        uint64_t per_core = 0;
+        if (size_option("--scratch-per-core", a->scratch_per_core, &per_core))
+            return VMF_EXIT_USAGE;
+        if (vf_ovf_scratch_per_core(per_core, ova->ovf.vcpus, &ova->ovf.scratch_capacity,
+                                    &err) < 0) {
+            vmf_error(CMD, "%s", err->message);
+            return VMF_EXIT_USAGE;
+        }
+    }
+    if (ova->ovf.scratch_capacity % VF_SECTOR_SIZE) {
+        vmf_error(CMD, "the scratch disk size must be a multiple of 512 bytes");
+        return VMF_EXIT_USAGE;
+    }
+    if (a->os && !g_hash_table_contains((*profile)->os, a->os)) {
+        vmf_error(CMD, "--os \"%s\" is not in profile %s's [os] table", a->os, name);
+        return VMF_EXIT_USAGE;
+    }
+    ova->ovf.os = a->os;
+    ova->ovf.product = a->product;
+    ova->ovf.vendor = a->vendor;
+    ova->ovf.version = a->product_version;
+    return VMF_EXIT_OK;
+}
+
 int vmf_cmd_convert(int argc, char **argv)
 {
     g_auto(ConvertArgs) a = {.jobs = 0, .level = 5};
@@ -214,6 +308,30 @@ int vmf_cmd_convert(int argc, char **argv)
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.rest, NULL, "DISK"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
+    GOptionEntry ova_entries[] = {
+        {"profile", 'p', 0, G_OPTION_ARG_STRING, &a.profile,
+         "Hardware profile of the OVA: vmware (default), virtualbox, generic, or any "
+         "templates/profiles/NAME.conf",
+         "NAME"},
+        {"scratch", 0, 0, G_OPTION_ARG_STRING, &a.scratch,
+         "Define a scratch disk of SIZE (e.g. 20G), created empty by the hypervisor at deploy "
+         "time",
+         "SIZE"},
+        {"scratch-per-core", 0, 0, G_OPTION_ARG_STRING, &a.scratch_per_core,
+         "Define a scratch disk of SIZE per vCPU (the HEPiX V2 rule)", "SIZE"},
+        {"vcpus", 0, 0, G_OPTION_ARG_INT, &a.vcpus, "Virtual CPUs (default 2)", "N"},
+        {"memory", 0, 0, G_OPTION_ARG_STRING, &a.memory, "Memory (default 2G)", "SIZE"},
+        {"os", 0, 0, G_OPTION_ARG_STRING, &a.os,
+         "Guest OS, a key of the profile's [os] table (default linux)", "NAME"},
+        {"manifest", 0, 0, G_OPTION_ARG_STRING, &a.manifest,
+         "Manifest digest: sha1, sha256 or sha512 (default: the profile's)", "ALGORITHM"},
+        {"product", 0, 0, G_OPTION_ARG_STRING, &a.product, "ProductSection product name",
+         "TEXT"},
+        {"vendor", 0, 0, G_OPTION_ARG_STRING, &a.vendor, "ProductSection vendor", "TEXT"},
+        {"product-version", 0, 0, G_OPTION_ARG_STRING, &a.product_version,
+         "ProductSection version", "TEXT"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
     g_autoptr(GOptionContext) ctx = g_option_context_new("DISK");
     g_option_context_set_summary(
         ctx, "Read the raw disk DISK once and write every requested format in parallel.\n"
@@ -229,6 +347,11 @@ int vmf_cmd_convert(int argc, char **argv)
         VMF_EXIT_CODES_HELP);
     g_option_context_set_description(ctx, desc);
     g_option_context_add_main_entries(ctx, entries, NULL);
+    GOptionGroup *ova_group =
+        g_option_group_new("ova", "OVA options (with --to ova):", "Show the OVA options", NULL,
+                           NULL);
+    g_option_group_add_entries(ova_group, ova_entries);
+    g_option_context_add_group(ctx, ova_group);
     g_autoptr(GError) err = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         vmf_error(CMD, "%s (see vmforge convert --help)", err->message);
@@ -270,6 +393,25 @@ int vmf_cmd_convert(int argc, char **argv)
     }
     const char *dir = a.output_dir ? a.output_dir : ".";
 
+    /* OVA parameters (used only if an ova output is asked for). */
+    g_autoptr(VfOvfProfile) profile = NULL;
+    VfOvaParams ova = {0};
+    bool want_ova = false;
+    {
+        g_auto(GStrv) names = g_strsplit(a.to, ",", -1);
+        for (guint i = 0; names[i]; i++)
+            if (g_str_has_prefix(g_strstrip(names[i]), "ova"))
+                want_ova = true;
+    }
+    if (want_ova) {
+        int r = build_ova_params(&a, &profile, &ova);
+        if (r != VMF_EXIT_OK)
+            return r;
+    } else if (a.profile || a.scratch || a.scratch_per_core || a.manifest) {
+        vmf_error(CMD, "--profile, --scratch, --scratch-per-core and --manifest go with --to ova");
+        return VMF_EXIT_USAGE;
+    }
+
     /* Outputs. */
     g_auto(GStrv) specs = g_strsplit(a.to, ",", -1);
     g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
@@ -302,7 +444,8 @@ int vmf_cmd_convert(int argc, char **argv)
                 return VMF_EXIT_USAGE;
             }
         g_ptr_array_add(paths, path);
-        VfOutputSpec o = {.ops = ops, .options = opts, .path = path};
+        VfOutputSpec o = {.ops = ops, .options = opts, .path = path,
+                          .extra = ops == &vf_writer_ova ? &ova : NULL};
         g_array_append_val(outputs, o);
     }
     if (outputs->len == 0) {

@@ -7,11 +7,11 @@ set -euo pipefail
 PACKAGES=(
     # build
     build-essential meson ninja-build pkg-config
-    libglib2.0-dev libjson-glib-dev zlib1g-dev libdeflate-dev libssl-dev libxml2-dev
+    libglib2.0-dev libjson-glib-dev zlib1g-dev libdeflate-dev libssl-dev libxml2-dev libarchive-dev
     # independent readers the tests and the example check outputs with
     qemu-utils libvmdk-utils libvhdi-utils libqcow-utils
     python3 python3-libvmdk python3-libvhdi python3-libqcow
-    7zip pigz libxml2-utils groff-base
+    7zip pigz libxml2-utils groff-base virt-v2v
     # making test and benchmark disks, measuring
     e2fsprogs fdisk util-linux coreutils time bc
 )

@@ -3,9 +3,10 @@
  * ovf-dump PROFILE_DIR PROFILE [SCRATCH_PER_CORE_BYTES VCPUS] — prints the
  * OVF descriptor vmforge builds for a fixed example disk, so tests can check
  * it with independent tools (xmllint and the DMTF schemas).
- * ovf-dump --manifest-line ALGORITHM NAME HEX prints one manifest line.
+ * ovf-dump --manifest-line ALGORITHM NAME HEX prints one manifest line;
+ * ovf-dump --tar-header NAME SIZE prints the OVA tar header for a member.
  */
-#include "ovf.h"
+#include "ova.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,16 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "--manifest-line") == 0) {
         g_autofree char *line = vf_ovf_manifest_line(argv[2], argv[3], argv[4]);
         fputs(line, stdout);
+        return 0;
+    }
+    if (argc == 4 && strcmp(argv[1], "--tar-header") == 0) {
+        uint8_t hdr[512];
+        g_autoptr(GError) terr = NULL;
+        if (vf_ova_tar_header(argv[2], g_ascii_strtoull(argv[3], NULL, 10), 0, hdr, &terr) < 0) {
+            fprintf(stderr, "%s\n", terr->message);
+            return 1;
+        }
+        fwrite(hdr, 1, sizeof hdr, stdout);
         return 0;
     }
     if (argc != 3 && argc != 5) {

@@ -67,7 +67,7 @@ static void test_registry(void)
             expect_ok(spec, (*w)->name, o->key, o->default_value);
         }
     }
-    g_assert_cmpuint(n, ==, 6);
+    g_assert_cmpuint(n, ==, 7);
     g_assert_null(vf_writer_find("QCOW2"));
 }
 

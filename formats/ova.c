@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ova.c — OVF appliances in one tar file, the VMDK streamed in. See ova.h. */
+#include "ova.h"
+#include "writer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+
+#define TAR_BLOCK 512u
+#define TAR_EOF_BLOCKS 2u
+/* Longest decimal uint64: the OVF is reserved at its length with numbers
+ * this wide, then padded to it. */
+#define U64_MAX_DIGITS 20u
+
+typedef struct Ova {
+    VfWriter inner; /* the streamOptimized VMDK writer, writing through a view */
+    VfDiskInfo inner_disk;
+    VfSink *view;
+    char *base; /* the appliance's name: the file name without .ova */
+    char *ovf_name, *mf_name, *vmdk_name;
+    const char *algorithm;
+    size_t hex_len;
+    uint64_t ovf_offset, ovf_len; /* header offset, reserved data length */
+    uint64_t mf_offset, mf_len;
+    uint64_t vmdk_offset;
+    uint64_t populated;
+    VfOvfParams ovf;
+} Ova;
+
+/* One 512-byte tar header (GNU format, libarchive) for a regular file. */
+int vf_ova_tar_header(const char *name, uint64_t size, int64_t mtime, uint8_t out[TAR_BLOCK],
+                      GError **error)
+{
+    struct archive *a = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    static const size_t cap = 16 * TAR_BLOCK;
+    g_autofree uint8_t *buf = g_malloc0(cap);
+    size_t used = 0;
+    int r = -EIO;
+    if (archive_write_set_format_gnutar(a) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
+        archive_write_open_memory(a, buf, cap, &used) != ARCHIVE_OK)
+        goto out;
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_size(e, (la_int64_t)size);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_mtime(e, mtime, 0);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    if (archive_write_header(a, e) != ARCHIVE_OK || used != TAR_BLOCK)
+        goto out;
+    memcpy(out, buf, TAR_BLOCK);
+    r = 0;
+out:
+    if (r < 0)
+        g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "cannot make a tar header for %s: %s",
+                    name, archive_error_string(a) ? archive_error_string(a) : "unexpected size");
+    archive_entry_free(e);
+    archive_write_free(a);
+    return r;
+}
+
+static uint64_t pad_block(uint64_t n)
+{
+    return VF_ROUND_UP(n, TAR_BLOCK);
+}
+
+static int build_ovf(Ova *o, const VfOvaParams *p, char **xml, size_t *len, GError **error)
+{
+    return vf_ovf_build(p->profile, &o->ovf, xml, len, error);
+}
+
+static int ova_open(VfWriter *w, GError **error)
+{
+    Ova *o = w->priv;
+    const VfOvaParams *p = w->extra;
+    if (!p || !p->profile) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "an OVA needs a hardware profile (--profile vmware, virtualbox, generic...)");
+        return -EINVAL;
+    }
+    o->algorithm = p->manifest ? p->manifest : p->profile->manifest;
+    if (!g_strv_contains((const char *const *)p->profile->manifest_allowed, o->algorithm)) {
+        g_autofree char *allowed = g_strjoinv(", ", p->profile->manifest_allowed);
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "profile %s takes manifest %s, not \"%s\"", p->profile->name, allowed,
+                    o->algorithm);
+        return -EINVAL;
+    }
+    o->hex_len = strcmp(o->algorithm, "sha1") == 0 ? 40 : strcmp(o->algorithm, "sha512") == 0 ? 128 : 64;
+
+    const char *file = w->disk->file_name;
+    o->base = g_str_has_suffix(file, ".ova") ? g_strndup(file, strlen(file) - 4) : g_strdup(file);
+    o->ovf_name = g_strdup_printf("%s.ovf", o->base);
+    o->mf_name = g_strdup_printf("%s.mf", o->base);
+    o->vmdk_name = g_strdup_printf("%s-disk1.vmdk", o->base);
+
+    /* The embedded VMDK: streamOptimized, the profile's adapter. */
+    g_autofree char *spec = g_strdup_printf("vmdk:subformat=streamOptimized:adapter=%s",
+                                            p->profile->vmdk_adapter);
+    const VfWriterOps *vmdk_ops = NULL;
+    GHashTable *vmdk_opts = NULL;
+    int r = vf_writer_parse_spec(spec, &vmdk_ops, &vmdk_opts, error);
+    if (r < 0) {
+        g_prefix_error(error, "profile %s: ", p->profile->name);
+        return r;
+    }
+    o->inner.ops = vmdk_ops;
+    o->inner.options = vmdk_opts;
+    o->inner.priv = g_malloc0(vmdk_ops->priv_size);
+    o->inner_disk = *w->disk;
+    o->inner_disk.file_name = o->vmdk_name;
+    o->inner.disk = &o->inner_disk;
+
+    /* Reserve the descriptor at its longest and the manifest exactly. */
+    o->ovf = p->ovf;
+    o->ovf.name = o->base;
+    o->ovf.disk_href = o->vmdk_name;
+    o->ovf.disk_capacity = VF_ROUND_UP(w->disk->size, VF_SECTOR_SIZE);
+    o->ovf.disk_file_size = UINT64_MAX;
+    o->ovf.disk_populated = UINT64_MAX;
+    g_autofree char *ovf = NULL;
+    size_t ovf_len = 0;
+    r = build_ovf(o, p, &ovf, &ovf_len, error);
+    if (r < 0)
+        return r;
+    o->ovf_len = ovf_len;
+    g_autofree char *hex = g_strnfill(o->hex_len, '0');
+    g_autofree char *l1 = vf_ovf_manifest_line(o->algorithm, o->ovf_name, hex);
+    g_autofree char *l2 = vf_ovf_manifest_line(o->algorithm, o->vmdk_name, hex);
+    o->mf_len = strlen(l1) + strlen(l2);
+
+    vf_sink_will_patch(w->sink);
+    o->ovf_offset = 0;
+    o->mf_offset = TAR_BLOCK + pad_block(o->ovf_len);
+    o->vmdk_offset = o->mf_offset + TAR_BLOCK + pad_block(o->mf_len);
+    r = vf_sink_write_zeros(w->sink, o->vmdk_offset + TAR_BLOCK, error);
+    if (r < 0)
+        return r;
+
+    o->view = vf_sink_new_view(w->sink, o->algorithm);
+    o->inner.sink = o->view;
+    r = vmdk_ops->open(&o->inner, error);
+    if (r < 0)
+        return r;
+    w->needs = o->inner.needs;
+    w->virtual_size = o->inner.virtual_size;
+    return 0;
+}
+
+static int ova_write(VfWriter *w, const VfBatch *b, GError **error)
+{
+    Ova *o = w->priv;
+    if (!b->zero_span)
+        for (unsigned i = 0; i < b->n_units; i++)
+            if (!b->units[i].zero)
+                o->populated += VF_UNIT_SIZE;
+    return o->inner.ops->write(&o->inner, b, error);
+}
+
+static int ova_finish(VfWriter *w, GError **error)
+{
+    Ova *o = w->priv;
+    const VfOvaParams *p = w->extra;
+    int r = o->inner.ops->finish(&o->inner, error);
+    if (r < 0)
+        return r;
+    char vmdk_hex[129];
+    uint64_t vmdk_len = 0;
+    vf_sink_view_finish(o->view, vmdk_hex, &vmdk_len);
+    g_clear_pointer(&o->view, vf_sink_free);
+    o->inner.sink = NULL;
+
+    /* End of the VMDK member, end of archive. */
+    r = vf_sink_write_zeros(w->sink, pad_block(vmdk_len) - vmdk_len, error);
+    if (r >= 0)
+        r = vf_sink_write_zeros(w->sink, TAR_EOF_BLOCKS * TAR_BLOCK, error);
+    if (r < 0)
+        return r;
+
+    /* The descriptor with the real numbers, padded to its reserved length. */
+    o->ovf.disk_file_size = vmdk_len;
+    o->ovf.disk_populated = o->populated;
+    g_autofree char *ovf = NULL;
+    size_t ovf_len = 0;
+    r = build_ovf(o, p, &ovf, &ovf_len, error);
+    if (r < 0)
+        return r;
+    g_return_val_if_fail(ovf_len <= o->ovf_len, -EINVAL);
+    g_autofree char *padded = g_malloc(o->ovf_len);
+    memcpy(padded, ovf, ovf_len);
+    memset(padded + ovf_len, ' ', o->ovf_len - ovf_len);
+    if (o->ovf_len > ovf_len)
+        padded[o->ovf_len - 1] = '\n';
+
+    g_autofree char *ovf_hex = g_compute_checksum_for_data(
+        strcmp(o->algorithm, "sha1") == 0     ? G_CHECKSUM_SHA1
+        : strcmp(o->algorithm, "sha512") == 0 ? G_CHECKSUM_SHA512
+                                              : G_CHECKSUM_SHA256,
+        (const guchar *)padded, o->ovf_len);
+    g_autofree char *l1 = vf_ovf_manifest_line(o->algorithm, o->ovf_name, ovf_hex);
+    g_autofree char *l2 = vf_ovf_manifest_line(o->algorithm, o->vmdk_name, vmdk_hex);
+    g_autofree char *mf = g_strconcat(l1, l2, NULL);
+    g_return_val_if_fail(strlen(mf) == o->mf_len, -EINVAL);
+
+    uint8_t hdr[TAR_BLOCK];
+    const int64_t mtime = w->disk->timestamp;
+    if ((r = vf_ova_tar_header(o->ovf_name, o->ovf_len, mtime, hdr, error)) < 0 ||
+        (r = vf_sink_pwrite(w->sink, o->ovf_offset, hdr, TAR_BLOCK, error)) < 0 ||
+        (r = vf_sink_pwrite(w->sink, o->ovf_offset + TAR_BLOCK, padded, o->ovf_len, error)) < 0 ||
+        (r = vf_ova_tar_header(o->mf_name, o->mf_len, mtime, hdr, error)) < 0 ||
+        (r = vf_sink_pwrite(w->sink, o->mf_offset, hdr, TAR_BLOCK, error)) < 0 ||
+        (r = vf_sink_pwrite(w->sink, o->mf_offset + TAR_BLOCK, mf, o->mf_len, error)) < 0 ||
+        (r = vf_ova_tar_header(o->vmdk_name, vmdk_len, mtime, hdr, error)) < 0 ||
+        (r = vf_sink_pwrite(w->sink, o->vmdk_offset, hdr, TAR_BLOCK, error)) < 0)
+        return r;
+    return 0;
+}
+
+static void ova_cleanup(VfWriter *w)
+{
+    Ova *o = w->priv;
+    if (o->inner.ops && o->inner.ops->cleanup && o->inner.priv)
+        o->inner.ops->cleanup(&o->inner);
+    g_free(o->inner.priv);
+    if (o->inner.options)
+        g_hash_table_unref(o->inner.options);
+    vf_sink_free(o->view);
+    g_free(o->base);
+    g_free(o->ovf_name);
+    g_free(o->mf_name);
+    g_free(o->vmdk_name);
+}
+
+const VfWriterOps vf_writer_ova = {
+    .name = "ova",
+    .extension = "ova",
+    .summary = "OVF appliance (.ovf, .mf, streamOptimized VMDK in one tar); needs --profile",
+    .size_rule = "as the VMDK: source size rounded up to 512 bytes",
+    .priv_size = sizeof(Ova),
+    .open = ova_open,
+    .write = ova_write,
+    .finish = ova_finish,
+    .cleanup = ova_cleanup,
+};
