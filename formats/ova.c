@@ -6,6 +6,111 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+struct VfOvaSigner {
+    EVP_PKEY *key;
+    X509 *cert;
+    char *cert_pem;
+};
+
+static char *openssl_error(void)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return g_strdup(e ? buf : "unknown error");
+}
+
+void vf_ova_signer_free(VfOvaSigner *s)
+{
+    if (!s)
+        return;
+    EVP_PKEY_free(s->key);
+    X509_free(s->cert);
+    g_free(s->cert_pem);
+    g_free(s);
+}
+
+int vf_ova_signer_load(const char *key_path, const char *cert_path, VfOvaSigner **out,
+                       GError **error)
+{
+    g_autoptr(VfOvaSigner) s = g_new0(VfOvaSigner, 1);
+    FILE *f = fopen(key_path, "re");
+    if (!f)
+        return vf_set_errno(error, VF_ERROR_INPUT, errno, "signing key %s", key_path);
+    s->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    if (!s->key) {
+        g_autofree char *why = openssl_error();
+        g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
+                    "%s is not a PEM private key (an encrypted key is not supported): %s",
+                    key_path, why);
+        return -EINVAL;
+    }
+    gsize len = 0;
+    g_autoptr(GError) err = NULL;
+    if (!g_file_get_contents(cert_path, &s->cert_pem, &len, &err)) {
+        g_set_error(error, VF_ERROR, VF_ERROR_INPUT, "certificate: %s", err->message);
+        return -ENOENT;
+    }
+    BIO *bio = BIO_new_mem_buf(s->cert_pem, (int)len);
+    s->cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (!s->cert) {
+        g_autofree char *why = openssl_error();
+        g_set_error(error, VF_ERROR, VF_ERROR_INPUT, "%s is not a PEM X.509 certificate: %s",
+                    cert_path, why);
+        return -EINVAL;
+    }
+    if (X509_check_private_key(s->cert, s->key) != 1) {
+        ERR_clear_error();
+        g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
+                    "the key %s does not belong to the certificate %s", key_path, cert_path);
+        return -EINVAL;
+    }
+    /* Keep only the certificate block, normalised to end with a newline. */
+    bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, s->cert);
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    g_free(s->cert_pem);
+    s->cert_pem = g_strndup(data, (gsize)n);
+    BIO_free(bio);
+    *out = g_steal_pointer(&s);
+    return 0;
+}
+
+/* Signs data with the manifest's algorithm; returns lowercase hex. */
+static int sign_hex(const VfOvaSigner *s, const char *algorithm, const char *data, size_t len,
+                    char **hex, GError **error)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t sig_len = 0;
+    g_autofree unsigned char *sig = NULL;
+    int r = -EIO;
+    if (!ctx || EVP_DigestSignInit(ctx, NULL, EVP_get_digestbyname(algorithm), NULL, s->key) != 1 ||
+        EVP_DigestSignUpdate(ctx, data, len) != 1 || EVP_DigestSignFinal(ctx, NULL, &sig_len) != 1)
+        goto out;
+    sig = g_malloc(sig_len);
+    if (EVP_DigestSignFinal(ctx, sig, &sig_len) != 1)
+        goto out;
+    *hex = g_malloc(2 * sig_len + 1);
+    for (size_t i = 0; i < sig_len; i++)
+        snprintf(*hex + 2 * i, 3, "%02x", sig[i]);
+    r = 0;
+out:
+    if (r < 0) {
+        g_autofree char *why = openssl_error();
+        g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "signing the manifest failed: %s", why);
+    }
+    EVP_MD_CTX_free(ctx);
+    return r;
+}
 
 #define TAR_BLOCK 512u
 #define TAR_EOF_BLOCKS 2u
@@ -18,11 +123,12 @@ typedef struct Ova {
     VfDiskInfo inner_disk;
     VfSink *view;
     char *base; /* the appliance's name: the file name without .ova */
-    char *ovf_name, *mf_name, *vmdk_name;
+    char *ovf_name, *mf_name, *cert_name, *vmdk_name;
     const char *algorithm;
     size_t hex_len;
     uint64_t ovf_offset, ovf_len; /* header offset, reserved data length */
     uint64_t mf_offset, mf_len;
+    uint64_t cert_offset, cert_len; /* cert_len 0: not signed */
     uint64_t vmdk_offset;
     uint64_t populated;
     VfOvfParams ovf;
@@ -95,6 +201,7 @@ static int ova_open(VfWriter *w, GError **error)
     o->base = g_str_has_suffix(file, ".ova") ? g_strndup(file, strlen(file) - 4) : g_strdup(file);
     o->ovf_name = g_strdup_printf("%s.ovf", o->base);
     o->mf_name = g_strdup_printf("%s.mf", o->base);
+    o->cert_name = g_strdup_printf("%s.cert", o->base);
     o->vmdk_name = g_strdup_printf("%s-disk1.vmdk", o->base);
 
     /* The embedded VMDK: streamOptimized, the profile's adapter. */
@@ -132,10 +239,21 @@ static int ova_open(VfWriter *w, GError **error)
     g_autofree char *l2 = vf_ovf_manifest_line(o->algorithm, o->vmdk_name, hex);
     o->mf_len = strlen(l1) + strlen(l2);
 
+    if (p->signer) {
+        /* "SHA256(NAME.mf)= <signature hex>\n" then the certificate; an
+         * RSA signature is exactly the key size, others at most that (the
+         * rest is padded with newlines after the PEM block). */
+        size_t sig_max = (size_t)EVP_PKEY_get_size(p->signer->key);
+        g_autofree char *sig = g_strnfill(2 * sig_max, '0');
+        g_autofree char *line = vf_ovf_manifest_line(o->algorithm, o->mf_name, sig);
+        o->cert_len = strlen(line) + strlen(p->signer->cert_pem);
+    }
+
     vf_sink_will_patch(w->sink);
     o->ovf_offset = 0;
     o->mf_offset = TAR_BLOCK + pad_block(o->ovf_len);
-    o->vmdk_offset = o->mf_offset + TAR_BLOCK + pad_block(o->mf_len);
+    o->cert_offset = o->mf_offset + TAR_BLOCK + pad_block(o->mf_len);
+    o->vmdk_offset = o->cert_offset + (o->cert_len ? TAR_BLOCK + pad_block(o->cert_len) : 0);
     r = vf_sink_write_zeros(w->sink, o->vmdk_offset + TAR_BLOCK, error);
     if (r < 0)
         return r;
@@ -207,6 +325,23 @@ static int ova_finish(VfWriter *w, GError **error)
 
     uint8_t hdr[TAR_BLOCK];
     const int64_t mtime = w->disk->timestamp;
+    if (o->cert_len) {
+        g_autofree char *sig = NULL;
+        r = sign_hex(p->signer, o->algorithm, mf, o->mf_len, &sig, error);
+        if (r < 0)
+            return r;
+        g_autofree char *line = vf_ovf_manifest_line(o->algorithm, o->mf_name, sig);
+        g_autofree char *cert = g_malloc(o->cert_len);
+        size_t used = strlen(line) + strlen(p->signer->cert_pem);
+        g_return_val_if_fail(used <= o->cert_len, -EINVAL);
+        memcpy(cert, line, strlen(line));
+        memcpy(cert + strlen(line), p->signer->cert_pem, strlen(p->signer->cert_pem));
+        memset(cert + used, '\n', o->cert_len - used);
+        if ((r = vf_ova_tar_header(o->cert_name, o->cert_len, mtime, hdr, error)) < 0 ||
+            (r = vf_sink_pwrite(w->sink, o->cert_offset, hdr, TAR_BLOCK, error)) < 0 ||
+            (r = vf_sink_pwrite(w->sink, o->cert_offset + TAR_BLOCK, cert, o->cert_len, error)) < 0)
+            return r;
+    }
     if ((r = vf_ova_tar_header(o->ovf_name, o->ovf_len, mtime, hdr, error)) < 0 ||
         (r = vf_sink_pwrite(w->sink, o->ovf_offset, hdr, TAR_BLOCK, error)) < 0 ||
         (r = vf_sink_pwrite(w->sink, o->ovf_offset + TAR_BLOCK, padded, o->ovf_len, error)) < 0 ||
@@ -231,6 +366,7 @@ static void ova_cleanup(VfWriter *w)
     g_free(o->base);
     g_free(o->ovf_name);
     g_free(o->mf_name);
+    g_free(o->cert_name);
     g_free(o->vmdk_name);
 }
 

@@ -44,6 +44,8 @@ typedef struct ConvertArgs {
     char *product;
     char *vendor;
     char *product_version;
+    char *sign;
+    char *cert;
 } ConvertArgs;
 
 static void args_clear(ConvertArgs *a)
@@ -61,6 +63,8 @@ static void args_clear(ConvertArgs *a)
     g_free(a->product);
     g_free(a->vendor);
     g_free(a->product_version);
+    g_free(a->sign);
+    g_free(a->cert);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ConvertArgs, args_clear)
 
@@ -218,9 +222,21 @@ static int size_option(const char *option, const char *text, uint64_t *out)
 }
 
 /* Fills the OVA parameters from the options; returns an exit status. */
-static int build_ova_params(const ConvertArgs *a, VfOvfProfile **profile, VfOvaParams *ova)
+static int build_ova_params(const ConvertArgs *a, VfOvfProfile **profile, VfOvaSigner **signer,
+                            VfOvaParams *ova)
 {
     g_autoptr(GError) err = NULL;
+    if (!a->sign != !a->cert) {
+        vmf_error(CMD, "--sign and --cert go together");
+        return VMF_EXIT_USAGE;
+    }
+    if (a->sign) {
+        if (vf_ova_signer_load(a->sign, a->cert, signer, &err) < 0) {
+            vmf_error(CMD, "%s", err->message);
+            return VMF_EXIT_INPUT;
+        }
+        ova->signer = *signer;
+    }
     const char *name = a->profile ? a->profile : "vmware";
     g_autofree char *dir = g_build_filename(vmf_templates_dir(), "profiles", NULL);
     if (vf_ovf_profile_load(dir, name, profile, &err) < 0) {
@@ -330,6 +346,10 @@ int vmf_cmd_convert(int argc, char **argv)
         {"vendor", 0, 0, G_OPTION_ARG_STRING, &a.vendor, "ProductSection vendor", "TEXT"},
         {"product-version", 0, 0, G_OPTION_ARG_STRING, &a.product_version,
          "ProductSection version", "TEXT"},
+        {"sign", 0, 0, G_OPTION_ARG_FILENAME, &a.sign,
+         "Sign the manifest with this PEM private key (adds NAME.cert; needs --cert)", "KEY"},
+        {"cert", 0, 0, G_OPTION_ARG_FILENAME, &a.cert,
+         "The PEM X.509 certificate of the --sign key, embedded in NAME.cert", "CERT"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("DISK");
@@ -395,6 +415,7 @@ int vmf_cmd_convert(int argc, char **argv)
 
     /* OVA parameters (used only if an ova output is asked for). */
     g_autoptr(VfOvfProfile) profile = NULL;
+    g_autoptr(VfOvaSigner) signer = NULL;
     VfOvaParams ova = {0};
     bool want_ova = false;
     {
@@ -404,11 +425,12 @@ int vmf_cmd_convert(int argc, char **argv)
                 want_ova = true;
     }
     if (want_ova) {
-        int r = build_ova_params(&a, &profile, &ova);
+        int r = build_ova_params(&a, &profile, &signer, &ova);
         if (r != VMF_EXIT_OK)
             return r;
-    } else if (a.profile || a.scratch || a.scratch_per_core || a.manifest) {
-        vmf_error(CMD, "--profile, --scratch, --scratch-per-core and --manifest go with --to ova");
+    } else if (a.profile || a.scratch || a.scratch_per_core || a.manifest || a.sign || a.cert) {
+        vmf_error(CMD, "--profile, --scratch, --scratch-per-core, --manifest, --sign and --cert "
+                       "go with --to ova");
         return VMF_EXIT_USAGE;
     }
 

@@ -9,6 +9,7 @@ enum {
     VMF_EXIT_INPUT = 3,    /* the input is missing, unreadable, or not what was expected */
     VMF_EXIT_OUTPUT = 4,   /* an output could not be written: no space, exists, permissions */
     VMF_EXIT_LIMIT = 5,    /* the disk is too large for a requested format */
+    VMF_EXIT_VERIFY = 6,   /* vmforge verify found problems */
     /* 128 + signal number when interrupted: 130 for SIGINT, 143 for SIGTERM */
 };
 
@@ -20,4 +21,5 @@ enum {
     "  3    input error (missing, unreadable, or not a raw disk)\n"                            \
     "  4    output error (no space left, file exists, permission denied)\n"                    \
     "  5    the disk is too large for a requested format\n"                                    \
+    "  6    vmforge verify found problems (one line each)\n"                                  \
     "  130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM. Nothing is left behind.\n"

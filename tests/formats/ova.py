@@ -5,6 +5,7 @@ GNU tar and Python's tarfile (member order and metadata), xmllint with the
 DMTF schemas (the descriptor), sha*sum (the manifest), qemu-img and 7-Zip
 (the embedded VMDK), virt-v2v --print-source (an importer)."""
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -197,6 +198,104 @@ def case_virt_v2v(work):
     p = subprocess.run(["virt-v2v", "-i", "ova", bad, "--print-source"],
                        capture_output=True, text=True, env=env, timeout=600)
     check(p.returncode != 0, f"virt-v2v accepted a corrupted OVA:\n{p.stdout}")
+
+
+def verify(path, rc):
+    p = vmforge("verify", path, rc=rc)
+    return p.stdout
+
+
+def retar(work, src_ova, out_name, order=None, edit=None):
+    """Rebuilds an OVA with Python's tarfile: members in `order` (default:
+    as they were), after edit(name, bytes) -> bytes."""
+    with tarfile.open(src_ova) as t:
+        members = {m.name: t.extractfile(m).read() for m in t.getmembers()}
+        names = [m.name for m in t.getmembers()]
+    out = os.path.join(work, out_name)
+    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as t:
+        for name in order or names:
+            data = members[name]
+            if edit:
+                data = edit(name, data)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return out
+
+
+def case_verify(work):
+    d = disk(work)
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+         os.path.join(work, "key.pem"), "-out", os.path.join(work, "cert.pem"), "-days", "3650",
+         "-subj", "/CN=vmforge test"], check_rc=0)
+    good = []
+    for prof in ("vmware", "virtualbox", "generic"):
+        good.append(make_ova(work, d, "--profile", prof, "--scratch", "8G", outdir=prof)["path"])
+    good.append(make_ova(work, d, "--manifest", "sha1", outdir="sha1")["path"])
+    signed = make_ova(work, d, "--sign", os.path.join(work, "key.pem"), "--cert",
+                      os.path.join(work, "cert.pem"), outdir="signed")["path"]
+    with tarfile.open(signed) as t:
+        check([m.name for m in t.getmembers()] == ["app.ovf", "app.mf", "app.cert",
+                                                   "app-disk1.vmdk"], "signed member order")
+    for path in good + [signed]:
+        out = verify(path, 0)
+        check(out.strip() == f"{path}: OK", f"verify {path}: {out}")
+    # The OpenSSL command line agrees with the signature.
+    x = extract(work, signed)
+    with open(os.path.join(x, "app.cert")) as f:
+        first = f.readline()
+    sig = bytes.fromhex(first.split("= ")[1].strip())
+    with open(os.path.join(work, "sig.bin"), "wb") as f:
+        f.write(sig)
+    pub = run(["openssl", "x509", "-in", os.path.join(x, "app.cert"), "-pubkey", "-noout"],
+              check_rc=0).stdout
+    with open(os.path.join(work, "pub.pem"), "w") as f:
+        f.write(pub)
+    p = run(["openssl", "dgst", "-sha256", "-verify", os.path.join(work, "pub.pem"), "-signature",
+             os.path.join(work, "sig.bin"), os.path.join(x, "app.mf")])
+    check(p.returncode == 0 and "Verified OK" in p.stdout, f"openssl: {p.stdout}{p.stderr}")
+
+    base = good[0]
+    # A byte flipped in the disk.
+    flipped = os.path.join(work, "flipped.ova")
+    with open(base, "rb") as f:
+        data = bytearray(f.read())
+    data[data.find(b"KDMV", 1536) + 70000] ^= 0xFF
+    with open(flipped, "wb") as f:
+        f.write(data)
+    out = verify(flipped, 6)
+    check("app-disk1.vmdk: SHA256 digest does not match the manifest" in out, out)
+    # A reordered archive.
+    out = verify(retar(work, base, "reordered.ova", ["app-disk1.vmdk", "app.ovf", "app.mf"]), 6)
+    check("the first member is app-disk1.vmdk, not the .ovf" in out, out)
+    # A wrong ovf:size.
+    def bump_size(name, b):
+        if name != "app.ovf":
+            return b
+        text = b.decode()
+        size = text.split('ovf:size="')[1].split('"')[0]
+        return text.replace(f'ovf:size="{size}"', f'ovf:size="{int(size) + 512}"').encode()
+    out = verify(retar(work, base, "size.ova", edit=bump_size), 6)
+    check("ovf:size of app-disk1.vmdk is" in out, out)
+    # A manifest line in the "SHA256 (x) = y" form.
+    def spaced(name, b):
+        if name != "app.mf":
+            return b
+        return b.decode().replace("SHA256(", "SHA256 (").replace(")= ", ") = ").encode()
+    out = verify(retar(work, base, "spaced.ova", edit=spaced), 6)
+    check("app.mf line 1 is not in the form SHA256(name)= hex" in out, out)
+    # A manifest changed after signing.
+    def resign(name, b):
+        if name != "app.mf":
+            return b
+        return b[:-2] + (b"1" if b[-2:-1] == b"0" else b"0") + b"\n"
+    out = verify(retar(work, signed, "resigned.ova", edit=resign), 6)
+    check("the signature of app.mf does not verify" in out, out)
+    # One line per problem, each naming the file.
+    check(all(line.startswith(os.path.join(work, "resigned.ova") + ": ")
+              for line in out.splitlines()), out)
+    p = vmforge("verify", os.path.join(work, "missing.ova"), rc=3)
+    check("is not a file" in p.stderr, p.stderr)
 
 
 CASES = {n[5:].replace("_", "-"): f for n, f in globals().items() if n.startswith("case_")}

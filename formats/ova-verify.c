@@ -1,0 +1,499 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ova-verify.c — checks an OVA in one pass over the archive: member order and
+ * names, each size against ovf:size, every manifest digest, the signature
+ * and certificate, the descriptor against the DMTF schemas, and the
+ * structure of streamOptimized VMDKs. Every problem becomes one line.
+ */
+#include "ova.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+/* Limits on members read whole into memory. */
+#define MAX_OVF_BYTES (16u * 1024u * 1024u)
+#define MAX_MF_BYTES (1024u * 1024u)
+#define MAX_CERT_BYTES (1024u * 1024u)
+#define VMDK_HEAD 4096u
+#define VMDK_TAIL 1536u
+#define NS_OVF "http://schemas.dmtf.org/ovf/envelope/1"
+#define STREAM_URI "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
+
+static const char *const algs[] = {"sha1", "sha256", "sha512"};
+#define N_ALGS 3
+
+typedef struct Member {
+    char *name;
+    uint64_t size;
+    char *digest[N_ALGS]; /* hex */
+    uint8_t head[VMDK_HEAD];
+    size_t head_len;
+    uint8_t tail[VMDK_TAIL];
+    bool tail_full;
+} Member;
+
+typedef struct Verify {
+    GPtrArray *problems;
+    GPtrArray *members; /* Member* in archive order */
+    char *ovf_name;
+    GBytes *ovf, *mf, *cert;
+    char *mf_name, *cert_name;
+} Verify;
+
+static void problem(Verify *v, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void problem(Verify *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_ptr_array_add(v->problems, g_strdup_vprintf(fmt, ap));
+    va_end(ap);
+}
+
+static void member_free(void *p)
+{
+    Member *m = p;
+    g_free(m->name);
+    for (int i = 0; i < N_ALGS; i++)
+        g_free(m->digest[i]);
+    g_free(m);
+}
+
+static char *hex_of(EVP_MD_CTX *ctx)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(ctx, d, &n);
+    char *h = g_malloc(2 * n + 1);
+    for (unsigned i = 0; i < n; i++)
+        snprintf(h + 2 * i, 3, "%02x", d[i]);
+    return h;
+}
+
+/* Reads the current member: whole into *whole when asked (bounded), and
+ * always through the three digests and the VMDK head/tail capture. */
+static int read_member(Verify *v, struct archive *a, Member *m, size_t limit, GBytes **whole,
+                       GError **error)
+{
+    EVP_MD_CTX *ctx[N_ALGS];
+    for (int i = 0; i < N_ALGS; i++) {
+        ctx[i] = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(ctx[i], EVP_get_digestbyname(algs[i]), NULL);
+    }
+    GByteArray *buf = whole ? g_byte_array_new() : NULL;
+    uint64_t total = 0;
+    int r = 0;
+    for (;;) {
+        const void *blk;
+        size_t len;
+        la_int64_t off;
+        int s = archive_read_data_block(a, &blk, &len, &off);
+        if (s == ARCHIVE_EOF)
+            break;
+        if (s != ARCHIVE_OK) {
+            g_set_error(error, VF_ERROR, VF_ERROR_INPUT, "reading member %s: %s", m->name,
+                        archive_error_string(a));
+            r = -EIO;
+            break;
+        }
+        for (int i = 0; i < N_ALGS; i++)
+            EVP_DigestUpdate(ctx[i], blk, len);
+        const uint8_t *p = blk;
+        if (m->head_len < VMDK_HEAD) {
+            size_t n = MIN(len, VMDK_HEAD - m->head_len);
+            memcpy(m->head + m->head_len, p, n);
+            m->head_len += n;
+        }
+        /* Keep the last VMDK_TAIL bytes. */
+        if (len >= VMDK_TAIL) {
+            memcpy(m->tail, p + len - VMDK_TAIL, VMDK_TAIL);
+        } else {
+            memmove(m->tail, m->tail + len, VMDK_TAIL - len);
+            memcpy(m->tail + VMDK_TAIL - len, p, len);
+        }
+        total += len;
+        if (buf) {
+            if (total > limit) {
+                problem(v, "%s is larger than %zu bytes; not a plausible %s", m->name, limit,
+                        strrchr(m->name, '.') ? strrchr(m->name, '.') : "member");
+                g_byte_array_free(buf, true);
+                buf = NULL;
+                whole = NULL;
+            } else {
+                g_byte_array_append(buf, p, (guint)len);
+            }
+        }
+    }
+    m->tail_full = total >= VMDK_TAIL;
+    for (int i = 0; i < N_ALGS; i++) {
+        m->digest[i] = hex_of(ctx[i]);
+        EVP_MD_CTX_free(ctx[i]);
+    }
+    if (total != m->size)
+        problem(v, "%s: the tar header says %" G_GUINT64_FORMAT " bytes, the archive holds %"
+                   G_GUINT64_FORMAT, m->name, m->size, total);
+    if (buf && whole)
+        *whole = g_byte_array_free_to_bytes(buf);
+    else if (buf)
+        g_byte_array_free(buf, true);
+    return r;
+}
+
+static xmlXPathObjectPtr xpath(xmlXPathContextPtr ctx, const char *expr)
+{
+    return xmlXPathEvalExpression((const xmlChar *)expr, ctx);
+}
+
+static char *xpath_string(xmlXPathContextPtr ctx, const char *expr)
+{
+    xmlXPathObjectPtr o = xpath(ctx, expr);
+    char *s = NULL;
+    if (o && o->nodesetval && o->nodesetval->nodeNr > 0) {
+        xmlChar *c = xmlNodeGetContent(o->nodesetval->nodeTab[0]);
+        s = g_strdup((const char *)c);
+        xmlFree(c);
+    }
+    xmlXPathFreeObject(o);
+    return s;
+}
+
+static void schema_error(void *data, const xmlError *e)
+{
+    Verify *v = data;
+    g_autofree char *msg = g_strstrip(g_strdup(e->message ? e->message : "invalid"));
+    problem(v, "%s: line %d: %s", v->ovf_name, e->line, msg);
+}
+
+static void check_schema(Verify *v, xmlDocPtr doc, const char *schema_dir)
+{
+    g_autofree char *xsd = g_build_filename(schema_dir, "ovf-envelope.xsd", NULL);
+    xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(xsd);
+    xmlSchemaPtr schema = pc ? xmlSchemaParse(pc) : NULL;
+    xmlSchemaFreeParserCtxt(pc);
+    if (!schema) {
+        problem(v, "cannot load the OVF schema %s to validate %s", xsd, v->ovf_name);
+        return;
+    }
+    xmlSchemaValidCtxtPtr vc = xmlSchemaNewValidCtxt(schema);
+    xmlSchemaSetValidStructuredErrors(vc, (xmlStructuredErrorFunc)(void *)schema_error, v);
+    xmlSchemaValidateDoc(vc, doc);
+    xmlSchemaFreeValidCtxt(vc);
+    xmlSchemaFree(schema);
+}
+
+static void check_vmdk(Verify *v, const Member *m, uint64_t capacity)
+{
+    const uint8_t *h = m->head;
+    if (m->head_len < 512 || vf_get_le32(h) != 0x564d444bu) {
+        problem(v, "%s: not a VMDK sparse extent (no KDMV header)", m->name);
+        return;
+    }
+    uint32_t version = vf_get_le32(h + 4), flags = vf_get_le32(h + 8);
+    uint64_t cap;
+    memcpy(&cap, h + 12, 8);
+    cap = GUINT64_FROM_LE(cap);
+    uint64_t gd;
+    memcpy(&gd, h + 56, 8);
+    gd = GUINT64_FROM_LE(gd);
+    if (version != 3)
+        problem(v, "%s: streamOptimized VMDKs are version 3, this one is %u", m->name, version);
+    if ((flags & 0x30000u) != 0x30000u)
+        problem(v, "%s: header flags %#x lack compressed grains and markers", m->name, flags);
+    if (gd != UINT64_MAX)
+        problem(v, "%s: the header's grain directory offset is not GD_AT_END", m->name);
+    if (capacity && cap * 512 != capacity)
+        problem(v, "%s: capacity %" G_GUINT64_FORMAT " bytes, the descriptor says %"
+                   G_GUINT64_FORMAT, m->name, cap * 512, capacity);
+    if (m->head_len < 1024 || memcmp(h + 512, "# Disk DescriptorFile", 21) != 0)
+        problem(v, "%s: no embedded descriptor at sector 1", m->name);
+    else if (!g_strstr_len((const char *)h + 512, (gssize)(m->head_len - 512),
+                           "createType=\"streamOptimized\""))
+        problem(v, "%s: the embedded descriptor is not createType=\"streamOptimized\"", m->name);
+    if (!m->tail_full) {
+        problem(v, "%s: too short for a footer", m->name);
+        return;
+    }
+    const uint8_t *t = m->tail;
+    if (vf_get_le32(t + 12) != 3 || t[0] != 1)
+        problem(v, "%s: no footer marker 1536 bytes before the end", m->name);
+    if (vf_get_le32(t + 512) != 0x564d444bu)
+        problem(v, "%s: no footer 1024 bytes before the end", m->name);
+    uint64_t fgd;
+    memcpy(&fgd, t + 512 + 56, 8);
+    fgd = GUINT64_FROM_LE(fgd);
+    if (fgd == UINT64_MAX || fgd * 512 >= m->size)
+        problem(v, "%s: the footer's grain directory offset is outside the file", m->name);
+    if (!vf_is_zero(t + 1024, 512))
+        problem(v, "%s: no end-of-stream marker", m->name);
+}
+
+static void check_manifest(Verify *v, GHashTable *by_name, GPtrArray *refs)
+{
+    g_autofree char *text = g_strndup(g_bytes_get_data(v->mf, NULL), g_bytes_get_size(v->mf));
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    GHashTable *listed = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GRegex) re = g_regex_new("^(SHA1|SHA256|SHA512)\\(([^()/]+)\\)= ([0-9a-f]+)$", 0, 0,
+                                       NULL);
+    for (guint i = 0; lines[i]; i++) {
+        char *line = lines[i];
+        size_t n = strlen(line);
+        if (n && line[n - 1] == '\r')
+            line[n - 1] = '\0';
+        if (!*line)
+            continue;
+        g_autoptr(GMatchInfo) mi = NULL;
+        if (!g_regex_match(re, line, 0, &mi)) {
+            problem(v, "%s line %u is not in the form SHA256(name)= hex: \"%s\"", v->mf_name, i + 1,
+                    line);
+            continue;
+        }
+        g_autofree char *alg = g_match_info_fetch(mi, 1);
+        g_autofree char *name = g_match_info_fetch(mi, 2);
+        g_autofree char *hex = g_match_info_fetch(mi, 3);
+        g_autofree char *lower = g_ascii_strdown(alg, -1);
+        int ai = strcmp(lower, "sha1") == 0 ? 0 : strcmp(lower, "sha256") == 0 ? 1 : 2;
+        Member *m = g_hash_table_lookup(by_name, name);
+        if (!m) {
+            problem(v, "%s lists %s, which is not in the archive", v->mf_name, name);
+            continue;
+        }
+        g_hash_table_add(listed, m->name);
+        if (strcmp(m->digest[ai], hex) != 0)
+            problem(v, "%s: %s digest does not match the manifest (archive %s, manifest %s)",
+                    name, alg, m->digest[ai], hex);
+    }
+    if (v->ovf_name && !g_hash_table_contains(listed, v->ovf_name))
+        problem(v, "%s does not list %s", v->mf_name, v->ovf_name);
+    for (guint i = 0; i < refs->len; i++)
+        if (g_hash_table_lookup(by_name, refs->pdata[i]) &&
+            !g_hash_table_contains(listed, refs->pdata[i]))
+            problem(v, "%s does not list %s", v->mf_name, (char *)refs->pdata[i]);
+    g_hash_table_unref(listed);
+}
+
+static void check_cert(Verify *v)
+{
+    g_autofree char *text = g_strndup(g_bytes_get_data(v->cert, NULL), g_bytes_get_size(v->cert));
+    char *nl = strchr(text, '\n');
+    g_autoptr(GRegex) re = g_regex_new("^(SHA1|SHA256|SHA512)\\(([^()/]+)\\)= ([0-9a-f]+)\r?$", 0,
+                                       0, NULL);
+    g_autoptr(GMatchInfo) mi = NULL;
+    if (!nl || (*nl = '\0', !g_regex_match(re, text, 0, &mi))) {
+        problem(v, "%s does not start with a line SHA256(%s)= signature", v->cert_name,
+                v->mf_name ? v->mf_name : "NAME.mf");
+        return;
+    }
+    g_autofree char *alg = g_match_info_fetch(mi, 1);
+    g_autofree char *name = g_match_info_fetch(mi, 2);
+    g_autofree char *hex = g_match_info_fetch(mi, 3);
+    if (!v->mf || g_strcmp0(name, v->mf_name) != 0) {
+        problem(v, "%s signs %s, not the archive's manifest", v->cert_name, name);
+        return;
+    }
+    BIO *bio = BIO_new_mem_buf(nl + 1, -1);
+    X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (!cert) {
+        ERR_clear_error();
+        problem(v, "%s holds no PEM X.509 certificate", v->cert_name);
+        return;
+    }
+    size_t sig_len = strlen(hex) / 2;
+    g_autofree unsigned char *sig = g_malloc(sig_len + 1);
+    for (size_t i = 0; i < sig_len; i++)
+        sig[i] = (unsigned char)(g_ascii_xdigit_value(hex[2 * i]) * 16 +
+                                 g_ascii_xdigit_value(hex[2 * i + 1]));
+    g_autofree char *lower = g_ascii_strdown(alg, -1);
+    EVP_PKEY *key = X509_get0_pubkey(cert);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = key && EVP_DigestVerifyInit(ctx, NULL, EVP_get_digestbyname(lower), NULL, key) == 1 &&
+             EVP_DigestVerifyUpdate(ctx, g_bytes_get_data(v->mf, NULL),
+                                    g_bytes_get_size(v->mf)) == 1 &&
+             EVP_DigestVerifyFinal(ctx, sig, sig_len) == 1;
+    EVP_MD_CTX_free(ctx);
+    ERR_clear_error();
+    if (!ok)
+        problem(v, "%s: the signature of %s does not verify with the certificate's key",
+                v->cert_name, v->mf_name);
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0)
+        problem(v, "%s: the certificate has expired", v->cert_name);
+    if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0)
+        problem(v, "%s: the certificate is not valid yet", v->cert_name);
+    X509_free(cert);
+}
+
+int vf_ova_verify(const char *path, const char *schema_dir, GPtrArray *problems, GError **error)
+{
+    Verify v = {.problems = problems};
+    v.members = g_ptr_array_new_with_free_func(member_free);
+    struct archive *a = archive_read_new();
+    archive_read_support_format_tar(a);
+    archive_read_support_format_gnutar(a);
+    int r = 0;
+    xmlDocPtr doc = NULL;
+    g_autoptr(GHashTable) by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) refs = g_ptr_array_new_with_free_func(g_free);
+    int first_disk = -1, mf_index = -1, cert_index = -1;
+
+    if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
+        g_set_error(error, VF_ERROR, VF_ERROR_INPUT, "%s: %s", path, archive_error_string(a));
+        r = -EINVAL;
+        goto out;
+    }
+    struct archive_entry *e;
+    int s;
+    while ((s = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+        Member *m = g_new0(Member, 1);
+        m->name = g_strdup(archive_entry_pathname(e));
+        m->size = (uint64_t)archive_entry_size(e);
+        int idx = (int)v.members->len;
+        g_ptr_array_add(v.members, m);
+        if (archive_entry_filetype(e) != AE_IFREG)
+            problem(&v, "member %s is not a regular file (an OVA holds only files)", m->name);
+        if (strchr(m->name, '/'))
+            problem(&v, "member %s has a directory in its name", m->name);
+        if (g_hash_table_contains(by_name, m->name))
+            problem(&v, "member %s appears twice", m->name);
+        g_hash_table_insert(by_name, m->name, m);
+        GBytes **whole = NULL;
+        size_t limit = 0;
+        if (g_str_has_suffix(m->name, ".ovf")) {
+            if (idx != 0)
+                problem(&v, "%s is member %d; the descriptor must come first", m->name, idx + 1);
+            if (!v.ovf) {
+                whole = &v.ovf;
+                limit = MAX_OVF_BYTES;
+                v.ovf_name = g_strdup(m->name);
+            }
+        } else if (g_str_has_suffix(m->name, ".mf")) {
+            whole = &v.mf;
+            limit = MAX_MF_BYTES;
+            v.mf_name = g_strdup(m->name);
+            mf_index = idx;
+        } else if (g_str_has_suffix(m->name, ".cert")) {
+            whole = &v.cert;
+            limit = MAX_CERT_BYTES;
+            v.cert_name = g_strdup(m->name);
+            cert_index = idx;
+        } else if (first_disk < 0) {
+            first_disk = idx;
+        }
+        if (idx == 0 && !g_str_has_suffix(m->name, ".ovf"))
+            problem(&v, "the first member is %s, not the .ovf descriptor", m->name);
+        r = read_member(&v, a, m, limit, whole, error);
+        if (r < 0)
+            goto out;
+    }
+    if (s != ARCHIVE_EOF) {
+        problem(&v, "the archive is damaged: %s", archive_error_string(a));
+    }
+    if (v.members->len == 0) {
+        problem(&v, "the archive is empty");
+        goto out;
+    }
+    if (!v.ovf) {
+        problem(&v, "no .ovf descriptor in the archive");
+        goto out;
+    }
+
+    /* .mf and .cert: right after the .ovf, or after every other file. */
+    if (mf_index >= 0 && first_disk >= 0 && mf_index > first_disk &&
+        mf_index != (int)v.members->len - 1 - (cert_index > mf_index ? 1 : 0))
+        problem(&v, "%s must follow the .ovf or come last", v.mf_name);
+    if (cert_index >= 0 && mf_index >= 0 && cert_index != mf_index + 1)
+        problem(&v, "%s must follow %s", v.cert_name, v.mf_name);
+
+    doc = xmlReadMemory(g_bytes_get_data(v.ovf, NULL), (int)g_bytes_get_size(v.ovf), v.ovf_name,
+                        NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        problem(&v, "%s is not well-formed XML", v.ovf_name);
+        goto out;
+    }
+    check_schema(&v, doc, schema_dir);
+
+    xmlXPathContextPtr xc = xmlXPathNewContext(doc);
+    xmlXPathRegisterNs(xc, (const xmlChar *)"ovf", (const xmlChar *)NS_OVF);
+    xmlXPathObjectPtr files = xpath(xc, "/ovf:Envelope/ovf:References/ovf:File");
+    int expected_next = first_disk;
+    for (int i = 0; files && files->nodesetval && i < files->nodesetval->nodeNr; i++) {
+        xmlNodePtr f = files->nodesetval->nodeTab[i];
+        xmlChar *href = xmlGetNsProp(f, (const xmlChar *)"href", (const xmlChar *)NS_OVF);
+        xmlChar *id = xmlGetNsProp(f, (const xmlChar *)"id", (const xmlChar *)NS_OVF);
+        xmlChar *size = xmlGetNsProp(f, (const xmlChar *)"size", (const xmlChar *)NS_OVF);
+        const char *name = (const char *)href;
+        Member *m = name ? g_hash_table_lookup(by_name, name) : NULL;
+        if (!m) {
+            problem(&v, "%s references %s, which is not in the archive", v.ovf_name,
+                    name ? name : "(no href)");
+        } else {
+            g_ptr_array_add(refs, g_strdup(name));
+            int idx = -1;
+            for (guint k = 0; k < v.members->len; k++)
+                if (v.members->pdata[k] == m)
+                    idx = (int)k;
+            if (expected_next >= 0 && idx != expected_next)
+                problem(&v, "%s is member %d; References order puts it at %d", name, idx + 1,
+                        expected_next + 1);
+            expected_next = idx + 1;
+            while (expected_next == mf_index || expected_next == cert_index)
+                expected_next++;
+            if (!size)
+                problem(&v, "%s: File %s has no ovf:size", v.ovf_name, name);
+            else if (g_ascii_strtoull((const char *)size, NULL, 10) != m->size)
+                problem(&v, "%s: ovf:size of %s is %s, the file is %" G_GUINT64_FORMAT " bytes",
+                        v.ovf_name, name, (const char *)size, m->size);
+            /* The disk using this file: check the VMDK if streamOptimized. */
+            g_autofree char *fmt_expr = g_strdup_printf(
+                "/ovf:Envelope/ovf:DiskSection/ovf:Disk[@ovf:fileRef='%s']/@ovf:format",
+                id ? (const char *)id : "");
+            g_autofree char *cap_expr = g_strdup_printf(
+                "/ovf:Envelope/ovf:DiskSection/ovf:Disk[@ovf:fileRef='%s']/@ovf:capacity",
+                id ? (const char *)id : "");
+            g_autofree char *fmt = xpath_string(xc, fmt_expr);
+            g_autofree char *cap = xpath_string(xc, cap_expr);
+            if (fmt && strcmp(fmt, STREAM_URI) == 0)
+                check_vmdk(&v, m, cap ? g_ascii_strtoull(cap, NULL, 10) : 0);
+        }
+        xmlFree(href);
+        xmlFree(id);
+        xmlFree(size);
+    }
+    xmlXPathFreeObject(files);
+    xmlXPathFreeContext(xc);
+    for (guint k = 0; k < v.members->len; k++) {
+        Member *m = v.members->pdata[k];
+        if (g_str_has_suffix(m->name, ".ovf") || g_str_has_suffix(m->name, ".mf") ||
+            g_str_has_suffix(m->name, ".cert"))
+            continue;
+        if (!g_ptr_array_find_with_equal_func(refs, m->name, g_str_equal, NULL))
+            problem(&v, "member %s is not referenced by %s", m->name, v.ovf_name);
+    }
+
+    if (v.mf)
+        check_manifest(&v, by_name, refs);
+    if (v.cert)
+        check_cert(&v);
+out:
+    if (doc)
+        xmlFreeDoc(doc);
+    archive_read_free(a);
+    g_ptr_array_unref(v.members);
+    if (v.ovf)
+        g_bytes_unref(v.ovf);
+    if (v.mf)
+        g_bytes_unref(v.mf);
+    if (v.cert)
+        g_bytes_unref(v.cert);
+    g_free(v.ovf_name);
+    g_free(v.mf_name);
+    g_free(v.cert_name);
+    return r;
+}
