@@ -563,6 +563,11 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
      * were, so a failed run leaves nothing behind. */
     for (size_t i = 0; i < n_outputs; i++) {
         r = vf_sink_commit(e.writers[i]->sink, error);
+        if (r >= 0 && e.writers[i]->ops->commit) {
+            r = e.writers[i]->ops->commit(e.writers[i], error);
+            if (r < 0 && !(opts->sink_flags & VF_SINK_FORCE))
+                (void)unlink(outputs[i].path);
+        }
         if (r < 0) {
             if (!(opts->sink_flags & VF_SINK_FORCE))
                 for (size_t j = 0; j < i; j++)

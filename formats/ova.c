@@ -132,7 +132,15 @@ typedef struct Ova {
     uint64_t vmdk_offset;
     uint64_t populated;
     VfOvfParams ovf;
+    /* --ovf-dir: the members as files (NULL when not asked for) */
+    VfSink *dir_ovf, *dir_mf, *dir_cert, *dir_vmdk;
 } Ova;
+
+static int open_dir_sink(const VfOvaParams *p, const char *name, VfSink **out, GError **error)
+{
+    g_autofree char *path = g_build_filename(p->ovf_dir, name, NULL);
+    return vf_sink_open(path, p->sink_flags, out, error);
+}
 
 /* One 512-byte tar header (GNU format, libarchive) for a regular file. */
 int vf_ova_tar_header(const char *name, uint64_t size, int64_t mtime, uint8_t out[TAR_BLOCK],
@@ -260,6 +268,15 @@ static int ova_open(VfWriter *w, GError **error)
 
     o->view = vf_sink_new_view(w->sink, o->algorithm);
     o->inner.sink = o->view;
+    if (p->ovf_dir) {
+        /* Made now so that an existing file stops the run before any work. */
+        if ((r = open_dir_sink(p, o->ovf_name, &o->dir_ovf, error)) < 0 ||
+            (r = open_dir_sink(p, o->mf_name, &o->dir_mf, error)) < 0 ||
+            (p->signer && (r = open_dir_sink(p, o->cert_name, &o->dir_cert, error)) < 0) ||
+            (r = open_dir_sink(p, o->vmdk_name, &o->dir_vmdk, error)) < 0)
+            return r;
+        vf_sink_view_tee(o->view, o->dir_vmdk);
+    }
     r = vmdk_ops->open(&o->inner, error);
     if (r < 0)
         return r;
@@ -341,7 +358,16 @@ static int ova_finish(VfWriter *w, GError **error)
             (r = vf_sink_pwrite(w->sink, o->cert_offset, hdr, TAR_BLOCK, error)) < 0 ||
             (r = vf_sink_pwrite(w->sink, o->cert_offset + TAR_BLOCK, cert, o->cert_len, error)) < 0)
             return r;
+        if (o->dir_cert && ((r = vf_sink_write(o->dir_cert, cert, o->cert_len, error)) < 0 ||
+                            (r = vf_sink_prepare(o->dir_cert, error)) < 0))
+            return r;
     }
+    if (o->dir_ovf && ((r = vf_sink_write(o->dir_ovf, padded, o->ovf_len, error)) < 0 ||
+                       (r = vf_sink_prepare(o->dir_ovf, error)) < 0 ||
+                       (r = vf_sink_write(o->dir_mf, mf, o->mf_len, error)) < 0 ||
+                       (r = vf_sink_prepare(o->dir_mf, error)) < 0 ||
+                       (r = vf_sink_prepare(o->dir_vmdk, error)) < 0))
+        return r;
     if ((r = vf_ova_tar_header(o->ovf_name, o->ovf_len, mtime, hdr, error)) < 0 ||
         (r = vf_sink_pwrite(w->sink, o->ovf_offset, hdr, TAR_BLOCK, error)) < 0 ||
         (r = vf_sink_pwrite(w->sink, o->ovf_offset + TAR_BLOCK, padded, o->ovf_len, error)) < 0 ||
@@ -354,15 +380,39 @@ static int ova_finish(VfWriter *w, GError **error)
     return 0;
 }
 
+static int ova_commit(VfWriter *w, GError **error)
+{
+    Ova *o = w->priv;
+    VfSink *files[] = {o->dir_ovf, o->dir_mf, o->dir_cert, o->dir_vmdk};
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+        if (!files[i])
+            continue;
+        int r = vf_sink_commit(files[i], error);
+        if (r < 0) {
+            for (size_t j = 0; j < i; j++)
+                if (files[j])
+                    (void)unlink(vf_sink_path(files[j]));
+            return r;
+        }
+    }
+    return 0;
+}
+
 static void ova_cleanup(VfWriter *w)
 {
     Ova *o = w->priv;
+    vf_sink_free(o->dir_ovf);
+    vf_sink_free(o->dir_mf);
+    vf_sink_free(o->dir_cert);
+    /* The view writes into dir_vmdk: free the view first. */
+    vf_sink_free(o->view);
+    o->view = NULL;
+    vf_sink_free(o->dir_vmdk);
     if (o->inner.ops && o->inner.ops->cleanup && o->inner.priv)
         o->inner.ops->cleanup(&o->inner);
     g_free(o->inner.priv);
     if (o->inner.options)
         g_hash_table_unref(o->inner.options);
-    vf_sink_free(o->view);
     g_free(o->base);
     g_free(o->ovf_name);
     g_free(o->mf_name);
@@ -379,5 +429,6 @@ const VfWriterOps vf_writer_ova = {
     .open = ova_open,
     .write = ova_write,
     .finish = ova_finish,
+    .commit = ova_commit,
     .cleanup = ova_cleanup,
 };

@@ -35,6 +35,9 @@ typedef struct VfOvaParams {
      * filled in by the writer; the rest is used as given. */
     VfOvfParams ovf;
     const char *manifest; /* sha1, sha256, sha512; NULL: the profile's */
+    /* Also write the members as files into this directory; NULL: don't. */
+    const char *ovf_dir;
+    unsigned sink_flags;  /* VfSinkFlags for those files */
 } VfOvaParams;
 
 /* The 512-byte tar header vmforge writes for a member (exposed for tests). */

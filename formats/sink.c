@@ -32,6 +32,7 @@ struct VfSink {
     EVP_MD_CTX *md;
     const volatile int *cancel;
     VfSink *parent;  /* set for views */
+    VfSink *tee;     /* views: a second file receiving the same bytes */
     uint64_t base;   /* parent offset where the view starts */
     char sha256[2 * EVP_MAX_MD_SIZE + 1];
 };
@@ -162,6 +163,11 @@ int vf_sink_write(VfSink *s, const void *buf, size_t len, GError **error)
 {
     if (s->parent) {
         EVP_DigestUpdate(s->md, buf, len);
+        if (s->tee) {
+            int r = vf_sink_write(s->tee, buf, len, error);
+            if (r < 0)
+                return r;
+        }
         return vf_sink_write(s->parent, buf, len, error);
     }
     if (s->buf_len + len > SINK_BUFFER_SIZE) {
@@ -186,6 +192,11 @@ int vf_sink_write_zeros(VfSink *s, uint64_t len, GError **error)
             size_t n = left < sizeof zero_block ? (size_t)left : sizeof zero_block;
             EVP_DigestUpdate(s->md, zero_block, n);
             left -= n;
+        }
+        if (s->tee) {
+            int r = vf_sink_write_zeros(s->tee, len, error);
+            if (r < 0)
+                return r;
         }
         return vf_sink_write_zeros(s->parent, len, error);
     }
@@ -270,6 +281,11 @@ VfSink *vf_sink_new_view(VfSink *parent, const char *algorithm)
     v->md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(v->md, alg ? alg : EVP_sha256(), NULL);
     return v;
+}
+
+void vf_sink_view_tee(VfSink *view, VfSink *tee)
+{
+    view->tee = tee;
 }
 
 void vf_sink_view_finish(VfSink *v, char *hex, uint64_t *length)

@@ -56,6 +56,8 @@ void vf_sink_set_cancel(VfSink *s, const volatile int *cancel);
  * member's digest and length.
  */
 VfSink *vf_sink_new_view(VfSink *parent, const char *algorithm);
+/* Also appends everything written through the view to tee (borrowed). */
+void vf_sink_view_tee(VfSink *view, VfSink *tee);
 /* hex: at least 129 bytes (SHA-512). */
 void vf_sink_view_finish(VfSink *view, char *hex, uint64_t *length);
 

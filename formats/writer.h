@@ -90,6 +90,9 @@ typedef struct VfWriterOps {
     int (*write)(VfWriter *w, const VfBatch *b, GError **error);
     /* Writes trailing metadata and patches headers. */
     int (*finish)(VfWriter *w, GError **error);
+    /* Links files the writer made besides its main output, once that is in
+     * place; may be NULL. Must undo its own links on failure. */
+    int (*commit)(VfWriter *w, GError **error);
     /* Frees priv contents (not priv itself); may be NULL. */
     void (*cleanup)(VfWriter *w);
 } VfWriterOps;

@@ -46,6 +46,8 @@ typedef struct ConvertArgs {
     char *product_version;
     char *sign;
     char *cert;
+    char *ovf_dir;
+    char *system_type;
 } ConvertArgs;
 
 static void args_clear(ConvertArgs *a)
@@ -65,6 +67,8 @@ static void args_clear(ConvertArgs *a)
     g_free(a->product_version);
     g_free(a->sign);
     g_free(a->cert);
+    g_free(a->ovf_dir);
+    g_free(a->system_type);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ConvertArgs, args_clear)
 
@@ -243,6 +247,20 @@ static int build_ova_params(const ConvertArgs *a, VfOvfProfile **profile, VfOvaS
         vmf_error(CMD, "--profile: %s", err->message);
         return VMF_EXIT_USAGE;
     }
+    if (a->system_type) {
+        if (!*a->system_type || strpbrk(a->system_type, "<>&\"\n\t")) {
+            vmf_error(CMD, "--system-type \"%s\": give a type such as vmx-19", a->system_type);
+            return VMF_EXIT_USAGE;
+        }
+        g_free((*profile)->virtual_system_type);
+        (*profile)->virtual_system_type = g_strdup(a->system_type);
+    }
+    if (a->ovf_dir && !g_file_test(a->ovf_dir, G_FILE_TEST_IS_DIR)) {
+        vmf_error(CMD, "--ovf-dir %s is not a directory", a->ovf_dir);
+        return VMF_EXIT_OUTPUT;
+    }
+    ova->ovf_dir = a->ovf_dir;
+    ova->sink_flags = (a->force ? VF_SINK_FORCE : 0) | (a->no_sync ? VF_SINK_NO_SYNC : 0);
     ova->profile = *profile;
     ova->manifest = a->manifest;
     if (a->manifest && strcmp(a->manifest, "sha1") != 0 && strcmp(a->manifest, "sha256") != 0 &&
@@ -350,6 +368,11 @@ int vmf_cmd_convert(int argc, char **argv)
          "Sign the manifest with this PEM private key (adds NAME.cert; needs --cert)", "KEY"},
         {"cert", 0, 0, G_OPTION_ARG_FILENAME, &a.cert,
          "The PEM X.509 certificate of the --sign key, embedded in NAME.cert", "CERT"},
+        {"ovf-dir", 0, 0, G_OPTION_ARG_FILENAME, &a.ovf_dir,
+         "Also write the appliance unpacked into DIR (NAME.ovf, NAME.mf, the disk)", "DIR"},
+        {"system-type", 0, 0, G_OPTION_ARG_STRING, &a.system_type,
+         "VirtualSystemType instead of the profile's (e.g. vmx-19, or \"vmx-14 vmx-19\")",
+         "TYPE"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("DISK");
@@ -428,9 +451,10 @@ int vmf_cmd_convert(int argc, char **argv)
         int r = build_ova_params(&a, &profile, &signer, &ova);
         if (r != VMF_EXIT_OK)
             return r;
-    } else if (a.profile || a.scratch || a.scratch_per_core || a.manifest || a.sign || a.cert) {
-        vmf_error(CMD, "--profile, --scratch, --scratch-per-core, --manifest, --sign and --cert "
-                       "go with --to ova");
+    } else if (a.profile || a.scratch || a.scratch_per_core || a.manifest || a.sign || a.cert ||
+               a.ovf_dir || a.system_type) {
+        vmf_error(CMD, "--profile, --scratch, --scratch-per-core, --manifest, --sign, --cert, "
+                       "--ovf-dir and --system-type go with --to ova");
         return VMF_EXIT_USAGE;
     }
 

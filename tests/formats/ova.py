@@ -173,6 +173,32 @@ def case_errors(work):
     check(not [f for f in os.listdir(work) if f.endswith((".ova", ".qcow2"))], "outputs left")
 
 
+def case_ovf_dir(work):
+    """--ovf-dir: the unpacked appliance, byte for byte the OVA's members."""
+    d = disk(work)
+    unpacked = os.path.join(work, "unpacked")
+    os.mkdir(unpacked)
+    art = make_ova(work, d, "--ovf-dir", unpacked, "--system-type", "vmx-14 vmx-19",
+                   "--scratch", "4G")
+    x = extract(work, art["path"])
+    check(sorted(os.listdir(unpacked)) == sorted(os.listdir(x)), f"{os.listdir(unpacked)}")
+    for name in os.listdir(x):
+        check(sha256_file(os.path.join(x, name)) == sha256_file(os.path.join(unpacked, name)),
+              f"{name} differs between the OVA and --ovf-dir")
+    with open(os.path.join(unpacked, "app.ovf")) as f:
+        check("<vssd:VirtualSystemType>vmx-14 vmx-19</vssd:VirtualSystemType>" in f.read(),
+              "--system-type")
+    # An existing file in --ovf-dir stops the run before anything is written.
+    os.unlink(art["path"])
+    p = vmforge("convert", d.path, "--to", "ova", "-o", os.path.join(work, "out"), "-n", "app",
+                "--ovf-dir", unpacked, rc=4)
+    check("app.ovf already exists" in p.stderr, p.stderr)
+    check(not os.path.exists(art["path"]), "the OVA was written anyway")
+    p = vmforge("convert", d.path, "--to", "ova", "-o", work, "--ovf-dir",
+                os.path.join(work, "nodir"), rc=4)
+    check("is not a directory" in p.stderr, p.stderr)
+
+
 def case_virt_v2v(work):
     if not os.path.exists("/usr/bin/virt-v2v"):
         raise Skip("virt-v2v is not installed")
