@@ -206,13 +206,18 @@ def case_virt_v2v(work):
     # No scratch disk here: virt-v2v (2.2, input/parse_ovf_from_ova.ml) wants
     # a file behind every disk Item and stops with "error parsing disk
     # fileRef" on a deploy-time disk; README.md says so.
-    art = make_ova(work, d, "--profile", "generic")
     env = dict(os.environ, LIBGUESTFS_BACKEND="direct")
-    p = subprocess.run(["virt-v2v", "-i", "ova", art["path"], "--print-source"],
-                       capture_output=True, text=True, env=env, timeout=600)
-    check(p.returncode == 0, f"virt-v2v exit {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    check("warning" not in (p.stdout + p.stderr).lower(), f"virt-v2v warned:\n{p.stderr}")
-    check("app" in p.stdout, f"source name missing:\n{p.stdout}")
+    expect = {"vmware": ("[scsi]", "[vmxnet3]"), "virtualbox": ("[sata]", "[e1000]"),
+              "generic": ("[ide]", "[e1000]")}
+    for prof, (bus, nic) in expect.items():
+        art = make_ova(work, d, "--profile", prof, "--vcpus", "3", "--memory", "3G", outdir=prof)
+        p = subprocess.run(["virt-v2v", "-i", "ova", art["path"], "--print-source"],
+                           capture_output=True, text=True, env=env, timeout=600)
+        out = p.stdout + p.stderr
+        check(p.returncode == 0, f"{prof}: virt-v2v exit {p.returncode}:\n{out}")
+        check("warning" not in out.lower(), f"{prof}: virt-v2v warned:\n{out}")
+        for want in ("source name: app", "memory: 3221225472", "nr vCPUs: 3", "0 " + bus, nic):
+            check(want in out, f"{prof}: {want!r} not in:\n{out}")
     # A flipped byte in the disk: virt-v2v's manifest check rejects it.
     bad = os.path.join(work, "bad.ova")
     with open(art["path"], "rb") as f:
