@@ -43,6 +43,9 @@ typedef struct Member {
 
 typedef struct Verify {
     GPtrArray *problems;
+    /* Digests to compute for the members still to come: all three until the
+     * manifest has been read, then only the ones it uses. */
+    bool want[N_ALGS];
     GPtrArray *members; /* Member* in archive order */
     char *ovf_name;
     GBytes *ovf, *mf, *cert;
@@ -83,8 +86,10 @@ static char *hex_of(EVP_MD_CTX *ctx)
 static int read_member(Verify *v, struct archive *a, Member *m, size_t limit, GBytes **whole,
                        GError **error)
 {
-    EVP_MD_CTX *ctx[N_ALGS];
+    EVP_MD_CTX *ctx[N_ALGS] = {NULL};
     for (int i = 0; i < N_ALGS; i++) {
+        if (!v->want[i])
+            continue;
         ctx[i] = EVP_MD_CTX_new();
         EVP_DigestInit_ex(ctx[i], EVP_get_digestbyname(algs[i]), NULL);
     }
@@ -105,7 +110,8 @@ static int read_member(Verify *v, struct archive *a, Member *m, size_t limit, GB
             break;
         }
         for (int i = 0; i < N_ALGS; i++)
-            EVP_DigestUpdate(ctx[i], blk, len);
+            if (ctx[i])
+                EVP_DigestUpdate(ctx[i], blk, len);
         const uint8_t *p = blk;
         if (m->head_len < VMDK_HEAD) {
             size_t n = MIN(len, VMDK_HEAD - m->head_len);
@@ -134,6 +140,8 @@ static int read_member(Verify *v, struct archive *a, Member *m, size_t limit, GB
     }
     m->tail_full = total >= VMDK_TAIL;
     for (int i = 0; i < N_ALGS; i++) {
+        if (!ctx[i])
+            continue;
         m->digest[i] = hex_of(ctx[i]);
         EVP_MD_CTX_free(ctx[i]);
     }
@@ -266,7 +274,11 @@ static void check_manifest(Verify *v, GHashTable *by_name, GPtrArray *refs)
             continue;
         }
         g_hash_table_add(listed, m->name);
-        if (strcmp(m->digest[ai], hex) != 0)
+        if (!m->digest[ai])
+            problem(v, "%s: its %s digest was not computed (the manifest came after it and "
+                       "named other algorithms)",
+                    name, alg);
+        else if (strcmp(m->digest[ai], hex) != 0)
             problem(v, "%s: %s digest does not match the manifest (archive %s, manifest %s)",
                     name, alg, m->digest[ai], hex);
     }
@@ -332,7 +344,7 @@ static void check_cert(Verify *v)
 
 int vf_ova_verify(const char *path, const char *schema_dir, GPtrArray *problems, GError **error)
 {
-    Verify v = {.problems = problems};
+    Verify v = {.problems = problems, .want = {true, true, true}};
     v.members = g_ptr_array_new_with_free_func(member_free);
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
@@ -391,6 +403,16 @@ int vf_ova_verify(const char *path, const char *schema_dir, GPtrArray *problems,
         r = read_member(&v, a, m, limit, whole, error);
         if (r < 0)
             goto out;
+        if (whole == &v.mf && v.mf) {
+            /* From here on, compute only what the manifest uses. */
+            const char *text = g_bytes_get_data(v.mf, NULL);
+            gsize n = g_bytes_get_size(v.mf);
+            for (int i = 0; i < N_ALGS; i++) {
+                g_autofree char *tag = g_ascii_strup(algs[i], -1);
+                g_autofree char *needle = g_strconcat(tag, "(", NULL);
+                v.want[i] = g_strstr_len(text, (gssize)n, needle) != NULL;
+            }
+        }
     }
     if (s != ARCHIVE_EOF) {
         problem(&v, "the archive is damaged: %s", archive_error_string(a));

@@ -436,27 +436,10 @@ int vmf_cmd_convert(int argc, char **argv)
     }
     const char *dir = a.output_dir ? a.output_dir : ".";
 
-    /* OVA parameters (used only if an ova output is asked for). */
     g_autoptr(VfOvfProfile) profile = NULL;
     g_autoptr(VfOvaSigner) signer = NULL;
     VfOvaParams ova = {0};
     bool want_ova = false;
-    {
-        g_auto(GStrv) names = g_strsplit(a.to, ",", -1);
-        for (guint i = 0; names[i]; i++)
-            if (g_str_has_prefix(g_strstrip(names[i]), "ova"))
-                want_ova = true;
-    }
-    if (want_ova) {
-        int r = build_ova_params(&a, &profile, &signer, &ova);
-        if (r != VMF_EXIT_OK)
-            return r;
-    } else if (a.profile || a.scratch || a.scratch_per_core || a.manifest || a.sign || a.cert ||
-               a.ovf_dir || a.system_type) {
-        vmf_error(CMD, "--profile, --scratch, --scratch-per-core, --manifest, --sign, --cert, "
-                       "--ovf-dir and --system-type go with --to ova");
-        return VMF_EXIT_USAGE;
-    }
 
     /* Outputs. */
     g_auto(GStrv) specs = g_strsplit(a.to, ",", -1);
@@ -490,12 +473,24 @@ int vmf_cmd_convert(int argc, char **argv)
                 return VMF_EXIT_USAGE;
             }
         g_ptr_array_add(paths, path);
+        want_ova |= ops == &vf_writer_ova;
         VfOutputSpec o = {.ops = ops, .options = opts, .path = path,
                           .extra = ops == &vf_writer_ova ? &ova : NULL};
         g_array_append_val(outputs, o);
     }
     if (outputs->len == 0) {
         vmf_error(CMD, "--to \"%s\" names no format", a.to);
+        return VMF_EXIT_USAGE;
+    }
+    /* OVA parameters, filled in place: the ova outputs point at them. */
+    if (want_ova) {
+        int r = build_ova_params(&a, &profile, &signer, &ova);
+        if (r != VMF_EXIT_OK)
+            return r;
+    } else if (a.profile || a.scratch || a.scratch_per_core || a.manifest || a.sign || a.cert ||
+               a.ovf_dir || a.system_type) {
+        vmf_error(CMD, "--profile, --scratch, --scratch-per-core, --manifest, --sign, --cert, "
+                       "--ovf-dir and --system-type go with --to ova");
         return VMF_EXIT_USAGE;
     }
 
