@@ -33,6 +33,7 @@ static const char *const algs[] = {"sha1", "sha256", "sha512"};
 
 typedef struct Member {
     char *name;
+    int index; /* position in the archive */
     uint64_t size;
     char *digest[N_ALGS]; /* hex */
     uint8_t head[VMDK_HEAD];
@@ -76,8 +77,7 @@ static char *hex_of(EVP_MD_CTX *ctx)
     unsigned int n = 0;
     EVP_DigestFinal_ex(ctx, d, &n);
     char *h = g_malloc(2 * n + 1);
-    for (unsigned i = 0; i < n; i++)
-        snprintf(h + 2 * i, 3, "%02x", d[i]);
+    vf_hex_encode(d, n, h);
     return h;
 }
 
@@ -243,31 +243,49 @@ static void check_vmdk(Verify *v, const Member *m, uint64_t capacity)
         problem(v, "%s: no end-of-stream marker", m->name);
 }
 
+/*
+ * Parses a line of the form ALG(name)= hex, the form of manifest lines and of
+ * the first line of a .cert (a trailing CR is ignored). On success returns
+ * the algorithm's index in algs[] and sets the g_malloc'd *name and *hex;
+ * returns -1 if the line is not in that form.
+ */
+static int parse_digest_line(char *line, char **name, char **hex)
+{
+    size_t n = strlen(line);
+    if (n && line[n - 1] == '\r')
+        line[n - 1] = '\0';
+    g_autoptr(GRegex) re =
+        g_regex_new("^(SHA1|SHA256|SHA512)\\(([^()/]+)\\)= ([0-9a-f]+)$", 0, 0, NULL);
+    g_autoptr(GMatchInfo) mi = NULL;
+    if (!g_regex_match(re, line, 0, &mi))
+        return -1;
+    g_autofree char *alg = g_match_info_fetch(mi, 1);
+    g_autofree char *lower = g_ascii_strdown(alg, -1);
+    int ai = 0;
+    while (strcmp(algs[ai], lower) != 0)
+        ai++;
+    *name = g_match_info_fetch(mi, 2);
+    *hex = g_match_info_fetch(mi, 3);
+    return ai;
+}
+
 static void check_manifest(Verify *v, GHashTable *by_name, GPtrArray *refs)
 {
     g_autofree char *text = g_strndup(g_bytes_get_data(v->mf, NULL), g_bytes_get_size(v->mf));
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
     GHashTable *listed = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GRegex) re = g_regex_new("^(SHA1|SHA256|SHA512)\\(([^()/]+)\\)= ([0-9a-f]+)$", 0, 0,
-                                       NULL);
     for (guint i = 0; lines[i]; i++) {
         char *line = lines[i];
-        size_t n = strlen(line);
-        if (n && line[n - 1] == '\r')
-            line[n - 1] = '\0';
-        if (!*line)
+        if (!*line || strcmp(line, "\r") == 0)
             continue;
-        g_autoptr(GMatchInfo) mi = NULL;
-        if (!g_regex_match(re, line, 0, &mi)) {
+        g_autofree char *name = NULL, *hex = NULL;
+        int ai = parse_digest_line(line, &name, &hex);
+        if (ai < 0) {
             problem(v, "%s line %u is not in the form SHA256(name)= hex: \"%s\"", v->mf_name, i + 1,
                     line);
             continue;
         }
-        g_autofree char *alg = g_match_info_fetch(mi, 1);
-        g_autofree char *name = g_match_info_fetch(mi, 2);
-        g_autofree char *hex = g_match_info_fetch(mi, 3);
-        g_autofree char *lower = g_ascii_strdown(alg, -1);
-        int ai = strcmp(lower, "sha1") == 0 ? 0 : strcmp(lower, "sha256") == 0 ? 1 : 2;
+        g_autofree char *alg = g_ascii_strup(algs[ai], -1);
         Member *m = g_hash_table_lookup(by_name, name);
         if (!m) {
             problem(v, "%s lists %s, which is not in the archive", v->mf_name, name);
@@ -295,17 +313,17 @@ static void check_cert(Verify *v)
 {
     g_autofree char *text = g_strndup(g_bytes_get_data(v->cert, NULL), g_bytes_get_size(v->cert));
     char *nl = strchr(text, '\n');
-    g_autoptr(GRegex) re = g_regex_new("^(SHA1|SHA256|SHA512)\\(([^()/]+)\\)= ([0-9a-f]+)\r?$", 0,
-                                       0, NULL);
-    g_autoptr(GMatchInfo) mi = NULL;
-    if (!nl || (*nl = '\0', !g_regex_match(re, text, 0, &mi))) {
+    g_autofree char *name = NULL, *hex = NULL;
+    int ai = -1;
+    if (nl) {
+        *nl = '\0';
+        ai = parse_digest_line(text, &name, &hex);
+    }
+    if (ai < 0) {
         problem(v, "%s does not start with a line SHA256(%s)= signature", v->cert_name,
                 v->mf_name ? v->mf_name : "NAME.mf");
         return;
     }
-    g_autofree char *alg = g_match_info_fetch(mi, 1);
-    g_autofree char *name = g_match_info_fetch(mi, 2);
-    g_autofree char *hex = g_match_info_fetch(mi, 3);
     if (!v->mf || g_strcmp0(name, v->mf_name) != 0) {
         problem(v, "%s signs %s, not the archive's manifest", v->cert_name, name);
         return;
@@ -323,10 +341,9 @@ static void check_cert(Verify *v)
     for (size_t i = 0; i < sig_len; i++)
         sig[i] = (unsigned char)(g_ascii_xdigit_value(hex[2 * i]) * 16 +
                                  g_ascii_xdigit_value(hex[2 * i + 1]));
-    g_autofree char *lower = g_ascii_strdown(alg, -1);
     EVP_PKEY *key = X509_get0_pubkey(cert);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = key && EVP_DigestVerifyInit(ctx, NULL, EVP_get_digestbyname(lower), NULL, key) == 1 &&
+    int ok = key && EVP_DigestVerifyInit(ctx, NULL, EVP_get_digestbyname(algs[ai]), NULL, key) == 1 &&
              EVP_DigestVerifyUpdate(ctx, g_bytes_get_data(v->mf, NULL),
                                     g_bytes_get_size(v->mf)) == 1 &&
              EVP_DigestVerifyFinal(ctx, sig, sig_len) == 1;
@@ -367,6 +384,7 @@ int vf_ova_verify(const char *path, const char *schema_dir, GPtrArray *problems,
         m->name = g_strdup(archive_entry_pathname(e));
         m->size = (uint64_t)archive_entry_size(e);
         int idx = (int)v.members->len;
+        m->index = idx;
         g_ptr_array_add(v.members, m);
         if (archive_entry_filetype(e) != AE_IFREG)
             problem(&v, "member %s is not a regular file (an OVA holds only files)", m->name);
@@ -457,10 +475,7 @@ int vf_ova_verify(const char *path, const char *schema_dir, GPtrArray *problems,
                     name ? name : "(no href)");
         } else {
             g_ptr_array_add(refs, g_strdup(name));
-            int idx = -1;
-            for (guint k = 0; k < v.members->len; k++)
-                if (v.members->pdata[k] == m)
-                    idx = (int)k;
+            int idx = m->index;
             if (expected_next >= 0 && idx != expected_next)
                 problem(&v, "%s is member %d; References order puts it at %d", name, idx + 1,
                         expected_next + 1);

@@ -100,8 +100,7 @@ static int sign_hex(const VfOvaSigner *s, const char *algorithm, const char *dat
     if (EVP_DigestSignFinal(ctx, sig, &sig_len) != 1)
         goto out;
     *hex = g_malloc(2 * sig_len + 1);
-    for (size_t i = 0; i < sig_len; i++)
-        snprintf(*hex + 2 * i, 3, "%02x", sig[i]);
+    vf_hex_encode(sig, sig_len, *hex);
     r = 0;
 out:
     if (r < 0) {
@@ -181,11 +180,6 @@ static uint64_t pad_block(uint64_t n)
     return VF_ROUND_UP(n, TAR_BLOCK);
 }
 
-static int build_ovf(Ova *o, const VfOvaParams *p, char **xml, size_t *len, GError **error)
-{
-    return vf_ovf_build(p->profile, &o->ovf, xml, len, error);
-}
-
 static int ova_open(VfWriter *w, GError **error)
 {
     Ova *o = w->priv;
@@ -203,7 +197,7 @@ static int ova_open(VfWriter *w, GError **error)
                     o->algorithm);
         return -EINVAL;
     }
-    o->hex_len = strcmp(o->algorithm, "sha1") == 0 ? 40 : strcmp(o->algorithm, "sha512") == 0 ? 128 : 64;
+    o->hex_len = vf_digest_hex_len(o->algorithm);
 
     const char *file = w->disk->file_name;
     o->base = g_str_has_suffix(file, ".ova") ? g_strndup(file, strlen(file) - 4) : g_strdup(file);
@@ -238,7 +232,7 @@ static int ova_open(VfWriter *w, GError **error)
     o->ovf.disk_populated = UINT64_MAX;
     g_autofree char *ovf = NULL;
     size_t ovf_len = 0;
-    r = build_ovf(o, p, &ovf, &ovf_len, error);
+    r = vf_ovf_build(p->profile, &o->ovf, &ovf, &ovf_len, error);
     if (r < 0)
         return r;
     o->ovf_len = ovf_len;
@@ -320,7 +314,7 @@ static int ova_finish(VfWriter *w, GError **error)
     o->ovf.disk_populated = o->populated;
     g_autofree char *ovf = NULL;
     size_t ovf_len = 0;
-    r = build_ovf(o, p, &ovf, &ovf_len, error);
+    r = vf_ovf_build(p->profile, &o->ovf, &ovf, &ovf_len, error);
     if (r < 0)
         return r;
     g_return_val_if_fail(ovf_len <= o->ovf_len, -EINVAL);
@@ -330,11 +324,7 @@ static int ova_finish(VfWriter *w, GError **error)
     if (o->ovf_len > ovf_len)
         padded[o->ovf_len - 1] = '\n';
 
-    g_autofree char *ovf_hex = g_compute_checksum_for_data(
-        strcmp(o->algorithm, "sha1") == 0     ? G_CHECKSUM_SHA1
-        : strcmp(o->algorithm, "sha512") == 0 ? G_CHECKSUM_SHA512
-                                              : G_CHECKSUM_SHA256,
-        (const guchar *)padded, o->ovf_len);
+    g_autofree char *ovf_hex = vf_digest_hex(o->algorithm, padded, o->ovf_len);
     g_autofree char *l1 = vf_ovf_manifest_line(o->algorithm, o->ovf_name, ovf_hex);
     g_autofree char *l2 = vf_ovf_manifest_line(o->algorithm, o->vmdk_name, vmdk_hex);
     g_autofree char *mf = g_strconcat(l1, l2, NULL);

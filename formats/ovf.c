@@ -20,7 +20,7 @@
 
 static const char *const manifest_algorithms[] = {"sha1", "sha256", "sha512", NULL};
 
-static bool known_algorithm(const char *a)
+bool vf_ovf_manifest_algorithm_known(const char *a)
 {
     return a && g_strv_contains(manifest_algorithms, a);
 }
@@ -107,13 +107,13 @@ int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, G
     }
     for (char **a = p->manifest_allowed; *a; a++) {
         g_strstrip(*a);
-        if (!known_algorithm(*a)) {
+        if (!vf_ovf_manifest_algorithm_known(*a)) {
             g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
                         "%s: manifest-allowed: \"%s\" is not sha1, sha256 or sha512", path, *a);
             return -EINVAL;
         }
     }
-    if (!known_algorithm(p->manifest) ||
+    if (!vf_ovf_manifest_algorithm_known(p->manifest) ||
         !g_strv_contains((const char *const *)p->manifest_allowed, p->manifest)) {
         g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
                     "%s: manifest \"%s\" must be sha1, sha256 or sha512 and in manifest-allowed",

@@ -75,6 +75,9 @@ int vf_ovf_build(const VfOvfProfile *profile, const VfOvfParams *params, char **
  * fails (VF_ERROR_USAGE) on overflow. */
 int vf_ovf_scratch_per_core(uint64_t per_core, unsigned vcpus, uint64_t *out, GError **error);
 
+/* True for the manifest algorithms OVF tools use: sha1, sha256, sha512. */
+bool vf_ovf_manifest_algorithm_known(const char *algorithm);
+
 /*
  * One manifest line for a file: "SHA256(name)= hex\n" (exactly that form:
  * no space before the parenthesis, the algorithm in capitals). algorithm is

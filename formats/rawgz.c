@@ -33,7 +33,6 @@ typedef struct RawGz {
     VfCompressor *c;
     uint64_t zero_pending; /* zero bytes not yet emitted */
     ZeroMember zero_members[ZERO_CHUNK_UNITS + 1]; /* by unit count; lazily built */
-    int level;
 } RawGz;
 
 static void gzip_header(uint8_t h[GZIP_HEADER_SIZE])
@@ -102,8 +101,7 @@ fail:
 static int rawgz_open(VfWriter *w, GError **error)
 {
     RawGz *g = w->priv;
-    g->level = w->disk->level;
-    g->c = vf_compressor_new(g->level);
+    g->c = vf_compressor_new(w->disk->level);
     if (!g->c) {
         g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "out of memory");
         return -ENOMEM;

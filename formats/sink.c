@@ -37,14 +37,44 @@ struct VfSink {
     char sha256[2 * EVP_MAX_MD_SIZE + 1];
 };
 
+void vf_hex_encode(const void *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const uint8_t *b = bytes;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 /* out: room for 2 * EVP_MAX_MD_SIZE + 1 characters. */
 static void digest_hex(EVP_MD_CTX *md, char *out)
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(md, d, &len);
-    for (unsigned i = 0; i < len; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    vf_hex_encode(d, len, out);
+}
+
+size_t vf_digest_hex_len(const char *algorithm)
+{
+    const EVP_MD *md = EVP_get_digestbyname(algorithm);
+    return md ? 2 * (size_t)EVP_MD_get_size(md) : 0;
+}
+
+char *vf_digest_hex(const char *algorithm, const void *data, size_t len)
+{
+    const EVP_MD *md = EVP_get_digestbyname(algorithm);
+    if (!md)
+        return NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    char *hex = g_malloc(2 * EVP_MAX_MD_SIZE + 1);
+    EVP_DigestInit_ex(ctx, md, NULL);
+    EVP_DigestUpdate(ctx, data, len);
+    digest_hex(ctx, hex);
+    EVP_MD_CTX_free(ctx);
+    return hex;
 }
 
 G_DEFINE_QUARK(vf-error-quark, vf_error)

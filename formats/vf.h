@@ -105,5 +105,15 @@ bool vf_is_zero(const void *p, size_t n);
 int vf_set_errno(GError **error, VfErrorCode code, int errnum, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);
 
+/* Writes n bytes as lowercase hex into out (2n + 1 bytes with the NUL). */
+void vf_hex_encode(const void *bytes, size_t n, char *out);
+
+/* Lowercase hex digest of data with "sha1", "sha256" or "sha512"; returns a
+ * g_malloc'd string, or NULL for an unknown algorithm. */
+char *vf_digest_hex(const char *algorithm, const void *data, size_t len);
+
+/* Length in hex characters of an algorithm's digest, 0 if unknown. */
+size_t vf_digest_hex_len(const char *algorithm);
+
 /* Formats a byte count as "1.5 GiB"; returns a newly allocated string. */
 char *vf_format_size(uint64_t bytes);

@@ -113,8 +113,9 @@ static char *descriptor_text(VfWriter *w, Vmdk *v)
                            "ddb.longContentID = \"",
                            cid, v->stream ? "streamOptimized" : "monolithicSparse", v->capacity,
                            w->disk->file_name, adapter, chs.cylinders, chs.heads, chs.sectors);
-    for (unsigned i = 4; i < 20; i++)
-        g_string_append_printf(s, "%02x", id[i]);
+    char long_id[33];
+    vf_hex_encode(id + 4, 16, long_id);
+    g_string_append(s, long_id);
     g_string_append_printf(s,
                            "\"\n"
                            "ddb.toolsVersion = \"%s\"\n"

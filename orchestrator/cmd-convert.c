@@ -263,8 +263,7 @@ static int build_ova_params(const ConvertArgs *a, VfOvfProfile **profile, VfOvaS
     ova->sink_flags = (a->force ? VF_SINK_FORCE : 0) | (a->no_sync ? VF_SINK_NO_SYNC : 0);
     ova->profile = *profile;
     ova->manifest = a->manifest;
-    if (a->manifest && strcmp(a->manifest, "sha1") != 0 && strcmp(a->manifest, "sha256") != 0 &&
-        strcmp(a->manifest, "sha512") != 0) {
+    if (a->manifest && !vf_ovf_manifest_algorithm_known(a->manifest)) {
         vmf_error(CMD, "--manifest \"%s\": give sha1, sha256 or sha512", a->manifest);
         return VMF_EXIT_USAGE;
     }
