@@ -10,6 +10,8 @@ enum {
     VMF_EXIT_OUTPUT = 4,   /* an output could not be written: no space, exists, permissions */
     VMF_EXIT_LIMIT = 5,    /* the disk is too large for a requested format */
     VMF_EXIT_VERIFY = 6,   /* vmforge verify found problems */
+    VMF_EXIT_GUEST = 7,    /* a guest stage failed: the installer failed, timed out, or left no
+                              evidence of a finished install */
     /* 128 + signal number when interrupted: 130 for SIGINT, 143 for SIGTERM */
 };
 
@@ -22,4 +24,5 @@ enum {
     "  4    output error (no space left, file exists, permission denied)\n"                    \
     "  5    the disk is too large for a requested format\n"                                    \
     "  6    vmforge verify found problems (one line each)\n"                                  \
+    "  7    the installer failed or timed out (its console's last lines are shown)\n"          \
     "  130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM. Nothing is left behind.\n"

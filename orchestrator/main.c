@@ -15,6 +15,8 @@
 static const VmfCommand commands[] = {
     {"convert", "convert a raw disk to qcow2, VMDK, VDI, VHD and raw.gz in one pass",
      vmf_cmd_convert},
+    {"install", "boot an OS installer on a new raw MBR disk with a kickstart; keep the installed disk",
+     vmf_cmd_install},
     {"verify", "check an OVA: order, sizes, manifest, signature, schema, VMDK structure",
      vmf_cmd_verify},
     {NULL, NULL, NULL},

@@ -16,6 +16,7 @@ struct VmfProgress {
     gint64 start, last;
     bool drawn;
     int last_pct;
+    char *last_what;
 };
 
 VmfProgress *vmf_progress_new(const char *stage, VmfProgressMode mode)
@@ -73,6 +74,35 @@ void vmf_progress_update(VmfProgress *p, uint64_t done, uint64_t total, const ch
     fflush(stderr);
 }
 
+void vmf_progress_status(VmfProgress *p, int pct, const char *what)
+{
+    if (!p || p->mode == VMF_PROGRESS_QUIET)
+        return;
+    gint64 now = g_get_monotonic_time();
+    bool changed = g_strcmp0(what, p->last_what) != 0;
+    gint64 interval = p->mode == VMF_PROGRESS_TTY ? TTY_INTERVAL : PLAIN_INTERVAL;
+    if (!changed && p->last && now - p->last < interval)
+        return;
+    if (p->mode == VMF_PROGRESS_PLAIN && !changed && pct == p->last_pct)
+        return;
+    p->last = now;
+    g_autofree char *el = format_eta((double)(now - p->start) / G_USEC_PER_SEC);
+    g_autofree char *pcttext = pct >= 0 ? g_strdup_printf("%3d%%  ", pct) : g_strdup("");
+    if (p->mode == VMF_PROGRESS_TTY) {
+        fprintf(stderr, "\r\033[K%s: %s%s  (%s)", p->stage, pcttext, what ? what : "", el);
+        p->drawn = true;
+    } else {
+        g_autoptr(GDateTime) ts = g_date_time_new_now_local();
+        g_autofree char *when = g_date_time_format(ts, "%H:%M:%S");
+        fprintf(stderr, "%s %s: %s%s%s (%s)\n", when, p->stage, g_strstrip(pcttext),
+                pct >= 0 ? " " : "", what ? what : "", el);
+    }
+    p->last_pct = pct;
+    g_free(p->last_what);
+    p->last_what = g_strdup(what);
+    fflush(stderr);
+}
+
 void vmf_progress_end(VmfProgress *p, const char *summary)
 {
     if (!p || p->mode == VMF_PROGRESS_QUIET)
@@ -97,5 +127,6 @@ void vmf_progress_free(VmfProgress *p)
     if (!p)
         return;
     g_free(p->stage);
+    g_free(p->last_what);
     g_free(p);
 }

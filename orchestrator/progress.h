@@ -17,6 +17,10 @@ typedef enum { VMF_PROGRESS_AUTO, VMF_PROGRESS_TTY, VMF_PROGRESS_PLAIN, VMF_PROG
 VmfProgress *vmf_progress_new(const char *stage, VmfProgressMode mode);
 /* done/total in bytes; `note` is an optional word after the figures. */
 void vmf_progress_update(VmfProgress *p, uint64_t done, uint64_t total, const char *note);
+/* A stage without byte counts (an installer): `pct` (-1 when unknown) and
+ * what it is doing, with the time elapsed. Plain mode prints a line when the
+ * text or the percentage changes, at most every PLAIN_INTERVAL for the latter. */
+void vmf_progress_status(VmfProgress *p, int pct, const char *what);
 /* Ends the live line (success or not). */
 void vmf_progress_end(VmfProgress *p, const char *summary);
 void vmf_progress_free(VmfProgress *p);

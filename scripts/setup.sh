@@ -12,6 +12,11 @@ PACKAGES=(
     qemu-utils libvmdk-utils libvhdi-utils libqcow-utils
     python3 python3-libvmdk python3-libvhdi python3-libqcow
     7zip pigz libxml2-utils groff-base virt-v2v
+    # the install stage: libvirt, QEMU, and the libraries vmforge links
+    libvirt-daemon-system libvirt-dev qemu-system-x86
+    libyaml-dev libfdisk-dev libblkid-dev libosinfo-1.0-dev osinfo-db libmicrohttpd-dev libcrypt-dev
+    # building the offline installer from Debian packages (tests/installer/)
+    mmdebstrap xorriso isolinux syslinux-common extlinux cpio gzip
     # making test and benchmark disks, measuring
     e2fsprogs fdisk util-linux coreutils time bc
 )
