@@ -123,15 +123,53 @@ static bool get_string(Ctx *c, const VmfYamlNode *map, const char *key, const ch
     return true;
 }
 
+/* Expands ${name} from the recipe's vars (and --var) in a path, so a recipe
+ * can take a path from its user: iso: ${iso} with --var iso=PATH. */
+static char *expand_vars(Ctx *c, const VmfRecipe *r, const VmfYamlNode *at, const char *what,
+                         const char *v)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+    for (const char *p = v; *p;) {
+        const char *open = strstr(p, "${");
+        if (!open) {
+            g_string_append(out, p);
+            break;
+        }
+        g_string_append_len(out, p, open - p);
+        const char *close = strchr(open, '}');
+        if (!close) {
+            fail(c, at, "%s \"%s\": unterminated ${", what, v);
+            return NULL;
+        }
+        g_autofree char *name = g_strndup(open + 2, (gsize)(close - open - 2));
+        const char *value = g_hash_table_lookup(r->vars, name);
+        if (!value) {
+            fail(c, at, "%s \"%s\": ${%s} is not defined (add it under vars: or pass --var %s=VALUE)",
+                 what, v, name, name);
+            return NULL;
+        }
+        g_string_append(out, value);
+        p = close + 1;
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
 static bool get_path(Ctx *c, const VmfRecipe *r, const VmfYamlNode *map, const char *key,
                      const char *what, char **out)
 {
     const char *v = NULL;
-    if (!scalar(c, vmf_yaml_get(map, key), what, &v))
+    const VmfYamlNode *n = vmf_yaml_get(map, key);
+    if (!scalar(c, n, what, &v))
         return false;
-    if (v)
-        *out = g_path_is_absolute(v) ? g_canonicalize_filename(v, NULL)
-                                     : g_canonicalize_filename(v, r->dir);
+    if (!v)
+        return true;
+    g_autofree char *x = expand_vars(c, r, n, what, v);
+    if (!x)
+        return false;
+    if (!x[0])
+        return fail(c, n, "%s is empty", what);
+    *out = g_path_is_absolute(x) ? g_canonicalize_filename(x, NULL)
+                                 : g_canonicalize_filename(x, r->dir);
     return true;
 }
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The test command of README.md (and of CI, through .ci/run): installs what is
-# missing, builds, runs every test suite, then the unit and format suites
+# missing, builds, builds the offline installer, starts libvirtd, runs every
+# test suite (unit, formats, cli, integration), then the unit and format suites
 # again under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with one
 # "tests: N passed, N failed, N skipped" line.
 set -uo pipefail
@@ -10,6 +11,10 @@ bash scripts/setup.sh || exit 1
 
 status=0
 bash scripts/build.sh build || exit 1
+# The integration suite boots real installs: the offline installer built
+# from Debian packages, and a running libvirtd (no systemd here).
+bash scripts/setup-installer.sh || exit 1
+bash scripts/start-libvirtd.sh || exit 1
 meson test -C build --print-errorlogs --num-processes 2 || status=1
 
 # Sanitizer tier: a second build tree, the suites that exercise the formats
