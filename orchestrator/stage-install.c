@@ -652,6 +652,10 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
         rc = VMF_EXIT_FAILURE;
         goto out;
     }
+    if (vmf_virt_watch_domain(v, dom, error) < 0) {
+        rc = VMF_EXIT_FAILURE;
+        goto out;
+    }
     if (!(st = vmf_virt_console_open(v, dom, error))) {
         rc = VMF_EXIT_FAILURE;
         goto out;
@@ -672,17 +676,18 @@ out:
     if (dom)
         vmf_virt_domain_destroy(dom);
     if (reader) {
-        /* The console stream ends with the domain; give it a moment to
-         * deliver the last lines, then stop waiting. */
-        for (int i = 0; i < 50; i++) {
+        /* The console stream ends with the domain (its pty closes); give it
+         * time to deliver the last lines. */
+        bool ended = false;
+        for (int i = 0; i < 100 && !ended; i++) {
             g_mutex_lock(&con.lock);
-            bool ended = con.ended;
+            ended = con.ended;
             g_mutex_unlock(&con.lock);
-            if (ended)
-                break;
-            g_usleep(100 * 1000);
+            if (!ended)
+                g_usleep(100 * 1000);
         }
-        virStreamAbort(st);
+        if (!ended)
+            virStreamAbort(st);
         g_thread_join(reader);
     }
     if (con.log)
@@ -699,6 +704,16 @@ out:
     }
 
     if (rc == 0 && outcome == OUT_POWEROFF) {
+        /* The stop event can trail the domain's disappearance a little. */
+        for (int i = 0; i < 50 && vmf_virt_stop_reason(v) == VMF_STOP_NONE; i++)
+            g_usleep(100 * 1000);
+    }
+    VmfStopReason stopped = v ? vmf_virt_stop_reason(v) : VMF_STOP_NONE;
+    if (rc == 0 && outcome == OUT_POWEROFF && stopped != VMF_STOP_POWEROFF) {
+        g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
+                    "the installer domain stopped but did not power off: %s",
+                    vmf_stop_reason_text(stopped));
+    } else if (rc == 0 && outcome == OUT_POWEROFF) {
         g_autofree char *fs = NULL;
         for (unsigned i = 0; i < r->n_partitions; i++)
             if (r->partitions[i].mount && strcmp(r->partitions[i].mount, "/") == 0)

@@ -15,6 +15,9 @@ G_DEFINE_QUARK(vmf-virt-error-quark, vmf_virt_error)
 
 struct VmfVirt {
     virConnectPtr conn;
+    virConnectPtr console_conn;
+    int event_id;       /* lifecycle callback, or -1 */
+    gint stop_reason;   /* VmfStopReason, set by the event thread */
     char *uri;
     virStoragePoolPtr pool;
 };
@@ -74,8 +77,30 @@ static bool uri_is_remote(const char *uri)
     return host[0] != '/' && host[0] != '\0';
 }
 
+/* libvirt's default event loop, run by a thread of its own for the life of
+ * the process: it delivers domain lifecycle events (how a guest stopped). */
+static gpointer event_thread(gpointer opaque)
+{
+    (void)opaque;
+    for (;;)
+        if (virEventRunDefaultImpl() < 0)
+            g_usleep(100 * 1000);
+    return NULL;
+}
+
+static gpointer event_loop_start(gpointer opaque)
+{
+    (void)opaque;
+    if (virEventRegisterDefaultImpl() < 0)
+        return GINT_TO_POINTER(-1);
+    g_thread_unref(g_thread_new("libvirt-events", event_thread, NULL));
+    return GINT_TO_POINTER(0);
+}
+
 VmfVirt *vmf_virt_open(const char *uri, GError **error)
 {
+    static GOnce once = G_ONCE_INIT;
+    g_once(&once, event_loop_start, NULL);
     if (!uri)
         uri = vmf_virt_default_uri();
     if (uri_is_remote(uri)) {
@@ -97,6 +122,7 @@ VmfVirt *vmf_virt_open(const char *uri, GError **error)
     }
     VmfVirt *v = g_new0(VmfVirt, 1);
     v->conn = conn;
+    v->event_id = -1;
     v->uri = g_strdup(uri);
     return v;
 }
@@ -105,12 +131,16 @@ void vmf_virt_close(VmfVirt *v)
 {
     if (!v)
         return;
+    if (v->event_id >= 0)
+        virConnectDomainEventDeregisterAny(v->conn, v->event_id);
     if (v->pool) {
         /* A transient pool disappears when destroyed; its folder and the
          * volumes left in it are the caller's to remove. */
         virStoragePoolDestroy(v->pool);
         virStoragePoolFree(v->pool);
     }
+    if (v->console_conn)
+        virConnectClose(v->console_conn);
     if (v->conn)
         virConnectClose(v->conn);
     g_free(v->uri);
@@ -330,14 +360,87 @@ int vmf_virt_domain_resume(virDomainPtr dom, GError **error)
 
 virStreamPtr vmf_virt_console_open(VmfVirt *v, virDomainPtr dom, GError **error)
 {
-    virStreamPtr st = virStreamNew(v->conn, 0);
-    if (!st || virDomainOpenConsole(dom, NULL, st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
+    /* The console gets a connection of its own: a thread blocked reading a
+     * stream owns its connection's I/O, and calls from other threads on the
+     * same connection (block statistics, destroy) would wait behind it. */
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    if (virDomainGetUUID(dom, uuid) < 0) {
+        set_virt_error(error, "domain %s", virDomainGetName(dom));
+        return NULL;
+    }
+    if (!v->console_conn && !(v->console_conn = virConnectOpen(v->uri))) {
+        set_virt_error(error, "cannot open a second libvirt connection for the console");
+        return NULL;
+    }
+    g_autoptr(virDomain) d = virDomainLookupByUUID(v->console_conn, uuid);
+    virStreamPtr st = d ? virStreamNew(v->console_conn, 0) : NULL;
+    if (!st || virDomainOpenConsole(d, NULL, st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
         set_virt_error(error, "cannot open the serial console of domain %s", virDomainGetName(dom));
         if (st)
             virStreamFree(st);
         return NULL;
     }
     return st;
+}
+
+static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detail,
+                        void *opaque)
+{
+    (void)conn;
+    (void)dom;
+    VmfVirt *v = opaque;
+    if (event == VIR_DOMAIN_EVENT_STOPPED) {
+        VmfStopReason r = VMF_STOP_OTHER;
+        if (detail == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+            r = VMF_STOP_POWEROFF;
+        else if (detail == VIR_DOMAIN_EVENT_STOPPED_DESTROYED)
+            r = VMF_STOP_DESTROYED;
+        else if (detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED)
+            r = VMF_STOP_CRASHED;
+        else if (detail == VIR_DOMAIN_EVENT_STOPPED_FAILED)
+            r = VMF_STOP_FAILED;
+        g_atomic_int_set(&v->stop_reason, r);
+    } else if (event == VIR_DOMAIN_EVENT_CRASHED) {
+        g_atomic_int_set(&v->stop_reason, VMF_STOP_CRASHED);
+    }
+    return 0;
+}
+
+int vmf_virt_watch_domain(VmfVirt *v, virDomainPtr dom, GError **error)
+{
+    g_atomic_int_set(&v->stop_reason, VMF_STOP_NONE);
+    v->event_id = virConnectDomainEventRegisterAny(
+        v->conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v,
+        NULL);
+    if (v->event_id < 0) {
+        set_virt_error(error, "cannot watch domain %s", virDomainGetName(dom));
+        return -EIO;
+    }
+    return 0;
+}
+
+VmfStopReason vmf_virt_stop_reason(VmfVirt *v)
+{
+    return (VmfStopReason)g_atomic_int_get(&v->stop_reason);
+}
+
+const char *vmf_stop_reason_text(VmfStopReason r)
+{
+    switch (r) {
+    case VMF_STOP_NONE:
+        return "still running, or stopped without telling libvirt how";
+    case VMF_STOP_POWEROFF:
+        return "the guest powered off";
+    case VMF_STOP_DESTROYED:
+        return "the domain was destroyed (not by the guest)";
+    case VMF_STOP_CRASHED:
+        return "the guest crashed";
+    case VMF_STOP_FAILED:
+        return "QEMU failed";
+    case VMF_STOP_OTHER:
+        break;
+    }
+    return "the domain stopped (not by a guest power-off)";
 }
 
 int vmf_virt_domain_running(virDomainPtr dom)

@@ -63,6 +63,21 @@ virDomainPtr vmf_virt_domain_create_paused(VmfVirt *v, const char *xml, GError *
 int vmf_virt_domain_resume(virDomainPtr dom, GError **error);
 /* Opens the domain's serial console as a blocking stream. */
 virStreamPtr vmf_virt_console_open(VmfVirt *v, virDomainPtr dom, GError **error);
+typedef enum {
+    VMF_STOP_NONE,      /* no stop seen */
+    VMF_STOP_POWEROFF,  /* the guest powered off (ACPI/shutdown) */
+    VMF_STOP_DESTROYED, /* virDomainDestroy, by vmforge or anyone */
+    VMF_STOP_CRASHED,
+    VMF_STOP_FAILED,
+    VMF_STOP_OTHER,
+} VmfStopReason;
+
+/* Follows `dom`'s lifecycle events (one domain per connection at a time), so
+ * a guest that powered off can be told from one destroyed by someone else. */
+int vmf_virt_watch_domain(VmfVirt *v, virDomainPtr dom, GError **error);
+VmfStopReason vmf_virt_stop_reason(VmfVirt *v);
+const char *vmf_stop_reason_text(VmfStopReason r);
+
 /* 1 while the domain runs, 0 once it is gone or shut off. */
 int vmf_virt_domain_running(virDomainPtr dom);
 /* Bytes read + written by the domain's disk `dev` so far (0 when unknown). */

@@ -21,7 +21,8 @@ meson test -C build --print-errorlogs --num-processes 2 || status=1
 # library and the converter's threads.
 bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debug || exit 1
-ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp":print_suppressions=0 \
     meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite formats \
     --suite cli || status=1
 

@@ -325,7 +325,7 @@ def case_lvm_kickstart(work):
     with open(os.path.join(d, "gpt.yaml"), "w") as f:
         f.write(open(path).read().replace("disk:\n", "disk:\n  label: gpt\n"))
     p = install(os.path.join(d, "gpt.yaml"), out, rc=3)
-    check("gpt.yaml:10:" in p.stderr and "HEPiX" in p.stderr and "msdos" in p.stderr,
+    check("gpt.yaml:7:10:" in p.stderr and "HEPiX" in p.stderr and "msdos" in p.stderr,
           f"a GPT disk was not refused: {p.stderr}")
     check_clean(name, out)
 
