@@ -110,6 +110,16 @@ static bool scalar(Ctx *c, const VmfYamlNode *n, const char *what, const char **
     return true;
 }
 
+/* The single value under `key` (NULL when absent) and its node, or false
+ * after reporting a key that holds something else. */
+static bool lookup(Ctx *c, const VmfYamlNode *map, const char *key, const char *what,
+                   const VmfYamlNode **node, const char **value)
+{
+    *node = vmf_yaml_get(map, key);
+    *value = NULL;
+    return scalar(c, *node, what, value);
+}
+
 static bool get_string(Ctx *c, const VmfYamlNode *map, const char *key, const char *what,
                        char **out)
 {
@@ -157,9 +167,9 @@ static char *expand_vars(Ctx *c, const VmfRecipe *r, const VmfYamlNode *at, cons
 static bool get_path(Ctx *c, const VmfRecipe *r, const VmfYamlNode *map, const char *key,
                      const char *what, char **out)
 {
-    const char *v = NULL;
-    const VmfYamlNode *n = vmf_yaml_get(map, key);
-    if (!scalar(c, n, what, &v))
+    const VmfYamlNode *n;
+    const char *v;
+    if (!lookup(c, map, key, what, &n, &v))
         return false;
     if (!v)
         return true;
@@ -176,9 +186,9 @@ static bool get_path(Ctx *c, const VmfRecipe *r, const VmfYamlNode *map, const c
 static bool get_size(Ctx *c, const VmfYamlNode *map, const char *key, const char *what,
                      uint64_t *out)
 {
-    const char *v = NULL;
-    const VmfYamlNode *n = vmf_yaml_get(map, key);
-    if (!scalar(c, n, what, &v))
+    const VmfYamlNode *n;
+    const char *v;
+    if (!lookup(c, map, key, what, &n, &v))
         return false;
     if (v && vmf_parse_size(v, out) < 0)
         return fail(c, n, "%s \"%s\" is not a size (a number of bytes, or with K, M, G, T)",
@@ -189,9 +199,9 @@ static bool get_size(Ctx *c, const VmfYamlNode *map, const char *key, const char
 static bool get_bool(Ctx *c, const VmfYamlNode *map, const char *key, const char *what,
                      bool *out)
 {
-    const char *v = NULL;
-    const VmfYamlNode *n = vmf_yaml_get(map, key);
-    if (!scalar(c, n, what, &v))
+    const VmfYamlNode *n;
+    const char *v;
+    if (!lookup(c, map, key, what, &n, &v))
         return false;
     if (!v)
         return true;
@@ -207,9 +217,9 @@ static bool get_bool(Ctx *c, const VmfYamlNode *map, const char *key, const char
 static bool get_duration(Ctx *c, const VmfYamlNode *map, const char *key, const char *what,
                          unsigned *out)
 {
-    const char *v = NULL;
-    const VmfYamlNode *n = vmf_yaml_get(map, key);
-    if (!scalar(c, n, what, &v))
+    const VmfYamlNode *n;
+    const char *v;
+    if (!lookup(c, map, key, what, &n, &v))
         return false;
     if (!v)
         return true;

@@ -206,28 +206,29 @@ out:
     return root;
 }
 
-VmfYamlNode *vmf_yaml_get_key(const VmfYamlNode *map, const char *key)
+/* The index of `key` in a mapping, or -1. */
+static int key_index(const VmfYamlNode *map, const char *key)
 {
     if (!map || map->kind != VMF_YAML_MAPPING)
-        return NULL;
+        return -1;
     for (guint i = 0; i < map->keys->len; i++) {
-        VmfYamlNode *k = g_ptr_array_index(map->keys, i);
+        const VmfYamlNode *k = g_ptr_array_index(map->keys, i);
         if (strcmp(k->value, key) == 0)
-            return k;
+            return (int)i;
     }
-    return NULL;
+    return -1;
+}
+
+VmfYamlNode *vmf_yaml_get_key(const VmfYamlNode *map, const char *key)
+{
+    int i = key_index(map, key);
+    return i < 0 ? NULL : g_ptr_array_index(map->keys, i);
 }
 
 VmfYamlNode *vmf_yaml_get(const VmfYamlNode *map, const char *key)
 {
-    if (!map || map->kind != VMF_YAML_MAPPING)
-        return NULL;
-    for (guint i = 0; i < map->keys->len; i++) {
-        VmfYamlNode *k = g_ptr_array_index(map->keys, i);
-        if (strcmp(k->value, key) == 0)
-            return g_ptr_array_index(map->items, i);
-    }
-    return NULL;
+    int i = key_index(map, key);
+    return i < 0 ? NULL : g_ptr_array_index(map->items, i);
 }
 
 const char *vmf_yaml_kind_name(VmfYamlKind kind)

@@ -229,6 +229,9 @@ def install_case(work, inject, boot=False):
     xml = open(os.path.join(out, "logs", f"{name}-install-domain.xml")).read()
     check(expect in xml, f"the kernel command line lacks {expect}")
     check("<interface type=\"user\">" in xml, "the installer's NIC is not user-mode networking")
+    alog = os.path.join(out, "logs", f"{name}-install-anaconda.log")
+    check(os.path.exists(alog) and "vmforge-installer: installation complete" in open(alog).read(),
+          "the installer's log channel (org.fedoraproject.anaconda.log.0) was not captured")
     check(f"vmforge-installer: kickstart {expect[len('inst.ks='):]}" in console,
           "the installer did not read the kickstart the way it was injected")
     if inject == "http":
@@ -284,37 +287,39 @@ def case_timeout(work):
     check_clean(name, out)
 
 
-def case_undefined_var(work):
+def refused(work, tag, ks_name, ks_text):
+    """Installs with a kickstart that must be refused before anything starts:
+    exit 3, nothing left behind. Returns (folder, output folder, recipe, result)."""
     libvirt_up()
     d = workdir(work)
-    name = f"tundef{os.getpid()}"
-    with open(os.path.join(d, "undef.ks"), "w") as f:
-        f.write("text\nclearpart --none\n{{ partitions }}\n\nnetwork --hostname={{ nosuchvar }}\n"
-                "poweroff\n")
-    path = recipe(d, name, kickstart="undef.ks")
+    name = f"t{tag}{os.getpid()}"
+    with open(os.path.join(d, ks_name), "w") as f:
+        f.write(ks_text)
+    path = recipe(d, name, kickstart=ks_name)
     out = os.path.join(d, "out")
-    os.mkdir(out)
+    os.makedirs(out, exist_ok=True)
     p = install(path, out, rc=3)
-    check(f"{d}/undef.ks:5:" in p.stderr and "undefined variable \"nosuchvar\"" in p.stderr,
-          f"the error does not name the template line: {p.stderr}")
     check_clean(name, out)
     check(not os.path.exists(os.path.join(out, "logs")), "a refused recipe wrote logs")
+    return d, out, path, p
+
+
+def case_undefined_var(work):
+    d, _, _, p = refused(work, "undef", "undef.ks",
+                         "text\nclearpart --none\n{{ partitions }}\n\n"
+                         "network --hostname={{ nosuchvar }}\npoweroff\n")
+    check(f"{d}/undef.ks:5:" in p.stderr and "undefined variable \"nosuchvar\"" in p.stderr,
+          f"the error does not name the template line: {p.stderr}")
 
 
 def case_lvm_kickstart(work):
-    libvirt_up()
-    d = workdir(work)
+    d, out, path, p = refused(work, "lvm", "lvm.ks",
+                              "text\nclearpart --none\n{{ partitions }}\npart pv.01 --onpart=vda2\n"
+                              "volgroup vg0 pv.01\nlogvol / --vgname=vg0 --name=root --size=1000\n"
+                              "poweroff\n")
     name = f"tlvm{os.getpid()}"
-    with open(os.path.join(d, "lvm.ks"), "w") as f:
-        f.write("text\nclearpart --none\n{{ partitions }}\npart pv.01 --onpart=vda2\n"
-                "volgroup vg0 pv.01\nlogvol / --vgname=vg0 --name=root --size=1000\npoweroff\n")
-    path = recipe(d, name, kickstart="lvm.ks")
-    out = os.path.join(d, "out")
-    os.mkdir(out)
-    p = install(path, out, rc=3)
     check(f"{d}/lvm.ks:4:" in p.stderr and "LVM" in p.stderr and "HEPiX" in p.stderr,
           f"the LVM kickstart was not refused with its line: {p.stderr}")
-    check_clean(name, out)
     for ks, what in (("autopart\n", "autopart"), ("clearpart --all\n", "clearpart"),
                      ("part /home --size=100\n", "without --onpart")):
         with open(os.path.join(d, "bad.ks"), "w") as f:
