@@ -462,7 +462,40 @@ static Outcome watch(virDomainPtr dom, Console *c, const VmfRecipe *r, const Vmf
     }
 }
 
-/* Removes everything in the build's pool folder but `keep`, then the folder. */
+/* QEMU under qemu:///system runs as its own user (libvirt-qemu): libvirt
+ * hands it the files, but every folder above them must let others through.
+ * Returns the first folder of `path` that does not, or NULL. */
+static char *untraversable_folder(const char *path)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    while (strcmp(dir, "/") != 0 && strcmp(dir, ".") != 0) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
+            return g_steal_pointer(&dir);
+        char *up = g_path_get_dirname(dir);
+        g_free(dir);
+        dir = up;
+    }
+    return NULL;
+}
+
+/* `path` is a file, or a folder when `is_dir`. */
+static int check_reachable(const char *uri, const char *what, const char *path, bool is_dir,
+                           GError **error)
+{
+    if (!g_str_has_suffix(uri, "/system"))
+        return 0;
+    g_autofree char *inside = is_dir ? g_build_filename(path, "x", NULL) : g_strdup(path);
+    g_autofree char *dir = untraversable_folder(inside);
+    if (dir)
+        FAIL(VMF_EXIT_OUTPUT,
+             "%s: QEMU (which runs as its own user under %s) cannot reach %s %s through it; "
+             "make it traversable (chmod o+x %s) or use another folder",
+             dir, uri, what, path, dir);
+    return 0;
+}
+
+/* Removes everything in the build's pool folder, then the folder. */
 static void clean_workdir(const char *dir)
 {
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
@@ -529,12 +562,6 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
         return VMF_EXIT_OK;
     }
 
-    /* From here on things exist that must be cleaned up. */
-    if (g_mkdir_with_parents(plan.logdir, 0755) < 0)
-        FAIL(VMF_EXIT_OUTPUT, "%s: %s", plan.logdir, g_strerror(errno));
-    if ((rc = write_private(plan.ks_path, plan.ks->text, error)))
-        return rc;
-
     GError *verr = NULL;
     g_autoptr(VmfVirt) v = vmf_virt_open(o->uri, &verr);
     if (!v) {
@@ -542,9 +569,19 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
         g_propagate_error(error, verr);
         return rc;
     }
+    if ((rc = check_reachable(vmf_virt_uri(v), "the output folder", o->outdir, true, error)) ||
+        (plan.media && (rc = check_reachable(vmf_virt_uri(v), "the installer ISO",
+                                             plan.media->iso, false, error))))
+        return rc;
     const char *domtype = vmf_virt_domain_type(v, o->accel, error);
     if (!domtype)
         return VMF_EXIT_USAGE;
+    /* Everything checked: from here on things exist (logs, a server, a pool,
+     * a domain) that are cleaned up whatever happens. */
+    if (g_mkdir_with_parents(plan.logdir, 0755) < 0)
+        FAIL(VMF_EXIT_OUTPUT, "%s: %s", plan.logdir, g_strerror(errno));
+    if ((rc = write_private(plan.ks_path, plan.ks->text, error)))
+        return rc;
     if (r->inject == VMF_INJECT_HTTP) {
         if (r->network) {
             http_addr = vmf_virt_network_address(v, r->network, error);
