@@ -375,6 +375,21 @@ def case_remote_uri(work):
     check("remote libvirt hosts are not supported yet" in p.stderr, p.stderr)
 
 
+def case_unreachable_output(work):
+    """An output folder QEMU cannot reach (a 0700 parent): refused with the
+    folder and the fix named, before anything is written."""
+    libvirt_up()
+    d = workdir(work)
+    path = recipe(d, f"tunreach{os.getpid()}")
+    private = os.path.join(d, "private")
+    out = os.path.join(private, "out")
+    os.makedirs(out)
+    os.chmod(private, 0o700)
+    p = install(path, out, rc=4)
+    check(f"{private}: QEMU" in p.stderr and f"chmod o+x {private}" in p.stderr, p.stderr)
+    check(os.listdir(out) == [], f"a refused install wrote {os.listdir(out)}")
+
+
 if __name__ == "__main__":
     main({
         "inject-initrd": case_inject_initrd,
@@ -385,4 +400,5 @@ if __name__ == "__main__":
         "lvm-kickstart": case_lvm_kickstart,
         "sigint": case_sigint,
         "remote-uri": case_remote_uri,
+        "unreachable-output": case_unreachable_output,
     })
