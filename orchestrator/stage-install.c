@@ -417,6 +417,22 @@ static char *kernel_cmdline(const VmfRecipe *r, const Plan *p, const char *ks_ar
     return g_string_free(cl, FALSE);
 }
 
+/* The installer domain's XML. The paths are the volumes' (for a dry run,
+ * where they would be). */
+static char *installer_xml(const VmfRecipe *r, const Plan *p, const char *name, const char *type,
+                           const char *kernel, const char *initrd, const char *disk,
+                           const char *oemdrv, const char *channel_path, const char *cmdline)
+{
+    g_autofree char *chan = g_key_file_get_string(p->family.kf, "installer", "log_channel", NULL);
+    VmfDomainSpec spec = {
+        .name = name, .type = type, .vcpus = r->vcpus, .memory = r->memory, .kernel = kernel,
+        .initrd = initrd, .cmdline = cmdline, .disk = disk,
+        .cdrom = p->media ? p->media->iso : NULL, .oemdrv = oemdrv, .network = r->network,
+        .log_channel = chan, .log_path = channel_path,
+    };
+    return vmf_domain_xml(&spec);
+}
+
 /* ---- running the installer ---------------------------------------------------------- */
 
 typedef enum { OUT_NONE, OUT_POWEROFF, OUT_TIMEOUT, OUT_IDLE, OUT_FAILED_LINE, OUT_INTERRUPTED } Outcome;
@@ -546,15 +562,9 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
         g_autofree char *oemdrv = g_strdup_printf("%s/oemdrv.iso", pool);
         g_autofree char *name = g_strdup_printf("vmforge-install-%s-ID", r->name);
         g_autofree char *alog = g_strdup_printf("%s/anaconda.log", pool);
-        g_autofree char *chan = g_key_file_get_string(plan.family.kf, "installer", "log_channel", NULL);
-        VmfDomainSpec spec = {
-            .name = name, .type = strcmp(o->accel, "kvm") == 0 ? "kvm" : "qemu",
-            .vcpus = r->vcpus, .memory = r->memory, .kernel = kernel, .initrd = initrd,
-            .cmdline = cmdline, .disk = disk, .cdrom = plan.media ? plan.media->iso : NULL,
-            .oemdrv = r->inject == VMF_INJECT_OEMDRV ? oemdrv : NULL, .network = r->network,
-            .log_channel = chan, .log_path = alog,
-        };
-        g_autofree char *xml = vmf_domain_xml(&spec);
+        g_autofree char *xml = installer_xml(
+            r, &plan, name, strcmp(o->accel, "kvm") == 0 ? "kvm" : "qemu", kernel, initrd, disk,
+            r->inject == VMF_INJECT_OEMDRV ? oemdrv : NULL, alog, cmdline);
         printf("# media: %s\n# family: %s\n# kickstart template: %s\n# kernel command line:\n%s\n"
                "# domain XML (accel %s):\n%s",
                res->media ? res->media : "(kernel and initrd given)", plan.family_name,
@@ -606,7 +616,7 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
     g_autofree char *poolname = g_strdup_printf("vmforge-%s-%s", r->name, suffix);
     domname = g_strdup_printf("vmforge-install-%s-%s", r->name, suffix);
     g_autofree char *disk = NULL, *kernel = NULL, *initrd = NULL, *oemdrv = NULL;
-    g_autofree char *volname = NULL, *seed = NULL, *cmdline = NULL, *chan = NULL;
+    g_autofree char *volname = NULL, *seed = NULL, *cmdline = NULL;
     g_autofree char *chan_path = NULL, *xml = NULL;
     g_autoptr(GBytes) cpio = NULL;
     g_autoptr(virDomain) dom = NULL;
@@ -665,15 +675,9 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
     }
 
     cmdline = kernel_cmdline(r, &plan, ks_arg);
-    chan = g_key_file_get_string(plan.family.kf, "installer", "log_channel", NULL);
     chan_path = g_build_filename(workdir, "anaconda.log", NULL);
-    VmfDomainSpec spec = {
-        .name = domname, .type = domtype, .vcpus = r->vcpus, .memory = r->memory,
-        .kernel = kernel, .initrd = initrd, .cmdline = cmdline, .disk = disk,
-        .cdrom = plan.media ? plan.media->iso : NULL, .oemdrv = oemdrv, .network = r->network,
-        .log_channel = chan, .log_path = chan_path,
-    };
-    xml = vmf_domain_xml(&spec);
+    xml = installer_xml(r, &plan, domname, domtype, kernel, initrd, disk, oemdrv, chan_path,
+                        cmdline);
     g_file_set_contents(plan.xml_path, xml, -1, NULL);
     con.log = fopen(plan.console_log, "we");
     if (!con.log) {
