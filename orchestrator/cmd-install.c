@@ -28,7 +28,8 @@ int vmf_cmd_install(int argc, char **argv)
         {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vars,
          "Set a template variable (repeatable; overrides the recipe's vars:)", "NAME=VALUE"},
         {"accel", 0, 0, G_OPTION_ARG_STRING, &accel,
-         "Accelerator: auto (KVM when the host has it), kvm, or tcg (default: $VMFORGE_ACCEL or auto)",
+         "Accelerator: auto (KVM when the host has it), kvm, or tcg (default: $VMFORGE_ACCEL or "
+         "auto)",
          "auto|kvm|tcg"},
         {"connect", 'c', 0, G_OPTION_ARG_STRING, &uri,
          "libvirt URI (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)", "URI"},
@@ -86,7 +87,8 @@ int vmf_cmd_install(int argc, char **argv)
     if ((timeout && (vmf_parse_duration(timeout, &o.timeout) < 0 || !o.timeout)) ||
         (idle && (vmf_parse_duration(idle, &o.idle_timeout) < 0 || !o.idle_timeout))) {
         vmf_error(CMD, "--%s %s: expected a duration such as 90s, 15m or 2h",
-                  timeout && !o.timeout ? "timeout" : "idle-timeout", timeout && !o.timeout ? timeout : idle);
+                  timeout && !o.timeout ? "timeout" : "idle-timeout",
+                  timeout && !o.timeout ? timeout : idle);
         return VMF_EXIT_USAGE;
     }
     if (!g_file_test(o.outdir, G_FILE_TEST_IS_DIR)) {

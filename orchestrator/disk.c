@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK(vmf-disk-error-quark, vmf_disk_error)
+G_DEFINE_QUARK(vmf - disk - error - quark, vmf_disk_error)
 
-#define SECTOR 512u
+#define SECTOR        512u
 #define ALIGN_SECTORS 2048u /* 1 MiB */
 
 static int disk_fail(GError **error, int rc, const char *path, const char *what)
@@ -19,8 +19,7 @@ static int disk_fail(GError **error, int rc, const char *path, const char *what)
     return rc;
 }
 
-int vmf_disk_partition(const char *path, const VmfRecipe *recipe, const char *seed,
-                       GError **error)
+int vmf_disk_partition(const char *path, const VmfRecipe *recipe, const char *seed, GError **error)
 {
     struct fdisk_context *cxt = fdisk_new_context();
     if (!cxt)
@@ -47,8 +46,9 @@ int vmf_disk_partition(const char *path, const VmfRecipe *recipe, const char *se
     uint64_t start = ALIGN_SECTORS;
     for (unsigned i = 0; i < recipe->n_partitions; i++) {
         const VmfPartition *p = &recipe->partitions[i];
-        uint64_t size = p->size ? (p->size + (1u << 20) - 1) / SECTOR / ALIGN_SECTORS * ALIGN_SECTORS
-                                : total - start;
+        uint64_t size = p->size
+                            ? (p->size + (1u << 20) - 1) / SECTOR / ALIGN_SECTORS * ALIGN_SECTORS
+                            : total - start;
         if (start + size > total) {
             g_set_error(error, vmf_disk_error_quark(), 1,
                         "%s: partition %u (recipe line %u) does not fit on the %" G_GUINT64_FORMAT

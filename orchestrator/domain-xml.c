@@ -65,7 +65,8 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
     child(features, "apic", NULL);
     /* KVM: the host's CPU. TCG: everything QEMU emulates, which includes the
      * x86-64-v2 features EL9 kernels require (qemu64 lacks them). */
-    prop(child(dom, "cpu", NULL), "mode", strcmp(s->type, "kvm") == 0 ? "host-passthrough" : "maximum");
+    prop(child(dom, "cpu", NULL), "mode",
+         strcmp(s->type, "kvm") == 0 ? "host-passthrough" : "maximum");
     prop(child(dom, "clock", NULL), "offset", "utc");
     child(dom, "on_poweroff", "destroy");
     child(dom, "on_reboot", "destroy");

@@ -11,17 +11,17 @@
 
 typedef struct {
     const char *name;
-    const char *type;      /* libvirt domain type: "kvm" or "qemu" (TCG) */
+    const char *type; /* libvirt domain type: "kvm" or "qemu" (TCG) */
     unsigned vcpus;
-    uint64_t memory;       /* bytes */
-    const char *kernel;    /* direct kernel boot; NULL boots the disk's own boot loader */
+    uint64_t memory;    /* bytes */
+    const char *kernel; /* direct kernel boot; NULL boots the disk's own boot loader */
     const char *initrd;
     const char *cmdline;
-    const char *disk;      /* raw disk, on virtio (vda) */
-    const char *cdrom;     /* installer ISO (stage 2) or NULL */
-    const char *oemdrv;    /* OEMDRV volume or NULL */
-    const char *network;   /* libvirt network name; NULL = QEMU user-mode networking */
-    const char *nic_model; /* "virtio" when NULL */
+    const char *disk;        /* raw disk, on virtio (vda) */
+    const char *cdrom;       /* installer ISO (stage 2) or NULL */
+    const char *oemdrv;      /* OEMDRV volume or NULL */
+    const char *network;     /* libvirt network name; NULL = QEMU user-mode networking */
+    const char *nic_model;   /* "virtio" when NULL */
     const char *log_channel; /* virtio-serial port name (Anaconda's log) or NULL */
     const char *log_path;    /* where that channel is written */
 } VmfDomainSpec;

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-G_DEFINE_QUARK(vmf-inject-error-quark, vmf_inject_error)
+G_DEFINE_QUARK(vmf - inject - error - quark, vmf_inject_error)
 
 static la_ssize_t write_cb(struct archive *a, void *opaque, const void *buf, size_t len)
 {
@@ -36,8 +36,8 @@ static GBytes *archive_one(int format, bool gzip, const char *volume_id, const c
     struct archive_entry *e = archive_entry_new();
     bool ok = archive_write_set_format(a, format) == ARCHIVE_OK &&
               (!gzip || archive_write_add_filter_gzip(a) == ARCHIVE_OK) &&
-              (!volume_id ||
-               archive_write_set_format_option(a, "iso9660", "volume-id", volume_id) == ARCHIVE_OK) &&
+              (!volume_id || archive_write_set_format_option(a, "iso9660", "volume-id",
+                                                             volume_id) == ARCHIVE_OK) &&
               archive_write_set_bytes_per_block(a, gzip ? 0 : 2048) == ARCHIVE_OK &&
               archive_write_open2(a, out, NULL, write_cb, NULL, NULL) == ARCHIVE_OK;
     if (ok) {
@@ -122,10 +122,10 @@ VmfHttp *vmf_http_start(const char *address, const char *name, GBytes *content, 
     VmfHttp *h = g_new0(VmfHttp, 1);
     h->path = g_strconcat("/", name, NULL);
     h->content = g_bytes_ref(content);
-    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-                                 NULL, answer, h, MHD_OPTION_SOCK_ADDR, &sin,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    h->daemon =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer,
+                         h, MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (!h->daemon) {
         g_set_error(error, vmf_inject_error_quark(), 1,
                     "cannot serve the answer file on %s (libmicrohttpd could not bind it)",

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-G_DEFINE_QUARK(vmf-kickstart-error-quark, vmf_kickstart_error)
+G_DEFINE_QUARK(vmf - kickstart - error - quark, vmf_kickstart_error)
 
 /* A password longer than this is a mistake (a whole file pasted). */
 #define MAX_PASSWORD 1024
@@ -122,7 +122,8 @@ GHashTable *vmf_kickstart_vars(const VmfRecipe *recipe, GHashTable *defaults, GE
         if (strcmp(p->mount, "/") == 0)
             root_dev = devs[i];
     }
-    g_hash_table_replace(vars, g_strdup("partitions"), g_string_free(g_steal_pointer(&parts), FALSE));
+    g_hash_table_replace(vars, g_strdup("partitions"),
+                         g_string_free(g_steal_pointer(&parts), FALSE));
     g_hash_table_replace(vars, g_strdup("disk"), g_strdup(VMF_GUEST_DISK));
     g_hash_table_replace(vars, g_strdup("root_device"), g_strdup(root_dev ? root_dev : ""));
     g_hash_table_replace(vars, g_strdup("name"), g_strdup(recipe->name));
@@ -183,8 +184,8 @@ static bool flag(char **words, const char *name)
 static const char HEPIX[] = "HEPiX: vmforge made the disk's MBR partitions; install onto them "
                             "with part MOUNT --onpart=vdaN, no LVM";
 
-bool vmf_kickstart_check(const VmfRendered *ks, const char *template_path,
-                         const VmfRecipe *recipe, GError **error)
+bool vmf_kickstart_check(const VmfRendered *ks, const char *template_path, const VmfRecipe *recipe,
+                         GError **error)
 {
     g_auto(GStrv) lines = g_strsplit(ks->text, "\n", -1);
     bool in_section = false, have_root = false;
@@ -199,7 +200,8 @@ bool vmf_kickstart_check(const VmfRendered *ks, const char *template_path,
         if (!line[0] || line[0] == '#')
             continue;
         if (line[0] == '%') {
-            in_section = !g_str_has_prefix(line, "%include") && !g_str_has_prefix(line, "%ksappend");
+            in_section =
+                !g_str_has_prefix(line, "%include") && !g_str_has_prefix(line, "%ksappend");
             continue;
         }
         g_auto(GStrv) w = split_words(line);
@@ -233,12 +235,13 @@ bool vmf_kickstart_check(const VmfRendered *ks, const char *template_path,
                 dev += 5;
             const VmfPartition *p = NULL;
             unsigned n = 0;
-            if (g_str_has_prefix(dev, VMF_GUEST_DISK) && sscanf(dev + strlen(VMF_GUEST_DISK), "%u", &n) == 1 &&
-                n >= 1 && n <= recipe->n_partitions)
+            if (g_str_has_prefix(dev, VMF_GUEST_DISK) &&
+                sscanf(dev + strlen(VMF_GUEST_DISK), "%u", &n) == 1 && n >= 1 &&
+                n <= recipe->n_partitions)
                 p = &recipe->partitions[n - 1];
             if (!p)
-                BAD("'part %s --onpart=%s': the disk vmforge made has partitions %s1 to %s%u only", mnt,
-                    dev, VMF_GUEST_DISK, VMF_GUEST_DISK, recipe->n_partitions);
+                BAD("'part %s --onpart=%s': the disk vmforge made has partitions %s1 to %s%u only",
+                    mnt, dev, VMF_GUEST_DISK, VMF_GUEST_DISK, recipe->n_partitions);
             if (p->mount && strcmp(p->mount, mnt) != 0)
                 BAD("'part %s --onpart=%s': the recipe (line %u) mounts %s at %s", mnt, dev,
                     p->line, dev, p->mount);

@@ -34,5 +34,5 @@ extern const char *const vmf_kickstart_refused[];
  * partitions: no autopart, logvol, volgroup, raid, reqpart, btrfs, zerombr;
  * clearpart only --none; every part on one of vmforge's partitions (with the
  * mount the recipe gave it); a part for /. Errors name the template line. */
-bool vmf_kickstart_check(const VmfRendered *ks, const char *template_path,
-                         const VmfRecipe *recipe, GError **error);
+bool vmf_kickstart_check(const VmfRendered *ks, const char *template_path, const VmfRecipe *recipe,
+                         GError **error);

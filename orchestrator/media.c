@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-G_DEFINE_QUARK(vmf-media-error-quark, vmf_media_error)
+G_DEFINE_QUARK(vmf - media - error - quark, vmf_media_error)
 
 /* A .treeinfo is a few hundred bytes. */
 #define MAX_TREEINFO (64u << 10)
@@ -135,8 +135,8 @@ static bool from_treeinfo(VmfMedia *m, GError **error)
 
 /* Distros whose installer is Anaconda (libosinfo's distro names). */
 static const char *const anaconda_distros[] = {
-    "fedora", "rhel", "centos", "centos-stream", "almalinux", "rocky", "ol", "scientificlinux",
-    "circle", "eurolinux", "navylinux", "miraclelinux", NULL,
+    "fedora",          "rhel",   "centos",    "centos-stream", "almalinux",    "rocky", "ol",
+    "scientificlinux", "circle", "eurolinux", "navylinux",     "miraclelinux", NULL,
 };
 
 VmfMedia *vmf_media_identify(const char *iso, GError **error)

@@ -14,12 +14,12 @@ GQuark vmf_media_error_quark(void);
 #define VMF_MEDIA_MAX_BOOT_FILE (1ull << 30)
 
 typedef struct {
-    char *iso;         /* absolute path */
-    char *volume_id;   /* ISO 9660 volume label, for inst.stage2=hd:LABEL= */
-    char *os;          /* libosinfo short id (almalinux9, fedora37...) or the treeinfo's name */
-    char *distro;      /* libosinfo distro (fedora, rhel, almalinux, rocky...) or "vmforge-offline" */
-    char *family;      /* "anaconda" or "offline" */
-    char *kernel;      /* member paths inside the ISO */
+    char *iso;       /* absolute path */
+    char *volume_id; /* ISO 9660 volume label, for inst.stage2=hd:LABEL= */
+    char *os;        /* libosinfo short id (almalinux9, fedora37...) or the treeinfo's name */
+    char *distro;    /* libosinfo distro (fedora, rhel, almalinux, rocky...) or "vmforge-offline" */
+    char *family;    /* "anaconda" or "offline" */
+    char *kernel;    /* member paths inside the ISO */
     char *initrd;
 } VmfMedia;
 

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-G_DEFINE_QUARK(vmf-recipe-error-quark, vmf_recipe_error)
+G_DEFINE_QUARK(vmf - recipe - error - quark, vmf_recipe_error)
 
 /* Installer timeouts: at most a day; a minute at least for the idle watchdog
  * (a TCG guest can stay silent that long while its kernel unpacks). */
-#define MAX_TIMEOUT (24u * 3600u)
-#define DEFAULT_TIMEOUT (2u * 3600u)
+#define MAX_TIMEOUT          (24u * 3600u)
+#define DEFAULT_TIMEOUT      (2u * 3600u)
 #define DEFAULT_IDLE_TIMEOUT (10u * 60u)
 
 typedef struct {
@@ -102,8 +102,7 @@ static bool scalar(Ctx *c, const VmfYamlNode *n, const char *what, const char **
     if (!n)
         return true;
     if (n->kind != VMF_YAML_SCALAR)
-        return fail(c, n, "%s must be a single value, found %s", what,
-                    vmf_yaml_kind_name(n->kind));
+        return fail(c, n, "%s must be a single value, found %s", what, vmf_yaml_kind_name(n->kind));
     if (!n->quoted && n->value[0] == '\0')
         return fail(c, n, "%s is empty", what);
     *out = n->value;
@@ -154,7 +153,8 @@ static char *expand_vars(Ctx *c, const VmfRecipe *r, const VmfYamlNode *at, cons
         g_autofree char *name = g_strndup(open + 2, (gsize)(close - open - 2));
         const char *value = g_hash_table_lookup(r->vars, name);
         if (!value) {
-            fail(c, at, "%s \"%s\": ${%s} is not defined (add it under vars: or pass --var %s=VALUE)",
+            fail(c, at,
+                 "%s \"%s\": ${%s} is not defined (add it under vars: or pass --var %s=VALUE)",
                  what, v, name, name);
             return NULL;
         }
@@ -191,13 +191,12 @@ static bool get_size(Ctx *c, const VmfYamlNode *map, const char *key, const char
     if (!lookup(c, map, key, what, &n, &v))
         return false;
     if (v && vmf_parse_size(v, out) < 0)
-        return fail(c, n, "%s \"%s\" is not a size (a number of bytes, or with K, M, G, T)",
-                    what, v);
+        return fail(c, n, "%s \"%s\" is not a size (a number of bytes, or with K, M, G, T)", what,
+                    v);
     return true;
 }
 
-static bool get_bool(Ctx *c, const VmfYamlNode *map, const char *key, const char *what,
-                     bool *out)
+static bool get_bool(Ctx *c, const VmfYamlNode *map, const char *key, const char *what, bool *out)
 {
     const VmfYamlNode *n;
     const char *v;
@@ -225,9 +224,8 @@ static bool get_duration(Ctx *c, const VmfYamlNode *map, const char *key, const 
         return true;
     int rc = vmf_parse_duration(v, out);
     if (rc < 0 || *out == 0 || *out > MAX_TIMEOUT)
-        return fail(c, n,
-                    "%s \"%s\" is not a duration between 1s and 24h (e.g. 90s, 15m, 2h)", what,
-                    v);
+        return fail(c, n, "%s \"%s\" is not a duration between 1s and 24h (e.g. 90s, 15m, 2h)",
+                    what, v);
     return true;
 }
 
@@ -340,7 +338,8 @@ static bool parse_disk(Ctx *c, VmfRecipe *r, const VmfYamlNode *disk)
     static const char *const keys[] = {"size", "label", "partitions", "lvm", NULL};
     if (!disk)
         return fail(c, NULL, "no disk: section (size and partitions of the disk to install on)");
-    if (!check_keys(c, disk, "disk", keys) || !get_size(c, disk, "size", "disk size", &r->disk_size))
+    if (!check_keys(c, disk, "disk", keys) ||
+        !get_size(c, disk, "size", "disk size", &r->disk_size))
         return false;
     if (!vmf_yaml_get(disk, "size"))
         return fail(c, disk, "disk needs a size (e.g. size: 10G)");
@@ -387,17 +386,18 @@ static bool parse_disk(Ctx *c, VmfRecipe *r, const VmfYamlNode *disk)
     if (!have_root)
         return fail(c, parts, "no partition is mounted at / (add mount: / to one)");
     if (used + (r->partitions[r->n_partitions - 1].size ? 0 : (1u << 20)) > r->disk_size)
-        return fail(c, parts, "the partitions need %" G_GUINT64_FORMAT " MiB, the disk has %" G_GUINT64_FORMAT " MiB",
+        return fail(c, parts,
+                    "the partitions need %" G_GUINT64_FORMAT " MiB, the disk has %" G_GUINT64_FORMAT
+                    " MiB",
                     used >> 20, r->disk_size >> 20);
     return true;
 }
 
 static bool parse_installer(Ctx *c, VmfRecipe *r, const VmfYamlNode *inst)
 {
-    static const char *const keys[] = {"iso",        "kernel",     "initrd",  "family",
-                                       "kickstart",  "inject",     "rootpw_file",
-                                       "network",    "extra_args", "success", "timeout",
-                                       "idle_timeout", NULL};
+    static const char *const keys[] = {
+        "iso",     "kernel",     "initrd",  "family",  "kickstart",    "inject", "rootpw_file",
+        "network", "extra_args", "success", "timeout", "idle_timeout", NULL};
     if (!inst)
         return fail(c, NULL, "no installer: section (iso: or kernel: and initrd:)");
     if (!check_keys(c, inst, "installer", keys))
@@ -450,9 +450,8 @@ static bool parse_installer(Ctx *c, VmfRecipe *r, const VmfYamlNode *inst)
         else if (!strchr(kv, '/') && g_file_test(named, G_FILE_TEST_IS_REGULAR))
             r->kickstart = g_steal_pointer(&named);
         else
-            return fail(c, ks,
-                        "kickstart template \"%s\" not found (neither %s nor vmforge's %s)", kv,
-                        local, named);
+            return fail(c, ks, "kickstart template \"%s\" not found (neither %s nor vmforge's %s)",
+                        kv, local, named);
     }
     return true;
 }
@@ -510,8 +509,8 @@ static bool parse_vars(Ctx *c, VmfRecipe *r, const VmfYamlNode *vars, char **ove
     for (char **o = overrides; o && *o; o++) {
         const char *eq = strchr(*o, '=');
         if (!eq || eq == *o) {
-            g_set_error(c->error, vmf_recipe_error_quark(), 2,
-                        "--var \"%s\": expected NAME=VALUE", *o);
+            g_set_error(c->error, vmf_recipe_error_quark(), 2, "--var \"%s\": expected NAME=VALUE",
+                        *o);
             return false;
         }
         g_hash_table_replace(r->vars, g_strndup(*o, (gsize)(eq - *o)), g_strdup(eq + 1));
@@ -522,9 +521,9 @@ static bool parse_vars(Ctx *c, VmfRecipe *r, const VmfYamlNode *vars, char **ove
 VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, char **overrides,
                                 GError **error)
 {
-    static const char *const keys[] = {"name",     "version",   "description", "vars",
-                                       "disk",     "installer", "hardware",    "customize",
-                                       "verify",   "scratch",   "targets",     NULL};
+    static const char *const keys[] = {"name",   "version",   "description", "vars",
+                                       "disk",   "installer", "hardware",    "customize",
+                                       "verify", "scratch",   "targets",     NULL};
     g_autoptr(VmfRecipe) r = g_new0(VmfRecipe, 1);
     r->path = g_canonicalize_filename(path, NULL);
     r->dir = g_path_get_dirname(r->path);

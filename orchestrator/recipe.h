@@ -22,44 +22,44 @@ GQuark vmf_recipe_error_quark(void);
 #define VMF_RECIPE_MIN_DISK (16ull << 20)
 #define VMF_RECIPE_MAX_DISK (64ull << 40)
 /* Guest hardware bounds: what libvirt/QEMU accept for an installer domain. */
-#define VMF_RECIPE_MAX_VCPUS 288
+#define VMF_RECIPE_MAX_VCPUS  288
 #define VMF_RECIPE_MIN_MEMORY (128ull << 20)
 #define VMF_RECIPE_MAX_MEMORY (16ull << 40)
 
 typedef enum { VMF_INJECT_INITRD, VMF_INJECT_OEMDRV, VMF_INJECT_HTTP } VmfInject;
 
 typedef struct {
-    char *mount;        /* "/", "/boot", "swap", or NULL (unformatted) */
-    uint64_t size;      /* bytes; 0 = the rest of the disk */
-    unsigned type;      /* MBR type code, e.g. 0x83 */
+    char *mount;   /* "/", "/boot", "swap", or NULL (unformatted) */
+    uint64_t size; /* bytes; 0 = the rest of the disk */
+    unsigned type; /* MBR type code, e.g. 0x83 */
     bool bootable;
-    char *fstype;       /* ext4, xfs, swap ...; NULL = the installer's default */
-    unsigned line;      /* where it is in the recipe */
+    char *fstype;  /* ext4, xfs, swap ...; NULL = the installer's default */
+    unsigned line; /* where it is in the recipe */
 } VmfPartition;
 
 typedef struct {
-    char *path;        /* the recipe file, absolute */
-    char *dir;         /* its folder */
+    char *path; /* the recipe file, absolute */
+    char *dir;  /* its folder */
     char *name;
     char *version;
-    GHashTable *vars;  /* char* -> char*: vars: merged with --var */
+    GHashTable *vars; /* char* -> char*: vars: merged with --var */
     /* disk */
     uint64_t disk_size;
     VmfPartition partitions[VMF_RECIPE_MAX_PARTITIONS];
     unsigned n_partitions;
     /* installer */
-    char *iso;         /* absolute path, or NULL */
-    char *kernel;      /* absolute paths when given directly */
+    char *iso;    /* absolute path, or NULL */
+    char *kernel; /* absolute paths when given directly */
     char *initrd;
-    char *family;      /* "anaconda", "offline", or NULL = from the media */
-    char *kickstart;   /* template path (absolute), or NULL = the family's default */
+    char *family;    /* "anaconda", "offline", or NULL = from the media */
+    char *kickstart; /* template path (absolute), or NULL = the family's default */
     VmfInject inject;
-    char *rootpw_file; /* absolute, or NULL */
-    char *network;     /* NULL = QEMU user-mode networking; else a libvirt network */
-    char *extra_args;  /* appended to the kernel command line */
-    char *success;     /* overrides the family's success line, or NULL */
-    unsigned timeout;       /* seconds, whole install */
-    unsigned idle_timeout;  /* seconds without console output or disk I/O */
+    char *rootpw_file;     /* absolute, or NULL */
+    char *network;         /* NULL = QEMU user-mode networking; else a libvirt network */
+    char *extra_args;      /* appended to the kernel command line */
+    char *success;         /* overrides the family's success line, or NULL */
+    unsigned timeout;      /* seconds, whole install */
+    unsigned idle_timeout; /* seconds without console output or disk I/O */
     /* hardware */
     unsigned vcpus;
     uint64_t memory;

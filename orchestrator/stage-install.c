@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK(vmf-install-error-quark, vmf_install_error)
+G_DEFINE_QUARK(vmf - install - error - quark, vmf_install_error)
 
 /* Console lines shown when an install fails. */
 #define TAIL_LINES 40
@@ -35,7 +35,7 @@ G_DEFINE_QUARK(vmf-install-error-quark, vmf_install_error)
 
 #define FAIL(code, ...)                                                                            \
     do {                                                                                           \
-        g_set_error(error, vmf_install_error_quark(), (code), __VA_ARGS__);                       \
+        g_set_error(error, vmf_install_error_quark(), (code), __VA_ARGS__);                        \
         return (code);                                                                             \
     } while (0)
 
@@ -53,7 +53,6 @@ void vmf_install_result_clear(VmfInstallResult *r)
 typedef struct {
     GKeyFile *kf;
     char *path;
-    GRegex *success_re; /* NULL: plain substring `success` */
     char *success;
     GRegex *failure, *progress;
 } Family;
@@ -64,8 +63,6 @@ static void family_clear(Family *f)
         g_key_file_unref(f->kf);
     g_free(f->path);
     g_free(f->success);
-    if (f->success_re)
-        g_regex_unref(f->success_re);
     if (f->failure)
         g_regex_unref(f->failure);
     if (f->progress)
@@ -305,7 +302,7 @@ static int stage_boot_file(BootFile *b, const char *host_path, const VmfMedia *m
 typedef struct {
     Family family;
     const char *family_name;
-    VmfMedia *media;         /* NULL when kernel/initrd are given without an ISO */
+    VmfMedia *media; /* NULL when kernel/initrd are given without an ISO */
     char *template_path;
     VmfRendered *ks;
     char *logdir, *final_disk, *failed_disk, *ks_path, *console_log, *anaconda_log, *xml_path;
@@ -365,8 +362,8 @@ static int plan_make(const VmfRecipe *r, const VmfInstallOptions *o, Plan *p, GE
         if (!name)
             name = g_key_file_get_string(p->family.kf, "templates", "default", NULL);
         if (!name)
-            FAIL(VMF_EXIT_INPUT, "%s: no default kickstart; set installer kickstart:",
-                 p->family.path);
+            FAIL(VMF_EXIT_INPUT,
+                 "%s: no default kickstart; set installer kickstart:", p->family.path);
         p->template_path = g_strdup_printf("%s/kickstart/%s", vmf_templates_dir(), name);
     }
     g_autofree char *text = NULL;
@@ -425,17 +422,33 @@ static char *installer_xml(const VmfRecipe *r, const Plan *p, const char *name, 
 {
     g_autofree char *chan = g_key_file_get_string(p->family.kf, "installer", "log_channel", NULL);
     VmfDomainSpec spec = {
-        .name = name, .type = type, .vcpus = r->vcpus, .memory = r->memory, .kernel = kernel,
-        .initrd = initrd, .cmdline = cmdline, .disk = disk,
-        .cdrom = p->media ? p->media->iso : NULL, .oemdrv = oemdrv, .network = r->network,
-        .log_channel = chan, .log_path = channel_path,
+        .name = name,
+        .type = type,
+        .vcpus = r->vcpus,
+        .memory = r->memory,
+        .kernel = kernel,
+        .initrd = initrd,
+        .cmdline = cmdline,
+        .disk = disk,
+        .cdrom = p->media ? p->media->iso : NULL,
+        .oemdrv = oemdrv,
+        .network = r->network,
+        .log_channel = chan,
+        .log_path = channel_path,
     };
     return vmf_domain_xml(&spec);
 }
 
 /* ---- running the installer ---------------------------------------------------------- */
 
-typedef enum { OUT_NONE, OUT_POWEROFF, OUT_TIMEOUT, OUT_IDLE, OUT_FAILED_LINE, OUT_INTERRUPTED } Outcome;
+typedef enum {
+    OUT_NONE,
+    OUT_POWEROFF,
+    OUT_TIMEOUT,
+    OUT_IDLE,
+    OUT_FAILED_LINE,
+    OUT_INTERRUPTED
+} Outcome;
 
 static Outcome watch(virDomainPtr dom, Console *c, const VmfRecipe *r, const VmfInstallOptions *o,
                      VmfProgress *prog, unsigned *timeout_used)
@@ -580,8 +593,8 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
         return rc;
     }
     if ((rc = check_reachable(vmf_virt_uri(v), "the output folder", o->outdir, true, error)) ||
-        (plan.media && (rc = check_reachable(vmf_virt_uri(v), "the installer ISO",
-                                             plan.media->iso, false, error))))
+        (plan.media && (rc = check_reachable(vmf_virt_uri(v), "the installer ISO", plan.media->iso,
+                                             false, error))))
         return rc;
     const char *domtype = vmf_virt_domain_type(v, o->accel, error);
     if (!domtype)
@@ -676,8 +689,8 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
 
     cmdline = kernel_cmdline(r, &plan, ks_arg);
     chan_path = g_build_filename(workdir, "anaconda.log", NULL);
-    xml = installer_xml(r, &plan, domname, domtype, kernel, initrd, disk, oemdrv, chan_path,
-                        cmdline);
+    xml =
+        installer_xml(r, &plan, domname, domtype, kernel, initrd, disk, oemdrv, chan_path, cmdline);
     g_file_set_contents(plan.xml_path, xml, -1, NULL);
     con.log = fopen(plan.console_log, "we");
     if (!con.log) {

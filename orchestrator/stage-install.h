@@ -15,14 +15,14 @@
 GQuark vmf_install_error_quark(void);
 
 typedef struct {
-    const char *outdir;      /* where the base disk and logs/ go */
-    const char *uri;         /* libvirt URI, NULL = default */
-    const char *accel;       /* auto, kvm, tcg */
-    bool console;            /* copy the guest's console to stdout live */
-    bool keep_failed;        /* keep the disk of a failed install */
-    bool force;              /* replace an existing base disk */
-    bool dry_run;            /* print the kernel command line and domain XML, start nothing */
-    unsigned timeout;        /* overrides the recipe's when non-zero */
+    const char *outdir; /* where the base disk and logs/ go */
+    const char *uri;    /* libvirt URI, NULL = default */
+    const char *accel;  /* auto, kvm, tcg */
+    bool console;       /* copy the guest's console to stdout live */
+    bool keep_failed;   /* keep the disk of a failed install */
+    bool force;         /* replace an existing base disk */
+    bool dry_run;       /* print the kernel command line and domain XML, start nothing */
+    unsigned timeout;   /* overrides the recipe's when non-zero */
     unsigned idle_timeout;
     VmfProgressMode progress;
 } VmfInstallOptions;

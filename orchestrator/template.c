@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-G_DEFINE_QUARK(vmf-template-error-quark, vmf_template_error)
+G_DEFINE_QUARK(vmf - template - error - quark, vmf_template_error)
 
 static bool name_char(char c, bool first)
 {
@@ -66,8 +66,8 @@ VmfRendered *vmf_template_render(const char *path, const char *text, GHashTable 
             g_autofree char *key = g_strndup(name, nlen);
             const char *why = refused_reason(refused, key);
             if (why) {
-                g_set_error(error, vmf_template_error_quark(), 1, "%s:%u:%u: {{ %s }} is refused: %s",
-                            path, line, col, key, why);
+                g_set_error(error, vmf_template_error_quark(), 1,
+                            "%s:%u:%u: {{ %s }} is refused: %s", path, line, col, key, why);
                 return NULL;
             }
             const char *value = g_hash_table_lookup(vars, key);

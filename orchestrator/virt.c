@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK(vmf-virt-error-quark, vmf_virt_error)
+G_DEFINE_QUARK(vmf - virt - error - quark, vmf_virt_error)
 
 /* Pieces of an upload: large enough to keep the stream busy. */
 #define UPLOAD_CHUNK (1u << 20)
@@ -16,8 +16,8 @@ G_DEFINE_QUARK(vmf-virt-error-quark, vmf_virt_error)
 struct VmfVirt {
     virConnectPtr conn;
     virConnectPtr console_conn;
-    int event_id;       /* lifecycle callback, or -1 */
-    gint stop_reason;   /* VmfStopReason, set by the event thread */
+    int event_id;     /* lifecycle callback, or -1 */
+    gint stop_reason; /* VmfStopReason, set by the event thread */
     char *uri;
     virStoragePoolPtr pool;
 };
@@ -303,8 +303,8 @@ char *vmf_upload_finish(VmfUpload *u, GError **error)
 {
     char *out = NULL;
     if (u->sent != u->size)
-        g_set_error(error, vmf_virt_error_quark(), 1, "volume %s: %" G_GUINT64_FORMAT
-                    " of %" G_GUINT64_FORMAT " bytes uploaded",
+        g_set_error(error, vmf_virt_error_quark(), 1,
+                    "volume %s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes uploaded",
                     u->name, u->sent, u->size);
     else if (virStreamFinish(u->st) < 0)
         set_virt_error(error, "finishing the upload to volume %s", u->name);
@@ -383,8 +383,7 @@ virStreamPtr vmf_virt_console_open(VmfVirt *v, virDomainPtr dom, GError **error)
     return st;
 }
 
-static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detail,
-                        void *opaque)
+static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
     (void)conn;
     (void)dom;
@@ -409,9 +408,9 @@ static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int det
 int vmf_virt_watch_domain(VmfVirt *v, virDomainPtr dom, GError **error)
 {
     g_atomic_int_set(&v->stop_reason, VMF_STOP_NONE);
-    v->event_id = virConnectDomainEventRegisterAny(
-        v->conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v,
-        NULL);
+    v->event_id =
+        virConnectDomainEventRegisterAny(v->conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v, NULL);
     if (v->event_id < 0) {
         set_virt_error(error, "cannot watch domain %s", virDomainGetName(dom));
         return -EIO;

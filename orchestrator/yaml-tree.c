@@ -4,7 +4,7 @@
 #include <string.h>
 #include <yaml.h>
 
-G_DEFINE_QUARK(vmf-yaml-error-quark, vmf_yaml_error)
+G_DEFINE_QUARK(vmf - yaml - error - quark, vmf_yaml_error)
 
 typedef struct {
     yaml_parser_t parser;
@@ -130,8 +130,8 @@ static VmfYamlNode *read_node(Reader *r, yaml_event_t *ev, unsigned depth)
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
         bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
-        bool anchored = seq ? ev->data.sequence_start.anchor != NULL
-                            : ev->data.mapping_start.anchor != NULL;
+        bool anchored =
+            seq ? ev->data.sequence_start.anchor != NULL : ev->data.mapping_start.anchor != NULL;
         yaml_event_delete(ev);
         if (anchored) {
             fail_at(r, &mark, "anchors and aliases are not supported in recipes");

@@ -13,7 +13,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(VmfRecipe) r = vmf_recipe_load_data("fuzz.yaml", (const char *)data, size, NULL, &err);
+    g_autoptr(VmfRecipe) r =
+        vmf_recipe_load_data("fuzz.yaml", (const char *)data, size, NULL, &err);
     if (!r) {
         if (!err || !g_str_has_prefix(err->message, "fuzz.yaml:"))
             abort();
@@ -21,10 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The same bytes as a template, with a fixed set of variables. */
     g_autofree char *text = g_strndup((const char *)data, size);
     g_autoptr(GHashTable) vars = g_hash_table_new(g_str_hash, g_str_equal);
-    g_hash_table_insert(vars, (char *)"partitions", (char *)"part / --onpart=vda1\npart swap --onpart=vda2");
+    g_hash_table_insert(vars, (char *)"partitions",
+                        (char *)"part / --onpart=vda1\npart swap --onpart=vda2");
     g_hash_table_insert(vars, (char *)"name", (char *)"x");
     g_autoptr(GError) terr = NULL;
-    g_autoptr(VmfRendered) out = vmf_template_render("t.ks", text, vars, vmf_kickstart_refused, &terr);
+    g_autoptr(VmfRendered) out =
+        vmf_template_render("t.ks", text, vars, vmf_kickstart_refused, &terr);
     if (!out && (!terr || !g_str_has_prefix(terr->message, "t.ks")))
         abort();
     if (out && r) {
@@ -41,8 +44,16 @@ static const char *const corpus[] = {
     "name: a\nvars: {x: 1}\ndisk: {size: 20M, partitions: [{mount: /, size: rest}]}\n"
     "installer: {iso: ${x}, inject: http, timeout: 1h}\nhardware: {vcpus: 4, memory: 1G}\n",
     "text\n{{ partitions }}\nnetwork --hostname={{ name }}\n%post\nautopart\n%end\n",
-    "{{ rootpw }}", "{{", "}}{{ }}", "- a\n- b\n", "a: &x 1\nb: *x\n", "---\n---\n",
-    "name: [\n", "disk:\n  partitions:\n    - {mount: /, type: 8e}\n", "\t\xff\xfe", NULL,
+    "{{ rootpw }}",
+    "{{",
+    "}}{{ }}",
+    "- a\n- b\n",
+    "a: &x 1\nb: *x\n",
+    "---\n---\n",
+    "name: [\n",
+    "disk:\n  partitions:\n    - {mount: /, type: 8e}\n",
+    "\t\xff\xfe",
+    NULL,
 };
 
 int main(int argc, char **argv)
