@@ -336,11 +336,16 @@ def case_lvm_kickstart(work):
 
 
 def case_sigint(work):
-    """Ctrl-C while the installer runs: the domain is destroyed, nothing kept."""
+    """Ctrl-C while the installer runs: the domain is destroyed, nothing kept.
+    This install boots a kernel and initrd given directly (the ISO still
+    serves stage 2)."""
     libvirt_up()
     d = workdir(work)
     name = f"tsigint{os.getpid()}"
-    path = recipe(d, name)
+    run(["xorriso", "-osirrox", "on", "-indev", iso(),
+         "-extract", "/images/pxeboot/vmlinuz", os.path.join(d, "vmlinuz"),
+         "-extract", "/images/pxeboot/initrd.img", os.path.join(d, "initrd.img")], check_rc=0)
+    path = recipe(d, name, extra_installer="  kernel: vmlinuz\n  initrd: initrd.img\n")
     out = os.path.join(d, "out")
     os.mkdir(out)
     proc = subprocess.Popen([vmforge_path(), "install", path, "-o", out, "--accel", "tcg",
@@ -359,6 +364,9 @@ def case_sigint(work):
         raise Failure("the installer never started installing")
     running = [x for x in virsh("list", "--name").split() if name in x]
     check(running, "no installer domain was running when the signal was sent")
+    xml = virsh("dumpxml", running[0])
+    check("/vmlinuz</kernel>" in xml and ".vmforge-" in xml,
+          "the given kernel was not staged as a volume of the build's pool")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     check(proc.returncode == 130, f"exit {proc.returncode}, expected 130; stderr {err[-2000:]}")
