@@ -17,6 +17,8 @@ static const VmfCommand commands[] = {
      vmf_cmd_convert},
     {"install", "boot an OS installer on a new raw MBR disk with a kickstart; keep the installed disk",
      vmf_cmd_install},
+    {"customize", "apply a recipe's customize: list to an installed disk (libguestfs), then sysprep",
+     vmf_cmd_customize},
     {"verify", "check an OVA: order, sizes, manifest, signature, schema, VMDK structure",
      vmf_cmd_verify},
     {NULL, NULL, NULL},

@@ -21,20 +21,22 @@ typedef struct {
     GError **error;
 } Ctx;
 
-static bool fail(Ctx *c, const VmfYamlNode *at, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static bool fail(Ctx *c, const VmfYamlNode *at, const char *fmt, ...)
+bool vmf_recipe_error_at(GError **error, const char *file, const VmfYamlNode *at, const char *fmt,
+                         ...)
 {
     va_list ap;
     va_start(ap, fmt);
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     if (at)
-        g_set_error(c->error, vmf_recipe_error_quark(), 1, "%s:%u:%u: %s", c->file, at->line,
+        g_set_error(error, vmf_recipe_error_quark(), 1, "%s:%u:%u: %s", file, at->line,
                     at->column, msg);
     else
-        g_set_error(c->error, vmf_recipe_error_quark(), 1, "%s: %s", c->file, msg);
+        g_set_error(error, vmf_recipe_error_quark(), 1, "%s: %s", file, msg);
     return false;
 }
+
+#define fail(c, at, ...) vmf_recipe_error_at((c)->error, (c)->file, (at), __VA_ARGS__)
 
 static unsigned edit_distance(const char *a, const char *b)
 {
@@ -73,29 +75,31 @@ const char *vmf_did_you_mean(const char *word, const char *const *candidates)
     return best && best_d <= MAX(2u, (unsigned)(len / 3)) ? best : NULL;
 }
 
-/* Checks that `map` is a mapping whose keys are all in `allowed`. */
-static bool check_keys(Ctx *c, const VmfYamlNode *map, const char *where,
-                       const char *const *allowed)
+bool vmf_recipe_check_keys(GError **error, const char *file, const VmfYamlNode *map,
+                           const char *where, const char *const *allowed)
 {
     if (map->kind != VMF_YAML_MAPPING)
-        return fail(c, map, "%s must be a mapping (key: value lines), found %s", where,
-                    vmf_yaml_kind_name(map->kind));
+        return vmf_recipe_error_at(error, file, map,
+                                   "%s must be a mapping (key: value lines), found %s", where,
+                                   vmf_yaml_kind_name(map->kind));
     for (guint i = 0; i < map->keys->len; i++) {
         const VmfYamlNode *k = g_ptr_array_index(map->keys, i);
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strcmp(*a, k->value) == 0;
-        if (ok)
+        if (g_strv_contains(allowed, k->value))
             continue;
         const char *hint = vmf_did_you_mean(k->value, allowed);
         g_autofree char *list = g_strjoinv(", ", (char **)allowed);
         if (hint)
-            return fail(c, k, "unknown key \"%s\" in %s; did you mean \"%s\"?", k->value, where,
-                        hint);
-        return fail(c, k, "unknown key \"%s\" in %s (known: %s)", k->value, where, list);
+            return vmf_recipe_error_at(error, file, k,
+                                       "unknown key \"%s\" in %s; did you mean \"%s\"?",
+                                       k->value, where, hint);
+        return vmf_recipe_error_at(error, file, k, "unknown key \"%s\" in %s (known: %s)",
+                                   k->value, where, list);
     }
     return true;
 }
+
+#define check_keys(c, map, where, allowed)                                                        \
+    vmf_recipe_check_keys((c)->error, (c)->file, (map), (where), (allowed))
 
 static bool scalar(Ctx *c, const VmfYamlNode *n, const char *what, const char **out)
 {

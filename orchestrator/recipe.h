@@ -78,6 +78,14 @@ void vmf_recipe_free(VmfRecipe *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfRecipe, vmf_recipe_free)
 
 const char *vmf_inject_name(VmfInject inject);
+/* Sets *error to "FILE:LINE:COL: message" (the node's position; "FILE:
+ * message" without one). Returns false, for `return vmf_recipe_error_at(...)`. */
+bool vmf_recipe_error_at(GError **error, const char *file, const VmfYamlNode *at, const char *fmt,
+                         ...) G_GNUC_PRINTF(4, 5);
+/* Checks that `map` is a mapping whose keys are all in `allowed` (NULL-
+ * terminated); an unknown key is an error with a "did you mean". */
+bool vmf_recipe_check_keys(GError **error, const char *file, const VmfYamlNode *map,
+                           const char *where, const char *const *allowed);
 /* Parses "90", "90s", "15m", "2h" into seconds; -EINVAL/-ERANGE. */
 int vmf_parse_duration(const char *text, unsigned *seconds);
 /* The closest of `candidates` (NULL-terminated) to `word`, or NULL when none

@@ -170,9 +170,10 @@ def check_secrets(outdir):
                 check(mode == 0o600, f"{path} has mode {oct(mode)}, expected 0600")
 
 
-def boot_until(disk, marker, d, seconds=600):
+def boot_until(disk, marker, d, seconds=600, keep=False):
     """Boots `disk` from its own boot loader (no kernel given) in a libvirt
-    domain of the test's own, until `marker` appears on its serial console."""
+    domain of the test's own, until `marker` appears on its serial console.
+    The domain is destroyed then, unless `keep` (it is on failure)."""
     name = f"vmforge-test-boot-{os.getpid()}"
     log = os.path.join(d, "boot-console.log")
     xml = f"""<domain type='qemu'>
@@ -190,18 +191,23 @@ def boot_until(disk, marker, d, seconds=600):
     xml_path = os.path.join(d, "boot.xml")
     with open(xml_path, "w") as f:
         f.write(xml)
+    if os.path.exists(log):
+        os.unlink(log)
     virsh("create", xml_path)
+    found = False
     try:
         deadline = time.time() + seconds
         while time.time() < deadline:
             text = open(log, errors="replace").read() if os.path.exists(log) else ""
             if marker in text:
+                found = True
                 return text
             time.sleep(2)
         raise Failure(f"{marker!r} did not appear on the console within {seconds} s; "
                       f"last lines:\n" + "\n".join(text.splitlines()[-20:]))
     finally:
-        run(["virsh", "-c", URI, "destroy", name])
+        if not (keep and found):
+            run(["virsh", "-c", URI, "destroy", name])
 
 
 def workdir(work):

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * stage-customize.h — the customize stage: the recipe's customize: list
+ * applied offline to the installed disk through libguestfs, in order, in one
+ * appliance launch; then sysprep, the HEPiX checks and fstrim. The disk is
+ * customized on a copy that replaces it only when everything succeeded.
+ */
+#pragma once
+
+#include "progress.h"
+#include "recipe.h"
+
+#include <stdbool.h>
+
+GQuark vmf_stage_customize_error_quark(void);
+
+typedef struct {
+    const char *disk;    /* the base disk, replaced when the stage succeeds */
+    const char *logdir;  /* where NAME-customize.log goes */
+    const char *accel;   /* auto, kvm, tcg */
+    bool no_trim;
+    VmfProgressMode progress;
+} VmfCustomizeOptions;
+
+typedef struct {
+    unsigned operations; /* operations applied */
+    double launch_seconds, total_seconds;
+    char *log;
+} VmfCustomizeResult;
+
+void vmf_customize_result_clear(VmfCustomizeResult *r);
+
+/* Returns a VMF_EXIT_* status; *error names the operation and its recipe
+ * line. */
+int vmf_stage_customize(const VmfRecipe *recipe, const VmfCustomizeOptions *opts,
+                        VmfCustomizeResult *result, GError **error);
