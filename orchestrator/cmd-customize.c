@@ -21,7 +21,8 @@ int vmf_cmd_customize(int argc, char **argv)
     g_auto(GStrv) rest = NULL;
     g_auto(GStrv) vars = NULL;
     g_autofree char *disk = NULL, *accel = NULL, *logdir = NULL;
-    gboolean no_trim = FALSE, quiet = FALSE;
+    gboolean no_trim = FALSE, quiet = FALSE, boot = FALSE, no_boot = FALSE;
+    g_autofree char *uri = NULL;
     GOptionEntry entries[] = {
         {"disk", 'd', 0, G_OPTION_ARG_FILENAME, &disk,
          "The installed raw disk to customize (replaced when all succeeded)", "DISK"},
@@ -35,6 +36,14 @@ int vmf_cmd_customize(int argc, char **argv)
          "Folder for NAME-customize.log (default: logs/ beside the disk)", "DIR"},
         {"no-trim", 0, 0, G_OPTION_ARG_NONE, &no_trim, "Do not fstrim free space at the end",
          NULL},
+        {"boot-check", 0, 0, G_OPTION_ARG_NONE, &boot,
+         "Boot the result (on a throw-away overlay) until the recipe's verify marker (default "
+         "\"login:\") appears; the default when the recipe has verify: boot: true",
+         NULL},
+        {"no-boot-check", 0, 0, G_OPTION_ARG_NONE, &no_boot, "Skip the boot check", NULL},
+        {"connect", 'c', 0, G_OPTION_ARG_STRING, &uri,
+         "libvirt URI for the boot check (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)",
+         "URI"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -75,6 +84,8 @@ int vmf_cmd_customize(int argc, char **argv)
         .logdir = logdir ? logdir : deflogs,
         .accel = a,
         .no_trim = no_trim,
+        .boot_check = boot ? 1 : no_boot ? 0 : -1,
+        .uri = uri,
         .progress = quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO,
     };
     vmf_signals_install();
@@ -85,6 +96,8 @@ int vmf_cmd_customize(int argc, char **argv)
             fprintf(stderr,
                     "customize: %s: %u operations in %.1f s (appliance launched in %.1f s); log %s\n",
                     disk, res.operations, res.total_seconds, res.launch_seconds, res.log);
+        if (!quiet && res.boot_seconds > 0)
+            fprintf(stderr, "customize: boot check passed in %.0f s\n", res.boot_seconds);
     } else {
         vmf_error(CMD, "%s", err ? err->message : "failed");
         if (res.log)

@@ -415,3 +415,41 @@ VmfCustomize *vmf_customize_parse(const VmfRecipe *recipe, GError **error)
     }
     return g_steal_pointer(&c);
 }
+
+void vmf_verify_clear(VmfVerify *v)
+{
+    g_free(v->marker);
+    memset(v, 0, sizeof(*v));
+}
+
+bool vmf_verify_parse(const VmfRecipe *recipe, VmfVerify *out, GError **error)
+{
+    static const char *const keys[] = {"boot", "marker", "timeout", NULL};
+    P p = {.r = recipe, .file = recipe->path, .error = error};
+    out->marker = g_strdup("login:");
+    out->timeout = 600;
+    const VmfYamlNode *v = recipe->verify;
+    if (!v)
+        return true;
+    if (!vmf_recipe_check_keys(error, recipe->path, v, "verify", keys))
+        return false;
+    const VmfYamlNode *n;
+    if ((n = vmf_yaml_get(v, "boot"))) {
+        if (n->kind != VMF_YAML_SCALAR || (strcmp(n->value, "true") && strcmp(n->value, "false")))
+            return FAIL_AT(&p, n, "verify boot must be true or false");
+        out->boot = strcmp(n->value, "true") == 0;
+    }
+    if ((n = vmf_yaml_get(v, "marker"))) {
+        g_free(out->marker);
+        out->marker = NULL;
+        if (!str(&p, n, "verify marker", &out->marker))
+            return false;
+        if (!out->marker[0])
+            return FAIL_AT(&p, n, "verify marker is empty");
+    }
+    if ((n = vmf_yaml_get(v, "timeout")) &&
+        (n->kind != VMF_YAML_SCALAR || vmf_parse_duration(n->value, &out->timeout) < 0 ||
+         !out->timeout || out->timeout > 24 * 3600))
+        return FAIL_AT(&p, n, "verify timeout: expected a duration such as 10m");
+    return true;
+}

@@ -88,3 +88,13 @@ void vmf_customize_free(VmfCustomize *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfCustomize, vmf_customize_free)
 
 const char *vmf_op_name(VmfOpKind kind);
+
+/* The recipe's verify: section (boot: true, marker: "login:", timeout: 10m). */
+typedef struct {
+    bool boot;     /* boot the customized image until `marker` appears */
+    char *marker;  /* default "login:" */
+    unsigned timeout; /* seconds, default 600 */
+} VmfVerify;
+
+bool vmf_verify_parse(const VmfRecipe *recipe, VmfVerify *out, GError **error);
+void vmf_verify_clear(VmfVerify *v);

@@ -16,14 +16,14 @@ static void prop(xmlNodePtr n, const char *name, const char *value)
 }
 
 static void add_disk(xmlNodePtr devices, const char *device, const char *path, const char *dev,
-                     const char *bus)
+                     const char *bus, const char *format)
 {
     xmlNodePtr d = child(devices, "disk", NULL);
     prop(d, "type", "file");
     prop(d, "device", device);
     xmlNodePtr drv = child(d, "driver", NULL);
     prop(drv, "name", "qemu");
-    prop(drv, "type", "raw");
+    prop(drv, "type", format ? format : "raw");
     if (strcmp(device, "disk") == 0)
         /* Installs write a lot and flush often; the disk is only trusted after
          * the guest powers off and QEMU has exited, which writes it all. */
@@ -73,11 +73,11 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
     child(dom, "on_crash", "destroy");
 
     xmlNodePtr devices = child(dom, "devices", NULL);
-    add_disk(devices, "disk", s->disk, "vda", "virtio");
+    add_disk(devices, "disk", s->disk, "vda", "virtio", s->disk_format);
     if (s->cdrom)
-        add_disk(devices, "cdrom", s->cdrom, "hdc", "ide");
+        add_disk(devices, "cdrom", s->cdrom, "hdc", "ide", NULL);
     if (s->oemdrv)
-        add_disk(devices, "cdrom", s->oemdrv, "hdd", "ide");
+        add_disk(devices, "cdrom", s->oemdrv, "hdd", "ide", NULL);
     xmlNodePtr nic = child(devices, "interface", NULL);
     if (s->network) {
         prop(nic, "type", "network");

@@ -17,7 +17,8 @@ typedef struct {
     const char *kernel; /* direct kernel boot; NULL boots the disk's own boot loader */
     const char *initrd;
     const char *cmdline;
-    const char *disk;        /* raw disk, on virtio (vda) */
+    const char *disk;        /* the disk, on virtio (vda) */
+    const char *disk_format; /* "raw" when NULL; "qcow2" for an overlay */
     const char *cdrom;       /* installer ISO (stage 2) or NULL */
     const char *oemdrv;      /* OEMDRV volume or NULL */
     const char *network;     /* libvirt network name; NULL = QEMU user-mode networking */

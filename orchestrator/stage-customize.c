@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "stage-customize.h"
 
+#include "boot-check.h"
 #include "customize-ops.h"
 #include "exit-codes.h"
 #include "guest.h"
@@ -18,6 +19,15 @@
 #include <unistd.h>
 
 G_DEFINE_QUARK(vmf-stage-customize-error-quark, vmf_stage_customize_error)
+
+/* A VmfVerify on the heap, freed with its fields. */
+typedef VmfVerify VmfVerifyAuto;
+static void verify_free(VmfVerifyAuto *v)
+{
+    vmf_verify_clear(v);
+    g_free(v);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfVerifyAuto, verify_free)
 
 #define FIRSTBOOT_DIR "/usr/lib/vmforge/firstboot"
 /* Output of a run: kept in the log whole, shown on failure up to this. */
@@ -722,6 +732,25 @@ out:
             g_propagate_error(error, cerr);
             rc = VMF_EXIT_FAILURE;
         }
+    }
+    g_autoptr(VmfVerifyAuto) verify = g_new0(VmfVerify, 1);
+    if (rc == VMF_EXIT_OK && !vmf_interrupted && !vmf_verify_parse(r, verify, error))
+        rc = VMF_EXIT_INPUT;
+    if (rc == VMF_EXIT_OK && !vmf_interrupted &&
+        (o->boot_check > 0 || (o->boot_check < 0 && verify->boot))) {
+        /* Booted on an overlay of the customized copy: the image stays as it is. */
+        g_autofree char *blog = g_strdup_printf("%s/%s-boot-console.log", o->logdir, r->name);
+        say(&run, "boot check: booting the image until \"%s\" appears (console: %s)",
+            verify->marker, blog);
+        VmfBootCheck b = {
+            .disk = work, .name = r->name, .uri = o->uri, .accel = o->accel,
+            .marker = verify->marker, .timeout = verify->timeout, .vcpus = r->vcpus,
+            .memory = r->memory, .console_log = blog, .quiet = run.quiet,
+        };
+        rc = vmf_boot_check(&b, &res->boot_seconds, error);
+        if (rc == VMF_EXIT_OK)
+            say(&run, "boot check: \"%s\" after %.0f s; powered off", verify->marker,
+                res->boot_seconds);
     }
     if (rc == VMF_EXIT_OK && vmf_interrupted) {
         g_set_error(error, vmf_stage_customize_error_quark(), vmf_signals_exit_code(),

@@ -19,12 +19,15 @@ typedef struct {
     const char *logdir;  /* where NAME-customize.log goes */
     const char *accel;   /* auto, kvm, tcg */
     bool no_trim;
+    int boot_check;      /* -1: as the recipe's verify: boot says; 0 no; 1 yes */
+    const char *uri;     /* libvirt URI for the boot check, NULL = default */
     VmfProgressMode progress;
 } VmfCustomizeOptions;
 
 typedef struct {
     unsigned operations; /* operations applied */
     double launch_seconds, total_seconds;
+    double boot_seconds; /* time to the boot marker; 0 without a boot check */
     char *log;
 } VmfCustomizeResult;
 

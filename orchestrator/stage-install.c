@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "stage-install.h"
 
+#include "console.h"
 #include "disk.h"
 #include "domain-xml.h"
 #include "exit-codes.h"
@@ -22,10 +23,6 @@
 
 G_DEFINE_QUARK(vmf - install - error - quark, vmf_install_error)
 
-/* Console lines shown when an install fails. */
-#define TAIL_LINES 40
-/* A console line longer than this is cut for matching (the log keeps all). */
-#define MAX_LINE 4096
 /* How often the watcher looks at the domain. */
 #define POLL_INTERVAL_US (500 * 1000)
 /* Initrd files are padded to 4 bytes before the appended archive. */
@@ -95,119 +92,6 @@ static GHashTable *family_vars(const Family *f)
     for (char **k = keys; k && *k; k++)
         g_hash_table_replace(vars, g_strdup(*k), g_key_file_get_string(f->kf, "vars", *k, NULL));
     return vars;
-}
-
-/* ---- the console: a reader thread, the log, the tail, the markers ---------- */
-
-typedef struct {
-    virStreamPtr st;
-    FILE *log;
-    bool live;
-    const Family *family;
-    GMutex lock;
-    /* under lock: */
-    gint64 last_output;
-    bool success, ended;
-    char *failure_line;
-    int pct;
-    char *what;
-    GQueue tail; /* of char* */
-    GString *line;
-} Console;
-
-/* Console text without escape sequences and carriage returns, for matching. */
-static char *plain_line(const char *s)
-{
-    GString *out = g_string_sized_new(strlen(s));
-    for (const char *p = s; *p; p++) {
-        if (*p == '\033') {
-            p++;
-            if (*p == '[') {
-                while (p[1] && !g_ascii_isalpha(p[1]))
-                    p++;
-                if (p[1])
-                    p++;
-            }
-            continue;
-        }
-        if (*p == '\r' || (*p > 0 && *p < 32 && *p != '\t'))
-            continue;
-        g_string_append_c(out, *p);
-    }
-    return g_string_free(out, FALSE);
-}
-
-static void console_line(Console *c, const char *raw)
-{
-    g_autofree char *line = plain_line(raw);
-    if (!line[0])
-        return;
-    const Family *f = c->family;
-    if (strstr(line, f->success))
-        c->success = true;
-    g_autoptr(GMatchInfo) mi = NULL;
-    if (f->failure && !c->failure_line && g_regex_match(f->failure, line, 0, NULL))
-        c->failure_line = g_strdup(line);
-    if (f->progress && g_regex_match(f->progress, line, 0, &mi)) {
-        g_autofree char *n = g_match_info_fetch(mi, 1);
-        g_autofree char *w = g_match_info_fetch(mi, 2);
-        if (n && g_ascii_isdigit(n[0]) && w && w[0]) {
-            c->pct = (int)MIN(100, g_ascii_strtoull(n, NULL, 10));
-            g_free(c->what);
-            c->what = g_steal_pointer(&w);
-        } else {
-            c->pct = -1;
-            g_free(c->what);
-            c->what = g_match_info_fetch(mi, 0);
-        }
-    }
-    g_queue_push_tail(&c->tail, g_steal_pointer(&line));
-    while (c->tail.length > TAIL_LINES)
-        g_free(g_queue_pop_head(&c->tail));
-}
-
-static gpointer console_thread(gpointer opaque)
-{
-    Console *c = opaque;
-    char buf[16384];
-    for (;;) {
-        int n = virStreamRecv(c->st, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        fwrite(buf, 1, (size_t)n, c->log);
-        fflush(c->log);
-        if (c->live) {
-            fwrite(buf, 1, (size_t)n, stdout);
-            fflush(stdout);
-        }
-        g_mutex_lock(&c->lock);
-        c->last_output = g_get_monotonic_time();
-        for (int i = 0; i < n; i++) {
-            if (buf[i] == '\n') {
-                console_line(c, c->line->str);
-                g_string_truncate(c->line, 0);
-            } else if (c->line->len < MAX_LINE) {
-                g_string_append_c(c->line, buf[i]);
-            }
-        }
-        g_mutex_unlock(&c->lock);
-    }
-    g_mutex_lock(&c->lock);
-    if (c->line->len)
-        console_line(c, c->line->str);
-    c->ended = true;
-    g_mutex_unlock(&c->lock);
-    return NULL;
-}
-
-static void print_tail(Console *c, const char *log_path)
-{
-    g_mutex_lock(&c->lock);
-    fprintf(stderr, "--- last %u lines of the installer's console ---\n", c->tail.length);
-    for (GList *l = c->tail.head; l; l = l->next)
-        fprintf(stderr, "%s\n", (char *)l->data);
-    fprintf(stderr, "--- whole console log: %s\n", log_path);
-    g_mutex_unlock(&c->lock);
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -450,8 +334,8 @@ typedef enum {
     OUT_INTERRUPTED
 } Outcome;
 
-static Outcome watch(virDomainPtr dom, Console *c, const VmfRecipe *r, const VmfInstallOptions *o,
-                     VmfProgress *prog, unsigned *timeout_used)
+static Outcome watch(virDomainPtr dom, VmfConsole *con, const VmfRecipe *r,
+                     const VmfInstallOptions *o, VmfProgress *prog, unsigned *timeout_used)
 {
     unsigned timeout = o->timeout ? o->timeout : r->timeout;
     unsigned idle = o->idle_timeout ? o->idle_timeout : r->idle_timeout;
@@ -469,24 +353,20 @@ static Outcome watch(virDomainPtr dom, Console *c, const VmfRecipe *r, const Vmf
             last_io = io;
             last_io_change = now;
         }
-        g_mutex_lock(&c->lock);
-        gint64 last_activity = MAX(c->last_output, last_io_change);
-        bool failed = c->failure_line != NULL;
-        int pct = c->pct;
-        g_autofree char *what = g_strdup(c->what ? c->what : "booting the installer");
-        g_mutex_unlock(&c->lock);
-        if (failed)
+        g_auto(VmfConsoleState) st = {0};
+        vmf_console_state(con, &st);
+        if (st.failure_line)
             return OUT_FAILED_LINE;
         if (now - start > (gint64)timeout * G_USEC_PER_SEC) {
             *timeout_used = timeout;
             return OUT_TIMEOUT;
         }
-        if (now - last_activity > (gint64)idle * G_USEC_PER_SEC) {
+        if (now - MAX(st.last_output, last_io_change) > (gint64)idle * G_USEC_PER_SEC) {
             *timeout_used = idle;
             return OUT_IDLE;
         }
         if (!o->console)
-            vmf_progress_status(prog, pct, what);
+            vmf_progress_status(prog, st.pct, st.what ? st.what : "booting the installer");
         g_usleep(POLL_INTERVAL_US);
     }
 }
@@ -522,18 +402,6 @@ static int check_reachable(const char *uri, const char *what, const char *path, 
              "make it traversable (chmod o+x %s) or use another folder",
              dir, uri, what, path, dir);
     return 0;
-}
-
-/* Removes everything in the build's pool folder, then the folder. */
-static void clean_workdir(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *path = g_build_filename(dir, name, NULL);
-        g_unlink(path);
-    }
-    g_rmdir(dir);
 }
 
 int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstallResult *res,
@@ -634,11 +502,11 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
     g_autoptr(GBytes) cpio = NULL;
     g_autoptr(virDomain) dom = NULL;
     g_autoptr(virStream) st = NULL;
-    GThread *reader = NULL;
-    Console con = {.live = o->console, .family = &plan.family, .pct = -1};
-    g_mutex_init(&con.lock);
-    g_queue_init(&con.tail);
-    con.line = g_string_new(NULL);
+    g_autoptr(VmfConsole) con = NULL;
+    g_auto(VmfConsoleState) seen = {0};
+    VmfConsoleMatch match = {.success = plan.family.success,
+                             .failure = plan.family.failure,
+                             .progress = plan.family.progress};
     g_autoptr(VmfProgress) prog = vmf_progress_new("install", o->progress);
     Outcome outcome = OUT_NONE;
     unsigned timeout_used = 0;
@@ -692,13 +560,6 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
     xml =
         installer_xml(r, &plan, domname, domtype, kernel, initrd, disk, oemdrv, chan_path, cmdline);
     g_file_set_contents(plan.xml_path, xml, -1, NULL);
-    con.log = fopen(plan.console_log, "we");
-    if (!con.log) {
-        g_set_error(error, vmf_install_error_quark(), VMF_EXIT_OUTPUT, "%s: %s", plan.console_log,
-                    g_strerror(errno));
-        rc = VMF_EXIT_OUTPUT;
-        goto out;
-    }
     if (vmf_interrupted)
         goto out;
     vmf_progress_status(prog, -1, "starting the installer domain");
@@ -714,38 +575,28 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
         rc = VMF_EXIT_FAILURE;
         goto out;
     }
-    con.st = st;
-    con.last_output = g_get_monotonic_time();
-    reader = g_thread_new("console", console_thread, &con);
+    if (!(con = vmf_console_start(st, plan.console_log, o->console, &match, error))) {
+        rc = VMF_EXIT_OUTPUT;
+        goto out;
+    }
     if (vmf_virt_domain_resume(dom, error) < 0) {
         rc = VMF_EXIT_FAILURE;
         goto out;
     }
     t0 = g_get_monotonic_time();
-    outcome = watch(dom, &con, r, o, prog, &timeout_used);
+    outcome = watch(dom, con, r, o, prog, &timeout_used);
     res->seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
 
 out:
     /* Whatever happened, no domain is left behind. */
     if (dom)
         vmf_virt_domain_destroy(dom);
-    if (reader) {
-        /* The console stream ends with the domain (its pty closes); give it
-         * time to deliver the last lines. */
-        bool ended = false;
-        for (int i = 0; i < 100 && !ended; i++) {
-            g_mutex_lock(&con.lock);
-            ended = con.ended;
-            g_mutex_unlock(&con.lock);
-            if (!ended)
-                g_usleep(100 * 1000);
-        }
-        if (!ended)
-            virStreamAbort(st);
-        g_thread_join(reader);
+    /* The console stream ends with the domain (its pty closes); give it
+     * time to deliver the last lines. */
+    if (con) {
+        vmf_console_stop(con, 10);
+        vmf_console_state(con, &seen);
     }
-    if (con.log)
-        fclose(con.log);
     vmf_http_stop(g_steal_pointer(&http));
     /* Anaconda's log channel, when the installer wrote one. */
     if (workdir) {
@@ -772,7 +623,7 @@ out:
         for (unsigned i = 0; i < r->n_partitions; i++)
             if (r->partitions[i].mount && strcmp(r->partitions[i].mount, "/") == 0)
                 fs = vmf_disk_probe_fs(disk, i + 1);
-        if (!con.success) {
+        if (!seen.success) {
             g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
                         "the installer powered off without its success line (\"%s\")",
                         plan.family.success);
@@ -799,7 +650,7 @@ out:
             break;
         case OUT_FAILED_LINE:
             g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
-                        "the installer failed: %s", con.failure_line);
+                        "the installer failed: %s", seen.failure_line);
             break;
         default:
             break;
@@ -814,9 +665,9 @@ out:
         rc = VMF_EXIT_GUEST;
     }
     vmf_progress_end(prog, ok ? "installed" : NULL);
-    if (!ok && reader && !vmf_interrupted && !o->console)
-        print_tail(&con, plan.console_log);
-    else if (!ok && reader && !vmf_interrupted)
+    if (!ok && con && !vmf_interrupted && !o->console)
+        vmf_console_print_tail(con, "the installer's");
+    else if (!ok && con && !vmf_interrupted)
         fprintf(stderr, "--- whole console log: %s\n", plan.console_log);
     if (ok) {
         if (g_rename(disk, plan.final_disk) < 0) {
@@ -834,11 +685,6 @@ out:
     res->console_log = g_strdup(plan.console_log);
     vmf_virt_close(g_steal_pointer(&v));
     if (workdir)
-        clean_workdir(workdir);
-    g_mutex_clear(&con.lock);
-    g_queue_clear_full(&con.tail, g_free);
-    g_string_free(con.line, TRUE);
-    g_free(con.failure_line);
-    g_free(con.what);
+        vmf_remove_workdir(workdir);
     return ok && rc == 0 ? VMF_EXIT_OK : rc;
 }

@@ -4,6 +4,7 @@
 #include "vmforge-config.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,4 +56,15 @@ const char *vmf_templates_dir(void)
     if (g_file_test(VMFORGE_TEMPLATES_INSTALLED, G_FILE_TEST_IS_DIR))
         return VMFORGE_TEMPLATES_INSTALLED;
     return VMFORGE_TEMPLATES_SOURCE;
+}
+
+void vmf_remove_workdir(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_unlink(path);
+    }
+    g_rmdir(dir);
 }

@@ -13,3 +13,7 @@ int vmf_parse_size(const char *text, uint64_t *out);
 /* The templates directory: $VMFORGE_TEMPLATES, the installed one, or the
  * source tree's (for runs from a build directory). */
 const char *vmf_templates_dir(void);
+
+/* Removes the files in `dir` (not sub-folders), then `dir`: a build's work
+ * folder. */
+void vmf_remove_workdir(const char *dir);

@@ -221,7 +221,42 @@ int vmf_virt_pool_start(VmfVirt *v, const char *name, const char *dir, GError **
     return 0;
 }
 
+static virStorageVolPtr vol_new_full(VmfVirt *v, const char *name, uint64_t capacity,
+                                     const char *backing, GError **error);
+
 static virStorageVolPtr vol_new(VmfVirt *v, const char *name, uint64_t capacity, GError **error)
+{
+    return vol_new_full(v, name, capacity, NULL, error);
+}
+
+char *vmf_virt_overlay_create(VmfVirt *v, const char *name, const char *backing,
+                              uint64_t capacity, GError **error)
+{
+    g_autoptr(virStorageVol) vol = vol_new_full(v, name, capacity, backing, error);
+    if (!vol)
+        return NULL;
+    char *path = virStorageVolGetPath(vol);
+    char *out = g_strdup(path);
+    free(path);
+    return out;
+}
+
+bool vmf_virt_domain_shutdown(virDomainPtr dom, unsigned seconds)
+{
+    if (!vmf_virt_domain_running(dom))
+        return true;
+    virDomainShutdown(dom);
+    for (unsigned i = 0; i < seconds * 2; i++) {
+        if (!vmf_virt_domain_running(dom))
+            return true;
+        g_usleep(500 * 1000);
+    }
+    virDomainDestroy(dom);
+    return false;
+}
+
+static virStorageVolPtr vol_new_full(VmfVirt *v, const char *name, uint64_t capacity,
+                                     const char *backing, GError **error)
 {
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr vol = xmlNewNode(NULL, BAD_CAST "volume");
@@ -235,7 +270,13 @@ static virStorageVolPtr vol_new(VmfVirt *v, const char *name, uint64_t capacity,
     xmlNewProp(alloc, BAD_CAST "unit", BAD_CAST "bytes");
     xmlNodePtr target = xmlNewChild(vol, NULL, BAD_CAST "target", NULL);
     xmlNodePtr fmt = xmlNewChild(target, NULL, BAD_CAST "format", NULL);
-    xmlNewProp(fmt, BAD_CAST "type", BAD_CAST "raw");
+    xmlNewProp(fmt, BAD_CAST "type", BAD_CAST(backing ? "qcow2" : "raw"));
+    if (backing) {
+        xmlNodePtr bs = xmlNewChild(vol, NULL, BAD_CAST "backingStore", NULL);
+        xmlNewTextChild(bs, NULL, BAD_CAST "path", BAD_CAST backing);
+        xmlNodePtr bf = xmlNewChild(bs, NULL, BAD_CAST "format", NULL);
+        xmlNewProp(bf, BAD_CAST "type", BAD_CAST "raw");
+    }
     g_autofree char *xml = xml_text(doc);
     xmlFreeDoc(doc);
     virStorageVolPtr p = virStorageVolCreateXML(v->pool, xml, 0);

@@ -49,6 +49,14 @@ int vmf_virt_pool_start(VmfVirt *v, const char *name, const char *dir, GError **
  * its path (g_free). */
 char *vmf_virt_vol_create(VmfVirt *v, const char *name, uint64_t capacity, GError **error);
 
+/* Creates a qcow2 volume whose backing file is the raw disk `backing`, so a
+ * guest can run on it and leave `backing` as it was. Returns its path. */
+char *vmf_virt_overlay_create(VmfVirt *v, const char *name, const char *backing,
+                              uint64_t capacity, GError **error);
+/* Asks the guest to power off (ACPI) and waits up to `seconds` for it;
+ * destroys it after that. Returns true when it powered off by itself. */
+bool vmf_virt_domain_shutdown(virDomainPtr dom, unsigned seconds);
+
 /* Uploads into a new volume of exactly `size` bytes: begin, write pieces,
  * finish (returns the volume's path) or abort. */
 typedef struct VmfUpload VmfUpload;

@@ -25,8 +25,9 @@ suite=bookworm
 volid=VMFORGE_OFFLINE_12
 
 # The installed system: small, but a real Debian that boots with systemd,
-# has SSH for the customize stage's key checks, and its own boot loader.
-include=linux-image-amd64,systemd-sysv,udev,extlinux,syslinux-common,e2fsprogs,tzdata,openssh-server,kmod,initramfs-tools,zstd
+# has SSH for the customize stage's key checks, dbus (so logind powers it off on an
+# ACPI power-button press), and its own boot loader.
+include=linux-image-amd64,systemd-sysv,udev,dbus,extlinux,syslinux-common,e2fsprogs,tzdata,openssh-server,kmod,initramfs-tools,zstd
 
 key="$( (cat "$here/build.sh" "$here/init" "$here/udhcpc.script"; echo "$suite $include $volid") | sha256sum | cut -c1-16)"
 if [ -f "$iso" ] && [ "$(cat "$out/.key" 2>/dev/null)" = "$key" ]; then
@@ -42,7 +43,8 @@ t0=$(date +%s)
 echo "installer: mmdebstrap $suite (minbase + kernel, systemd, extlinux) from $mirror"
 # Modules the installed system and the installer need under QEMU/KVM: the
 # rest of the kernel's 300+ MiB of modules are dropped so the payload stays
-# small. modprobe resolves their dependencies.
+# small. modprobe resolves their dependencies. button and evdev let systemd-logind
+# power the guest off on an ACPI power-button press (virsh shutdown).
 cat > "$work/modules" <<'EOF'
 virtio_pci
 virtio_blk
@@ -62,6 +64,8 @@ nls_cp437
 nls_utf8
 crc32c_generic
 af_packet
+button
+evdev
 EOF
 mmdebstrap --variant=minbase --include="$include" \
     --dpkgopt='path-exclude=/usr/share/doc/*' \

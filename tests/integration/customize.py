@@ -169,8 +169,10 @@ def case_operations(work):
     p = customize(path, disk)
     check("packages htop: skipped: the appliance has no network" in p.stderr,
           "the offline package install was not skipped with a message")
-    for i in range(1, 19):
-        check(f"[{i}/18]" in p.stderr, f"operation {i} logged no line")
+    n = OPERATIONS.count("\n  - ")  + 1
+    check(n == 17, f"{n} operations in the list")
+    for i in range(1, n + 1):
+        check(f"[{i}/{n}]" in p.stderr, f"operation {i} logged no line")
     log = open(os.path.join(d, "logs", "tcust-customize.log")).read()
     check("hello from run" in log, "the run command's output is not in the log")
     for secret in ("root-Pa55", ALICE_PW):
@@ -309,10 +311,43 @@ def case_lvm(work):
     check(hashlib.sha256(open(disk, "rb").read()).hexdigest() == before, "the disk was changed")
 
 
+def case_boot_check(work):
+    """verify: boot: true boots the result on a throw-away overlay until the
+    marker; the image itself is not booted (its machine-id stays empty). A
+    marker that never comes fails the stage and leaves the disk as it was."""
+    libvirt_up()
+    d = workdir(work)
+    disk = copy_disk(d)
+    path = write_recipe(d, "  - hostname: booted\n")
+    with open(path, "a") as f:
+        f.write("verify:\n  boot: true\n  marker: \"booted login:\"\n  timeout: 10m\n")
+    p = customize(path, disk)
+    check('boot check: "booted login:" after' in p.stderr, p.stderr[-1500:])
+    blog = open(os.path.join(d, "logs", "tcust-boot-console.log"), errors="replace").read()
+    check("booted login:" in blog, "the boot console log lacks the marker")
+    files = gf_read(disk, ["/etc/machine-id", "/etc/hostname"])
+    check(files["/etc/hostname"] == "booted\n", "the customization was not kept")
+    check(files["/etc/machine-id"] == "", "the image itself was booted (machine-id is set)")
+    left = [x for x in virsh("list", "--all", "--name").split() if "vmforge-boot-tcust" in x]
+    left += [x for x in virsh("pool-list", "--all", "--name").split() if "vmforge-boot-tcust" in x]
+    left += [x for x in os.listdir(d) if x.startswith(".vmforge-boot") or ".customize-" in x]
+    check(not left, f"left behind: {left}")
+    before = hashlib.sha256(open(disk, "rb").read()).hexdigest()
+    path = write_recipe(d, "  - hostname: never\n")
+    with open(path, "a") as f:
+        f.write("verify:\n  boot: true\n  marker: \"no such marker\"\n  timeout: 90s\n")
+    p = customize(path, disk, rc=7)
+    check("\"no such marker\" did not appear on the console within 90 s" in p.stderr, p.stderr[-1500:])
+    check("last " in p.stderr and "booted image's console" in p.stderr, "no console tail shown")
+    check(hashlib.sha256(open(disk, "rb").read()).hexdigest() == before,
+          "a failed boot check changed the disk")
+
+
 if __name__ == "__main__":
     main({
         "operations": case_operations,
         "sysprep": case_sysprep,
         "run-fails": case_run_fails,
         "lvm": case_lvm,
+        "boot-check": case_boot_check,
     })
