@@ -2,7 +2,8 @@
 # The main job of README.md: installs what is missing, builds vmforge and the
 # offline installer (from Debian packages), starts libvirtd, installs the
 # offline example (examples/quickstart/recipe.yaml) in a real libvirt domain,
-# converts the installed disk to every hypervisor format in one pass, and
+# customizes it through libguestfs, converts the resulting disk to every
+# hypervisor format in one pass, and
 # checks every output with qemu-img and gzip. Works offline.
 # Outputs land in build/quickstart/.
 #
@@ -26,6 +27,9 @@ vmforge=build/orchestrator/vmforge
 
 echo "quickstart: installing examples/quickstart/recipe.yaml (accelerator $VMFORGE_ACCEL)"
 disk="$("$vmforge" install examples/quickstart/recipe.yaml -o "$work")"
+
+echo "quickstart: customizing it offline through libguestfs (users, files, first-boot, sysprep)"
+"$vmforge" customize examples/quickstart/recipe.yaml --disk "$disk"
 
 echo "quickstart: converting $disk to every format in one pass"
 "$vmforge" convert "$disk" --to qcow2,vmdk,vdi,vhd,raw.gz,ova --profile vmware \

@@ -237,6 +237,40 @@ def case_template_errors(work):
     check("plain-secret" not in p.stdout + p.stderr, "the plain password was printed")
 
 
+BAD_CUSTOMIZE = {
+    "unknown-op": ("  - hostnme: web1\n", r"recipe.yaml:12:5: unknown key \"hostnme\" in a customize operation; did you mean \"hostname\"\?"),
+    "two-ops": ("  - hostname: a\n    timezone: UTC\n", r"recipe.yaml:12:5: each customize item is one operation"),
+    "not-a-list": (None, r"recipe.yaml:11:12: customize must be a list of operations"),
+    "write-no-content": ("  - write: {path: /etc/x}\n", r"recipe.yaml:12:12: write needs content:"),
+    "relative-path": ("  - mkdir: srv/data\n", r"recipe.yaml:12:12: mkdir \"srv/data\" must be an absolute path in the guest"),
+    "bad-mode": ("  - chmod: {path: /x, mode: rw}\n", r"recipe.yaml:12:\d+: mode \"rw\" is not an octal mode"),
+    "missing-upload": ("  - upload: {src: nothere.txt, path: /x}\n", r"recipe.yaml:12:\d+: upload src .*nothere.txt: no such file"),
+    "bad-sysprep": ("  - sysprep: [machineid]\n", r"recipe.yaml:12:14: sysprep \"machineid\": did you mean \"machine-id\"\?"),
+    "bad-ssh-key": ("  - user: {name: bob, ssh_keys: [not-a-key]}\n", r"recipe.yaml:12:11: user bob: \"not-a-key...\" is not an SSH public key"),
+    "bad-owner": ("  - chown: {path: /x, owner: \"a b\"}\n", r"recipe.yaml:12:\d+: owner \"a b\": expected USER or USER:GROUP"),
+}
+
+
+def case_bad_customize(work):
+    """Customize lists are checked before the disk is touched; each error
+    names the recipe line and column."""
+    failures = []
+    disk = os.path.join(work, "disk.raw")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    for name, (ops, pattern) in BAD_CUSTOMIZE.items():
+        d = os.path.join(work, name)
+        os.mkdir(d)
+        path = os.path.join(d, "recipe.yaml")
+        with open(path, "w") as f:
+            f.write(BASE + ("customize:\n" + ops if ops is not None else "customize: oops\n"))
+        p = run([vmforge_path(), "customize", path, "--disk", disk])
+        if p.returncode != 3 or not re.search(pattern, p.stderr):
+            failures.append(f"{name}: exit {p.returncode}, stderr: {p.stderr.strip()}")
+    check(not failures, "\n".join(failures))
+    check(open(disk, "rb").read() == bytes(1 << 20), "a refused customize touched the disk")
+
+
 def case_install_help(work):
     p = run([vmforge_path(), "install", "--help"], check_rc=0)
     for opt in ("--output", "--var", "--accel", "--connect", "--console", "--keep-failed",
@@ -258,4 +292,5 @@ if __name__ == "__main__":
         "bad-recipes": case_bad_recipes,
         "template-errors": case_template_errors,
         "install-help": case_install_help,
+        "bad-customize": case_bad_customize,
     })

@@ -6,6 +6,7 @@
  * mutations. Each input must give a recipe or an error naming a position.
  */
 #include "fuzz-main.h"
+#include "customize-ops.h"
 #include "kickstart.h"
 #include "recipe.h"
 #include "template.h"
@@ -18,6 +19,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!r) {
         if (!err || !g_str_has_prefix(err->message, "fuzz.yaml:"))
             abort();
+    }
+    if (r) {
+        /* The customize list and verify section of a recipe that loaded. */
+        g_autoptr(GError) cerr = NULL;
+        g_autoptr(VmfCustomize) c = vmf_customize_parse(r, &cerr);
+        if (!c && (!cerr || !cerr->message[0]))
+            abort();
+        VmfVerify v = {0};
+        g_autoptr(GError) verr = NULL;
+        if (!vmf_verify_parse(r, &v, &verr) && (!verr || !verr->message[0]))
+            abort();
+        vmf_verify_clear(&v);
     }
     /* The same bytes as a template, with a fixed set of variables. */
     g_autofree char *text = g_strndup((const char *)data, size);
@@ -53,6 +66,10 @@ static const char *const corpus[] = {
     "name: [\n",
     "disk:\n  partitions:\n    - {mount: /, type: 8e}\n",
     "\t\xff\xfe",
+    "name: a\ndisk: {size: 1G, partitions: [{mount: /}]}\ninstaller: {kernel: /k, initrd: /i}\n"
+    "customize:\n  - hostname: x\n  - write: {path: /a, content: b, mode: \"0600\"}\n"
+    "  - sysprep: [machine-id, tmp-files]\n  - user: {name: u, groups: [a, b]}\n"
+    "  - delete: {path: /x, recursive: true}\nverify: {boot: true, marker: m, timeout: 1m}\n",
     NULL,
 };
 
