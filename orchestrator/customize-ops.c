@@ -214,6 +214,10 @@ static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
         const VmfYamlNode *n;
         if ((n = vmf_yaml_get(v, "groups")) && !str_list(p, n, "user groups", &op->groups))
             return false;
+        for (char **gr = op->groups; gr && *gr; gr++)
+            for (const char *ch = *gr; *ch; ch++)
+                if (!g_ascii_isalnum(*ch) && !strchr("_-.", *ch))
+                    return FAIL_AT(p, n, "user group \"%s\" is not a valid group name", *gr);
         if ((n = vmf_yaml_get(v, "shell")) && !guest_path(p, n, "user shell", &op->shell))
             return false;
         if ((n = vmf_yaml_get(v, "password_file")) && !host_file(p, n, "user password_file", &op->src))
