@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-G_DEFINE_QUARK(vmf-boot-check-error-quark, vmf_boot_check_error)
+G_DEFINE_QUARK(vmf - boot - check - error - quark, vmf_boot_check_error)
 
 /* How long a booted guest gets to power off before it is destroyed (its
  * disk is a throw-away overlay either way). */
@@ -61,8 +61,12 @@ int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
                                             error)))
         goto out;
     VmfDomainSpec spec = {
-        .name = domname, .type = type, .vcpus = b->vcpus, .memory = b->memory,
-        .disk = overlay, .disk_format = "qcow2",
+        .name = domname,
+        .type = type,
+        .vcpus = b->vcpus,
+        .memory = b->memory,
+        .disk = overlay,
+        .disk_format = "qcow2",
     };
     xml = vmf_domain_xml(&spec);
     if (!(dom = vmf_virt_domain_create_paused(v, xml, error)) ||
@@ -83,7 +87,8 @@ int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
         }
         if (vmf_interrupted) {
             rc = vmf_signals_exit_code();
-            g_set_error(error, vmf_boot_check_error_quark(), rc, "interrupted during the boot check");
+            g_set_error(error, vmf_boot_check_error_quark(), rc,
+                        "interrupted during the boot check");
             break;
         }
         if (!vmf_virt_domain_running(dom)) {

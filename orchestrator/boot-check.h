@@ -13,12 +13,12 @@
 GQuark vmf_boot_check_error_quark(void);
 
 typedef struct {
-    const char *disk;     /* raw disk to boot (read only through the overlay) */
-    const char *name;     /* for the domain's name */
-    const char *uri;      /* libvirt URI or NULL */
-    const char *accel;    /* auto, kvm, tcg */
-    const char *marker;   /* console text that means "booted" */
-    unsigned timeout;     /* seconds */
+    const char *disk;   /* raw disk to boot (read only through the overlay) */
+    const char *name;   /* for the domain's name */
+    const char *uri;    /* libvirt URI or NULL */
+    const char *accel;  /* auto, kvm, tcg */
+    const char *marker; /* console text that means "booted" */
+    unsigned timeout;   /* seconds */
     unsigned vcpus;
     uint64_t memory;
     const char *console_log;

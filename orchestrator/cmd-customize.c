@@ -34,8 +34,7 @@ int vmf_cmd_customize(int argc, char **argv)
          "auto|kvm|tcg"},
         {"logs", 0, 0, G_OPTION_ARG_FILENAME, &logdir,
          "Folder for NAME-customize.log (default: logs/ beside the disk)", "DIR"},
-        {"no-trim", 0, 0, G_OPTION_ARG_NONE, &no_trim, "Do not fstrim free space at the end",
-         NULL},
+        {"no-trim", 0, 0, G_OPTION_ARG_NONE, &no_trim, "Do not fstrim free space at the end", NULL},
         {"boot-check", 0, 0, G_OPTION_ARG_NONE, &boot,
          "Boot the result (on a throw-away overlay) until the recipe's verify marker (default "
          "\"login:\") appears; the default when the recipe has verify: boot: true",
@@ -67,16 +66,13 @@ int vmf_cmd_customize(int argc, char **argv)
         vmf_error(CMD, "usage: vmforge customize RECIPE --disk DISK");
         return VMF_EXIT_USAGE;
     }
-    const char *a = accel ? accel : (g_getenv("VMFORGE_ACCEL") ? g_getenv("VMFORGE_ACCEL") : "auto");
-    if (strcmp(a, "auto") && strcmp(a, "kvm") && strcmp(a, "tcg")) {
-        vmf_error(CMD, "--accel %s: expected auto, kvm or tcg", a);
+    const char *a = vmf_cli_accel(CMD, accel);
+    if (!a)
         return VMF_EXIT_USAGE;
-    }
-    g_autoptr(VmfRecipe) recipe = vmf_recipe_load(rest[0], vars, &err);
-    if (!recipe) {
-        vmf_error(CMD, "%s", err->message);
-        return err->code == 2 ? VMF_EXIT_USAGE : VMF_EXIT_INPUT;
-    }
+    int status = VMF_EXIT_OK;
+    g_autoptr(VmfRecipe) recipe = vmf_cli_recipe(CMD, rest[0], vars, &status);
+    if (!recipe)
+        return status;
     g_autofree char *diskdir = g_path_get_dirname(disk);
     g_autofree char *deflogs = g_build_filename(diskdir, "logs", NULL);
     VmfCustomizeOptions o = {
@@ -84,7 +80,9 @@ int vmf_cmd_customize(int argc, char **argv)
         .logdir = logdir ? logdir : deflogs,
         .accel = a,
         .no_trim = no_trim,
-        .boot_check = boot ? 1 : no_boot ? 0 : -1,
+        .boot_check = boot      ? 1
+                      : no_boot ? 0
+                                : -1,
         .uri = uri,
         .progress = quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO,
     };
@@ -93,9 +91,10 @@ int vmf_cmd_customize(int argc, char **argv)
     int rc = vmf_stage_customize(recipe, &o, &res, &err);
     if (rc == VMF_EXIT_OK) {
         if (!quiet)
-            fprintf(stderr,
-                    "customize: %s: %u operations in %.1f s (appliance launched in %.1f s); log %s\n",
-                    disk, res.operations, res.total_seconds, res.launch_seconds, res.log);
+            fprintf(
+                stderr,
+                "customize: %s: %u operations in %.1f s (appliance launched in %.1f s); log %s\n",
+                disk, res.operations, res.total_seconds, res.launch_seconds, res.log);
         if (!quiet && res.boot_seconds > 0)
             fprintf(stderr, "customize: boot check passed in %.0f s\n", res.boot_seconds);
     } else {

@@ -73,17 +73,15 @@ int vmf_cmd_install(int argc, char **argv)
     VmfInstallOptions o = {
         .outdir = outdir ? outdir : ".",
         .uri = uri,
-        .accel = accel ? accel : (g_getenv("VMFORGE_ACCEL") ? g_getenv("VMFORGE_ACCEL") : "auto"),
+        .accel = vmf_cli_accel(CMD, accel),
         .console = console,
         .keep_failed = keep_failed,
         .force = force,
         .dry_run = dry_run,
         .progress = quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO,
     };
-    if (strcmp(o.accel, "auto") && strcmp(o.accel, "kvm") && strcmp(o.accel, "tcg")) {
-        vmf_error(CMD, "--accel %s: expected auto, kvm or tcg", o.accel);
+    if (!o.accel)
         return VMF_EXIT_USAGE;
-    }
     if ((timeout && (vmf_parse_duration(timeout, &o.timeout) < 0 || !o.timeout)) ||
         (idle && (vmf_parse_duration(idle, &o.idle_timeout) < 0 || !o.idle_timeout))) {
         vmf_error(CMD, "--%s %s: expected a duration such as 90s, 15m or 2h",
@@ -97,11 +95,10 @@ int vmf_cmd_install(int argc, char **argv)
     }
     g_autofree char *abs_out = g_canonicalize_filename(o.outdir, NULL);
     o.outdir = abs_out;
-    g_autoptr(VmfRecipe) recipe = vmf_recipe_load(rest[0], vars, &err);
-    if (!recipe) {
-        vmf_error(CMD, "%s", err->message);
-        return err->code == 2 ? VMF_EXIT_USAGE : VMF_EXIT_INPUT;
-    }
+    int status = VMF_EXIT_OK;
+    g_autoptr(VmfRecipe) recipe = vmf_cli_recipe(CMD, rest[0], vars, &status);
+    if (!recipe)
+        return status;
     vmf_signals_install();
     VmfInstallResult res = {0};
     int rc = vmf_stage_install(recipe, &o, &res, &err);

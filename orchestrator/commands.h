@@ -2,6 +2,8 @@
 /* commands.h — vmforge's subcommands; each returns the process exit status. */
 #pragma once
 
+#include "recipe.h"
+
 typedef struct VmfCommand {
     const char *name;
     const char *summary;
@@ -15,3 +17,11 @@ int vmf_cmd_customize(int argc, char **argv);
 
 /* Prints "vmforge CMD: error: MESSAGE" on stderr. */
 void vmf_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --accel: the option's value, else $VMFORGE_ACCEL, else "auto". Prints an
+ * error and returns NULL when it is not auto, kvm or tcg. */
+const char *vmf_cli_accel(const char *cmd, const char *given);
+
+/* Loads RECIPE with --var overrides; on error prints it and sets *status
+ * (usage error for a bad --var, input error otherwise) and returns NULL. */
+VmfRecipe *vmf_cli_recipe(const char *cmd, const char *path, char **vars, int *status);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 GQuark vmf_console_error_quark(void);
-G_DEFINE_QUARK(vmf-console-error-quark, vmf_console_error)
+G_DEFINE_QUARK(vmf - console - error - quark, vmf_console_error)
 
 /* A console line longer than this is cut for matching (the log keeps all). */
 #define MAX_LINE 4096

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-G_DEFINE_QUARK(vmf-customize-error-quark, vmf_customize_error)
+G_DEFINE_QUARK(vmf - customize - error - quark, vmf_customize_error)
 
 typedef struct {
     const VmfRecipe *r;
@@ -39,8 +39,8 @@ static const struct {
 };
 
 static const char *const sysprep_names[] = {
-    "machine-id", "ssh-hostkeys", "logfiles",   "bash-history", "tmp-files",
-    "dhcp-leases", "net-rules",   "random-seed", "package-cache", NULL,
+    "machine-id",  "ssh-hostkeys", "logfiles",    "bash-history",  "tmp-files",
+    "dhcp-leases", "net-rules",    "random-seed", "package-cache", NULL,
 };
 
 const char *vmf_sysprep_name(VmfSysprep bit)
@@ -203,14 +203,16 @@ static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
     case VMF_OP_ROOT_PASSWORD:
         return host_file(p, v, "root_password_file", &op->src);
     case VMF_OP_USER: {
-        static const char *const keys[] = {"name", "groups", "ssh_keys", "ssh_key_files",
+        static const char *const keys[] = {"name",  "groups",        "ssh_keys", "ssh_key_files",
                                            "shell", "password_file", NULL};
         static const char *const req[] = {"name", NULL};
-        if (!fields(p, v, "user", keys, req) || !str(p, vmf_yaml_get(v, "name"), "user name", &op->name))
+        if (!fields(p, v, "user", keys, req) ||
+            !str(p, vmf_yaml_get(v, "name"), "user name", &op->name))
             return false;
         for (const char *ch = op->name; *ch; ch++)
             if (!g_ascii_isalnum(*ch) && *ch != '_' && *ch != '-')
-                return FAIL_AT(p, vmf_yaml_get(v, "name"), "user name \"%s\" is not valid", op->name);
+                return FAIL_AT(p, vmf_yaml_get(v, "name"), "user name \"%s\" is not valid",
+                               op->name);
         const VmfYamlNode *n;
         if ((n = vmf_yaml_get(v, "groups")) && !str_list(p, n, "user groups", &op->groups))
             return false;
@@ -220,7 +222,8 @@ static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
                     return FAIL_AT(p, n, "user group \"%s\" is not a valid group name", *gr);
         if ((n = vmf_yaml_get(v, "shell")) && !guest_path(p, n, "user shell", &op->shell))
             return false;
-        if ((n = vmf_yaml_get(v, "password_file")) && !host_file(p, n, "user password_file", &op->src))
+        if ((n = vmf_yaml_get(v, "password_file")) &&
+            !host_file(p, n, "user password_file", &op->src))
             return false;
         g_autoptr(GPtrArray) keylines = g_ptr_array_new_with_free_func(g_free);
         char **inline_keys = NULL;
@@ -261,7 +264,8 @@ static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
         static const char *const req[] = {"path", "content", NULL};
         if (!fields(p, v, "write", keys, req) ||
             !guest_path(p, vmf_yaml_get(v, "path"), "write path", &op->path) ||
-            !str(p, vmf_yaml_get(v, "content"), "write content", &op->text) || !file_attrs(p, v, op))
+            !str(p, vmf_yaml_get(v, "content"), "write content", &op->text) ||
+            !file_attrs(p, v, op))
             return false;
         if (strlen(op->text) > VMF_CUSTOMIZE_MAX_INLINE)
             return FAIL_AT(p, v, "write content is larger than 1 MiB: use upload:");
@@ -272,7 +276,8 @@ static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
         static const char *const req[] = {"src", "path", NULL};
         return fields(p, v, "upload", keys, req) &&
                host_file(p, vmf_yaml_get(v, "src"), "upload src", &op->src) &&
-               guest_path(p, vmf_yaml_get(v, "path"), "upload path", &op->path) && file_attrs(p, v, op);
+               guest_path(p, vmf_yaml_get(v, "path"), "upload path", &op->path) &&
+               file_attrs(p, v, op);
     }
     case VMF_OP_MKDIR: {
         static const char *const keys[] = {"path", "mode", "owner", NULL};
@@ -280,7 +285,8 @@ static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
         if (!map)
             return guest_path(p, v, "mkdir", &op->path);
         return fields(p, v, "mkdir", keys, req) &&
-               guest_path(p, vmf_yaml_get(v, "path"), "mkdir path", &op->path) && file_attrs(p, v, op);
+               guest_path(p, vmf_yaml_get(v, "path"), "mkdir path", &op->path) &&
+               file_attrs(p, v, op);
     }
     case VMF_OP_CHMOD: {
         static const char *const keys[] = {"path", "mode", NULL};
@@ -326,7 +332,8 @@ static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
         static const char *const req[] = {"script", NULL};
         if (!map)
             return str(p, v, what, &op->text);
-        if (!fields(p, v, what, keys, req) || !host_file(p, vmf_yaml_get(v, "script"), "script", &op->src))
+        if (!fields(p, v, what, keys, req) ||
+            !host_file(p, vmf_yaml_get(v, "script"), "script", &op->src))
             return false;
         const VmfYamlNode *nn = vmf_yaml_get(v, "name");
         if (nn && !str(p, nn, "name", &op->name))

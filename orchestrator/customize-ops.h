@@ -15,7 +15,7 @@ GQuark vmf_customize_error_quark(void);
 
 /* A customize list longer than this is a mistake; a file written inline
  * larger than this belongs in upload:. */
-#define VMF_CUSTOMIZE_MAX_OPS 1000
+#define VMF_CUSTOMIZE_MAX_OPS    1000
 #define VMF_CUSTOMIZE_MAX_INLINE (1u << 20)
 
 typedef enum {
@@ -56,25 +56,25 @@ typedef enum {
 typedef struct {
     VmfOpKind kind;
     unsigned line;
-    char *path;      /* guest path (write, upload, mkdir, chmod, chown, delete, append-line) */
-    char *text;      /* hostname, timezone, content, line, command, script text */
-    char *src;       /* host file (upload, run/firstboot script:, password files) */
-    char *target;    /* symlink target */
-    char *owner;     /* "user[:group]" for chown / write / upload / mkdir */
-    int mode;        /* -1 = unset */
-    bool recursive;  /* delete */
-    char *name;      /* user name, firstboot name */
-    char **groups;   /* user */
-    char **keys;     /* user's SSH public keys (lines) */
-    char *shell;     /* user */
+    char *path;     /* guest path (write, upload, mkdir, chmod, chown, delete, append-line) */
+    char *text;     /* hostname, timezone, content, line, command, script text */
+    char *src;      /* host file (upload, run/firstboot script:, password files) */
+    char *target;   /* symlink target */
+    char *owner;    /* "user[:group]" for chown / write / upload / mkdir */
+    int mode;       /* -1 = unset */
+    bool recursive; /* delete */
+    char *name;     /* user name, firstboot name */
+    char **groups;  /* user */
+    char **keys;    /* user's SSH public keys (lines) */
+    char *shell;    /* user */
     char **packages;
     unsigned sysprep; /* VmfSysprep bits */
-    bool flag;       /* network: true/false; selinux_relabel */
+    bool flag;        /* network: true/false; selinux_relabel */
 } VmfOp;
 
 typedef struct {
-    GPtrArray *ops;   /* of VmfOp* in recipe order */
-    bool network;     /* the appliance gets a network (a network: true item) */
+    GPtrArray *ops;        /* of VmfOp* in recipe order */
+    bool network;          /* the appliance gets a network (a network: true item) */
     bool explicit_sysprep; /* the list has a sysprep: item; else the default set runs last */
 } VmfCustomize;
 
@@ -91,8 +91,8 @@ const char *vmf_op_name(VmfOpKind kind);
 
 /* The recipe's verify: section (boot: true, marker: "login:", timeout: 10m). */
 typedef struct {
-    bool boot;     /* boot the customized image until `marker` appears */
-    char *marker;  /* default "login:" */
+    bool boot;        /* boot the customized image until `marker` appears */
+    char *marker;     /* default "login:" */
     unsigned timeout; /* seconds, default 600 */
 } VmfVerify;
 

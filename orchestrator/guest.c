@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-G_DEFINE_QUARK(vmf-guest-error-quark, vmf_guest_error)
+G_DEFINE_QUARK(vmf - guest - error - quark, vmf_guest_error)
 
 /* /etc/passwd, /etc/group and /etc/shadow larger than this are not read. */
 #define MAX_DB_FILE (16u << 20)
@@ -156,7 +156,8 @@ int vmf_guest_run(VmfGuest *g, const char *script, char **output, int *status, G
     g_autofree char *path = g_strdup_printf("/tmp/vmforge-run-%u-%d.sh", ++g->run_seq, getpid());
     if (guestfs_write(g->g, path, script, strlen(script)) < 0)
         return vmf_guest_fail(g, error, "copying the script into the guest");
-    g_autofree char *cmd = g_strdup_printf("sh %s </dev/null 2>&1; echo \"\nvmforge-status=$?\"", path);
+    g_autofree char *cmd =
+        g_strdup_printf("sh %s </dev/null 2>&1; echo \"\nvmforge-status=$?\"", path);
     char *out = guestfs_sh(g->g, cmd);
     int saved = out ? 0 : vmf_guest_fail(g, error, "running the script in the guest");
     guestfs_rm_f(g->g, path);

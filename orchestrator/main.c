@@ -15,9 +15,11 @@
 static const VmfCommand commands[] = {
     {"convert", "convert a raw disk to qcow2, VMDK, VDI, VHD and raw.gz in one pass",
      vmf_cmd_convert},
-    {"install", "boot an OS installer on a new raw MBR disk with a kickstart; keep the installed disk",
+    {"install",
+     "boot an OS installer on a new raw MBR disk with a kickstart; keep the installed disk",
      vmf_cmd_install},
-    {"customize", "apply a recipe's customize: list to an installed disk (libguestfs), then sysprep",
+    {"customize",
+     "apply a recipe's customize: list to an installed disk (libguestfs), then sysprep",
      vmf_cmd_customize},
     {"verify", "check an OVA: order, sizes, manifest, signature, schema, VMDK structure",
      vmf_cmd_verify},
@@ -31,6 +33,29 @@ void vmf_error(const char *cmd, const char *fmt, ...)
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     fprintf(stderr, "vmforge %s: error: %s\n", cmd, msg);
+}
+
+const char *vmf_cli_accel(const char *cmd, const char *given)
+{
+    const char *a = given ? given : g_getenv("VMFORGE_ACCEL");
+    if (!a || !*a)
+        a = "auto";
+    if (strcmp(a, "auto") && strcmp(a, "kvm") && strcmp(a, "tcg")) {
+        vmf_error(cmd, "--accel %s: expected auto, kvm or tcg", a);
+        return NULL;
+    }
+    return a;
+}
+
+VmfRecipe *vmf_cli_recipe(const char *cmd, const char *path, char **vars, int *status)
+{
+    g_autoptr(GError) err = NULL;
+    VmfRecipe *r = vmf_recipe_load(path, vars, &err);
+    if (!r) {
+        vmf_error(cmd, "%s", err->message);
+        *status = err->code == 2 ? VMF_EXIT_USAGE : VMF_EXIT_INPUT;
+    }
+    return r;
 }
 
 static void usage(FILE *out)

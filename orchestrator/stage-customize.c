@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK(vmf-stage-customize-error-quark, vmf_stage_customize_error)
+G_DEFINE_QUARK(vmf - stage - customize - error - quark, vmf_stage_customize_error)
 
 /* A VmfVerify on the heap, freed with its fields. */
 typedef VmfVerify VmfVerifyAuto;
@@ -178,13 +178,15 @@ static int add_firstboot(Run *run, const char *name, const char *script)
             guestfs_mkdir_p(run->g, "/etc/systemd/system/multi-user.target.wants") < 0 ||
             write_file(run, "/etc/systemd/system/vmforge-firstboot.service", unit) < 0 ||
             guestfs_ln_sf(run->g, "/etc/systemd/system/vmforge-firstboot.service",
-                          "/etc/systemd/system/multi-user.target.wants/vmforge-firstboot.service") < 0)
-            return run->error && *run->error ? -EIO : gfail(run, "installing the first-boot service");
+                          "/etc/systemd/system/multi-user.target.wants/vmforge-firstboot.service") <
+                0)
+            return run->error && *run->error ? -EIO
+                                             : gfail(run, "installing the first-boot service");
         run->firstboot_installed = true;
     }
     /* Numbered so they run in recipe order. */
-    g_autofree char *path = g_strdup_printf(FIRSTBOOT_DIR "/scripts/%04u-%s", ++run->firstboot_seq,
-                                            name);
+    g_autofree char *path =
+        g_strdup_printf(FIRSTBOOT_DIR "/scripts/%04u-%s", ++run->firstboot_seq, name);
     if (write_file(run, path, script) < 0)
         return -EIO;
     return guestfs_chmod(run->g, 0755, path) < 0 ? gfail(run, "chmod %s", path) : 0;
@@ -269,7 +271,8 @@ static int op_timezone(Run *run, const VmfOp *op)
     if (guestfs_ln_sf(run->g, zone, "/etc/localtime") < 0)
         return gfail(run, "linking /etc/localtime");
     g_autofree char *line = g_strdup_printf("%s\n", op->text);
-    return guestfs_is_file(run->g, "/etc/timezone") > 0 ? write_file(run, "/etc/timezone", line) : 0;
+    return guestfs_is_file(run->g, "/etc/timezone") > 0 ? write_file(run, "/etc/timezone", line)
+                                                        : 0;
 }
 
 static int op_user(Run *run, const VmfOp *op)
@@ -340,8 +343,9 @@ static int op_packages(Run *run, const VmfOp *op)
 {
     g_autofree char *list = g_strjoinv(" ", op->packages);
     if (!run->c->network) {
-        say(run, "  packages %s: skipped: the appliance has no network (add \"- network: true\" "
-                 "to customize: on a host whose guests may reach a package mirror)",
+        say(run,
+            "  packages %s: skipped: the appliance has no network (add \"- network: true\" "
+            "to customize: on a host whose guests may reach a package mirror)",
             list);
         return 0;
     }
@@ -425,8 +429,8 @@ static int apply(Run *run, const VmfOp *op)
         /* A file that does not end with a newline gets one first. */
         if (guestfs_is_file(run->g, op->path) > 0 && guestfs_filesize(run->g, op->path) > 0) {
             size_t len = 0;
-            char *last = guestfs_pread(run->g, op->path, 1, guestfs_filesize(run->g, op->path) - 1,
-                                       &len);
+            char *last =
+                guestfs_pread(run->g, op->path, 1, guestfs_filesize(run->g, op->path) - 1, &len);
             if (last && len == 1 && last[0] != '\n') {
                 g_free(text);
                 text = g_strdup_printf("\n%s\n", op->text);
@@ -509,8 +513,8 @@ static int truncate_logs(Run *run, unsigned *count)
 
 static int sysprep(Run *run, unsigned ops)
 {
-    static const char *const history[] = {"/root/.bash_history", "/root/.zsh_history",
-                                          "/root/.history", "/home/*/.bash_history",
+    static const char *const history[] = {"/root/.bash_history",  "/root/.zsh_history",
+                                          "/root/.history",       "/home/*/.bash_history",
                                           "/home/*/.zsh_history", NULL};
     static const char *const tmp[] = {"/tmp/*", "/var/tmp/*", NULL};
     static const char *const leases[] = {"/var/lib/dhcp/*", "/var/lib/dhclient/*",
@@ -521,9 +525,12 @@ static int sysprep(Run *run, unsigned ops)
                                         NULL};
     static const char *const seeds[] = {"/var/lib/systemd/random-seed", "/var/lib/random-seed",
                                         "/var/lib/urandom/random-seed", NULL};
-    static const char *const caches[] = {"/var/cache/apt/archives/*.deb", "/var/cache/apt/*.bin",
-                                         "/var/lib/apt/lists/*_*", "/var/cache/dnf/*",
-                                         "/var/cache/yum/*", NULL};
+    static const char *const caches[] = {"/var/cache/apt/archives/*.deb",
+                                         "/var/cache/apt/*.bin",
+                                         "/var/lib/apt/lists/*_*",
+                                         "/var/cache/dnf/*",
+                                         "/var/cache/yum/*",
+                                         NULL};
     static const char *const hostkeys[] = {"/etc/ssh/ssh_host_*", NULL};
     for (unsigned bit = 1; bit & VMF_SYSPREP_ALL; bit <<= 1) {
         if (!(ops & bit))
@@ -580,12 +587,14 @@ static int sysprep(Run *run, unsigned ops)
             g_prefix_error(run->error, "sysprep %s: ", vmf_sysprep_name((VmfSysprep)bit));
             return rc;
         }
-        say(run, "  sysprep %s: %u item%s", vmf_sysprep_name((VmfSysprep)bit), n, n == 1 ? "" : "s");
+        say(run, "  sysprep %s: %u item%s", vmf_sysprep_name((VmfSysprep)bit), n,
+            n == 1 ? "" : "s");
     }
     return 0;
 }
 
-/* ---- the HEPiX checks ------------------------------------------------------------------------- */
+/* ---- the HEPiX checks -------------------------------------------------------------------------
+ */
 
 static int hepix_check(Run *run)
 {
@@ -597,7 +606,8 @@ static int hepix_check(Run *run)
     if (!type)
         g_ptr_array_add(found, g_strdup("no partition table (an MBR is required)"));
     else if (strcmp(type, "msdos") != 0)
-        g_ptr_array_add(found, g_strdup_printf("a %s partition table (an MBR, msdos, is required)", type));
+        g_ptr_array_add(found,
+                        g_strdup_printf("a %s partition table (an MBR, msdos, is required)", type));
     free(type);
     for (char **d = devices; *d; d++)
         free(*d);
@@ -627,15 +637,16 @@ static int hepix_check(Run *run)
     return -EINVAL;
 }
 
-/* ---- the stage --------------------------------------------------------------------------------- */
+/* ---- the stage ---------------------------------------------------------------------------------
+ */
 
 static const char *op_summary(const VmfOp *op, char *buf, size_t len)
 {
-    const char *what = op->path ? op->path
-                       : op->name ? op->name
+    const char *what = op->path                             ? op->path
+                       : op->name                           ? op->name
                        : op->kind == VMF_OP_RUN && !op->src ? op->text
-                       : op->src  ? op->src
-                                  : op->text;
+                       : op->src                            ? op->src
+                                                            : op->text;
     g_snprintf(buf, len, "%s", what ? what : "");
     char *nl = strchr(buf, '\n');
     if (nl)
@@ -650,8 +661,8 @@ int vmf_stage_customize(const VmfRecipe *r, const VmfCustomizeOptions *o, VmfCus
     if (!c)
         return VMF_EXIT_INPUT;
     if (!g_file_test(o->disk, G_FILE_TEST_IS_REGULAR)) {
-        g_set_error(error, vmf_stage_customize_error_quark(), VMF_EXIT_INPUT,
-                    "%s: no such disk", o->disk);
+        g_set_error(error, vmf_stage_customize_error_quark(), VMF_EXIT_INPUT, "%s: no such disk",
+                    o->disk);
         return VMF_EXIT_INPUT;
     }
     gint64 t0 = g_get_monotonic_time();
@@ -687,7 +698,8 @@ int vmf_stage_customize(const VmfRecipe *r, const VmfCustomizeOptions *o, VmfCus
     run.g = vmf_guest_handle(run.guest);
     /* The HEPiX rules first: an LVM guest is refused before anything else. */
     if (hepix_check(&run) < 0 || vmf_guest_mount(run.guest, error) < 0) {
-        rc = error && *error && (*error)->code == VMF_EXIT_VERIFY ? VMF_EXIT_VERIFY : VMF_EXIT_FAILURE;
+        rc = error && *error && (*error)->code == VMF_EXIT_VERIFY ? VMF_EXIT_VERIFY
+                                                                  : VMF_EXIT_FAILURE;
         goto out;
     }
     say(&run, "guest: %s (package manager %s)", vmf_guest_distro(run.guest),
@@ -743,9 +755,16 @@ out:
         say(&run, "boot check: booting the image until \"%s\" appears (console: %s)",
             verify->marker, blog);
         VmfBootCheck b = {
-            .disk = work, .name = r->name, .uri = o->uri, .accel = o->accel,
-            .marker = verify->marker, .timeout = verify->timeout, .vcpus = r->vcpus,
-            .memory = r->memory, .console_log = blog, .quiet = run.quiet,
+            .disk = work,
+            .name = r->name,
+            .uri = o->uri,
+            .accel = o->accel,
+            .marker = verify->marker,
+            .timeout = verify->timeout,
+            .vcpus = r->vcpus,
+            .memory = r->memory,
+            .console_log = blog,
+            .quiet = run.quiet,
         };
         rc = vmf_boot_check(&b, &res->boot_seconds, error);
         if (rc == VMF_EXIT_OK)

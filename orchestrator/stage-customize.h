@@ -15,12 +15,12 @@
 GQuark vmf_stage_customize_error_quark(void);
 
 typedef struct {
-    const char *disk;    /* the base disk, replaced when the stage succeeds */
-    const char *logdir;  /* where NAME-customize.log goes */
-    const char *accel;   /* auto, kvm, tcg */
+    const char *disk;   /* the base disk, replaced when the stage succeeds */
+    const char *logdir; /* where NAME-customize.log goes */
+    const char *accel;  /* auto, kvm, tcg */
     bool no_trim;
-    int boot_check;      /* -1: as the recipe's verify: boot says; 0 no; 1 yes */
-    const char *uri;     /* libvirt URI for the boot check, NULL = default */
+    int boot_check;  /* -1: as the recipe's verify: boot says; 0 no; 1 yes */
+    const char *uri; /* libvirt URI for the boot check, NULL = default */
     VmfProgressMode progress;
 } VmfCustomizeOptions;
 
