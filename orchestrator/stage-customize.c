@@ -771,6 +771,12 @@ out:
             say(&run, "boot check: \"%s\" after %.0f s; powered off", verify->marker,
                 res->boot_seconds);
     }
+    if (vmf_interrupted) {
+        /* Whatever the interrupted operation reported, the answer is that it
+         * was interrupted. */
+        g_clear_error(error);
+        rc = VMF_EXIT_OK;
+    }
     if (rc == VMF_EXIT_OK && vmf_interrupted) {
         g_set_error(error, vmf_stage_customize_error_quark(), vmf_signals_exit_code(),
                     "interrupted; %s is unchanged", o->disk);

@@ -343,6 +343,34 @@ def case_boot_check(work):
           "a failed boot check changed the disk")
 
 
+def case_sigint(work):
+    """Ctrl-C during a customization: exit 130, the disk as it was, no work
+    copy left."""
+    import signal
+    d = workdir(work)
+    disk = copy_disk(d)
+    before = hashlib.sha256(open(disk, "rb").read()).hexdigest()
+    path = write_recipe(d, "  - hostname: interrupted\n  - run: \"sleep 30\"\n"
+                           "  - write: {path: /etc/after, content: x}\n")
+    proc = subprocess.Popen([vmforge_path(), "customize", path, "--disk", disk, "--accel", "tcg"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = os.path.join(d, "logs", "tcust-customize.log")
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if os.path.exists(log) and "[2/3] run" in open(log).read():
+            break
+        if proc.poll() is not None:
+            raise Failure("vmforge ended early: " + proc.stderr.read())
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    check(proc.returncode == 130, f"exit {proc.returncode}; stderr {err[-1500:]}")
+    check("interrupted" in err and "unchanged" in err, err[-1000:])
+    check(hashlib.sha256(open(disk, "rb").read()).hexdigest() == before,
+          "an interrupted customize changed the disk")
+    check(not [f for f in os.listdir(d) if ".customize-" in f], "the working copy was left")
+
+
 if __name__ == "__main__":
     main({
         "operations": case_operations,
@@ -350,4 +378,5 @@ if __name__ == "__main__":
         "run-fails": case_run_fails,
         "lvm": case_lvm,
         "boot-check": case_boot_check,
+        "sigint": case_sigint,
     })
