@@ -44,7 +44,11 @@ static char *plain_line(const char *s)
             continue;
         g_string_append_c(out, *p);
     }
-    return g_string_free(out, FALSE);
+    /* Boot loaders and firmware print bytes that are not text; what is
+     * matched and shown is valid UTF-8. */
+    char *valid = g_utf8_make_valid(out->str, (gssize)out->len);
+    g_string_free(out, TRUE);
+    return valid;
 }
 
 static void console_line(VmfConsole *c, const char *raw)

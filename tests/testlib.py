@@ -45,7 +45,7 @@ def run(argv, check_rc=None, env=None, **kw):
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    p = subprocess.run(argv, capture_output=True, text=True, env=full_env, **kw)
+    p = subprocess.run(argv, capture_output=True, text=True, errors="replace", env=full_env, **kw)
     if check_rc is not None and p.returncode != check_rc:
         raise Failure(
             f"{' '.join(map(str, argv))}: exit {p.returncode}, expected {check_rc}\n"

@@ -353,7 +353,7 @@ def case_sigint(work):
     path = write_recipe(d, "  - hostname: interrupted\n  - run: \"sleep 30\"\n"
                            "  - write: {path: /etc/after, content: x}\n")
     proc = subprocess.Popen([vmforge_path(), "customize", path, "--disk", disk, "--accel", "tcg"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
     log = os.path.join(d, "logs", "tcust-customize.log")
     deadline = time.time() + 300
     while time.time() < deadline:

@@ -356,7 +356,7 @@ def case_sigint(work):
     os.mkdir(out)
     proc = subprocess.Popen([vmforge_path(), "install", path, "-o", out, "--accel", "tcg",
                              "--connect", URI], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, errors="replace")
     log = os.path.join(out, "logs", f"{name}-install-console.log")
     deadline = time.time() + 600
     while time.time() < deadline:
