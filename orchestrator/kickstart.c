@@ -68,6 +68,16 @@ static char *read_password_file(const char *path, GError **error)
     return pw;
 }
 
+char *vmf_kickstart_hash_password_file(const char *path, GError **error)
+{
+    g_autofree char *plain = read_password_file(path, error);
+    if (!plain)
+        return NULL;
+    char *hash = vmf_kickstart_hash_password(plain, error);
+    explicit_bzero(plain, strlen(plain));
+    return hash;
+}
+
 GHashTable *vmf_kickstart_vars(const VmfRecipe *recipe, GHashTable *defaults, GError **error)
 {
     g_autoptr(GHashTable) vars = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);

@@ -20,6 +20,10 @@ GQuark vmf_kickstart_error_quark(void);
  * fresh salt. Returns the hash (g_free) or NULL with *error. */
 char *vmf_kickstart_hash_password(const char *plain, GError **error);
 
+/* Hashes the password on the first line of the file `path` (at most 1 KiB,
+ * not empty); the plain text is wiped. Returns the hash (g_free) or NULL. */
+char *vmf_kickstart_hash_password_file(const char *path, GError **error);
+
 /* The variables a template sees: the family's defaults, the recipe's vars
  * and --var, and vmforge's own (partitions, disk, root_device, rootpw_line,
  * name, version). The plain password (var rootpw or installer.rootpw_file) is

@@ -213,22 +213,6 @@ static int run_script(Run *run, const VmfOp *op, const char *script)
     return 0;
 }
 
-static char *read_host_password(const char *path, GError **error)
-{
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    if (!g_file_get_contents(path, &text, &len, error))
-        return NULL;
-    char *nl = strpbrk(text, "\r\n");
-    if (nl)
-        *nl = '\0';
-    char *hash = text[0] ? vmf_kickstart_hash_password(text, error) : NULL;
-    if (!text[0])
-        g_set_error(error, vmf_stage_customize_error_quark(), 1, "%s: the password is empty", path);
-    explicit_bzero(text, len);
-    return hash;
-}
-
 static int op_hostname(Run *run, const VmfOp *op)
 {
     g_autofree char *line = g_strdup_printf("%s\n", op->text);
@@ -302,7 +286,7 @@ static int op_user(Run *run, const VmfOp *op)
         return -ENOENT;
     }
     if (op->src) {
-        g_autofree char *hash = read_host_password(op->src, run->error);
+        g_autofree char *hash = vmf_kickstart_hash_password_file(op->src, run->error);
         if (!hash || vmf_guest_set_password_hash(run->guest, op->name, hash, run->error) < 0)
             return -EIO;
     }
@@ -393,7 +377,7 @@ static int apply(Run *run, const VmfOp *op)
     case VMF_OP_TIMEZONE:
         return op_timezone(run, op);
     case VMF_OP_ROOT_PASSWORD: {
-        g_autofree char *hash = read_host_password(op->src, run->error);
+        g_autofree char *hash = vmf_kickstart_hash_password_file(op->src, run->error);
         return hash ? vmf_guest_set_password_hash(run->guest, "root", hash, run->error) : -EIO;
     }
     case VMF_OP_USER:
