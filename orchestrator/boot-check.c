@@ -23,8 +23,9 @@ G_DEFINE_QUARK(vmf - boot - check - error - quark, vmf_boot_check_error)
 int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
 {
     struct stat st;
-    if (stat(b->disk, &st) < 0) {
-        g_set_error(error, vmf_boot_check_error_quark(), VMF_EXIT_INPUT, "%s: %s", b->disk,
+    const char *input = b->disk ? b->disk : b->kernel;
+    if (stat(input, &st) < 0) {
+        g_set_error(error, vmf_boot_check_error_quark(), VMF_EXIT_INPUT, "%s: %s", input,
                     g_strerror(errno));
         return VMF_EXIT_INPUT;
     }
@@ -38,7 +39,8 @@ int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
     const char *type = vmf_virt_domain_type(v, b->accel, error);
     if (!type)
         return VMF_EXIT_USAGE;
-    g_autofree char *dir = g_path_get_dirname(b->disk);
+    g_autofree char *dir =
+        b->disk ? g_path_get_dirname(b->disk) : g_strdup(g_get_tmp_dir());
     g_autofree char *work = g_strdup_printf("%s/.vmforge-boot-%s-XXXXXX", dir, b->name);
     if (!g_mkdtemp_full(work, 0755)) {
         g_set_error(error, vmf_boot_check_error_quark(), VMF_EXIT_OUTPUT, "%s: %s", dir,
@@ -49,6 +51,7 @@ int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
     g_autofree char *pool = g_strdup_printf("vmforge-boot-%s-%s", b->name, suffix);
     g_autofree char *domname = g_strdup_printf("vmforge-boot-%s-%s", b->name, suffix);
     g_autofree char *overlay = NULL;
+    g_autofree char *kernel = NULL;
     g_autofree char *xml = NULL;
     g_autoptr(virDomain) dom = NULL;
     g_autoptr(virStream) stream = NULL;
@@ -56,17 +59,30 @@ int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
     VmfConsoleMatch match = {.success = b->marker};
     int rc = VMF_EXIT_FAILURE;
     gint64 t0 = g_get_monotonic_time();
-    if (vmf_virt_pool_start(v, pool, work, error) < 0 ||
-        !(overlay = vmf_virt_overlay_create(v, "boot-overlay.qcow2", b->disk, (uint64_t)st.st_size,
-                                            error)))
+    if (vmf_virt_pool_start(v, pool, work, error) < 0)
+        goto out;
+    if (b->disk) {
+        overlay = vmf_virt_overlay_create(v, "boot-overlay.qcow2", b->disk, (uint64_t)st.st_size,
+                                          error);
+    } else {
+        /* A copy of the kernel: libvirt relabels what it boots, and the
+         * host's own /boot stays untouched. */
+        kernel = g_build_filename(work, "vmlinuz", NULL);
+        if (vmf_copy_sparse(b->kernel, kernel, error) < 0)
+            goto out;
+        overlay = vmf_virt_vol_create(v, "empty.raw", 1 << 20, error);
+    }
+    if (!overlay)
         goto out;
     VmfDomainSpec spec = {
         .name = domname,
         .type = type,
         .vcpus = b->vcpus,
         .memory = b->memory,
+        .kernel = kernel,
+        .cmdline = b->cmdline,
         .disk = overlay,
-        .disk_format = "qcow2",
+        .disk_format = b->disk ? "qcow2" : "raw",
     };
     xml = vmf_domain_xml(&spec);
     if (!(dom = vmf_virt_domain_create_paused(v, xml, error)) ||
@@ -108,7 +124,7 @@ int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
     *seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
 out:
     if (dom) {
-        if (rc == VMF_EXIT_OK)
+        if (rc == VMF_EXIT_OK && !b->destroy)
             vmf_virt_domain_shutdown(dom, SHUTDOWN_GRACE);
         vmf_virt_domain_destroy(dom);
     }

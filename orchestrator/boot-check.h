@@ -13,7 +13,10 @@
 GQuark vmf_boot_check_error_quark(void);
 
 typedef struct {
-    const char *disk;   /* raw disk to boot (read only through the overlay) */
+    const char *disk;   /* raw disk to boot (read only through the overlay); or NULL */
+    const char *kernel; /* instead of a disk: boot this kernel (copied into the work
+                           folder) with `cmdline` and an empty disk */
+    const char *cmdline;
     const char *name;   /* for the domain's name */
     const char *uri;    /* libvirt URI or NULL */
     const char *accel;  /* auto, kvm, tcg */
@@ -23,6 +26,7 @@ typedef struct {
     uint64_t memory;
     const char *console_log;
     bool quiet;
+    bool destroy; /* destroy at the marker instead of powering off */
 } VmfBootCheck;
 
 /* Returns a VMF_EXIT_* status; *seconds gets the time to the marker. */

@@ -55,7 +55,8 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
     prop(type, "machine", "pc");
     if (s->kernel) {
         child(os, "kernel", s->kernel);
-        child(os, "initrd", s->initrd);
+        if (s->initrd)
+            child(os, "initrd", s->initrd);
         child(os, "cmdline", s->cmdline);
     } else {
         prop(child(os, "boot", NULL), "dev", "hd");
@@ -106,6 +107,108 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
     prop(rng, "model", "virtio");
     prop(child(rng, "backend", "/dev/urandom"), "model", "random");
     prop(child(devices, "memballoon", NULL), "model", "none");
+
+    xmlChar *buf = NULL;
+    int len = 0;
+    xmlDocDumpFormatMemory(doc, &buf, &len, 1);
+    char *out = g_strndup((const char *)buf, (gsize)len);
+    xmlFree(buf);
+    xmlFreeDoc(doc);
+    return out;
+}
+
+/* The namespace of vmforge's <metadata> element in deployable domains. */
+#define VMF_XMLNS "https://github.com/vmforge/vmforge/xmlns/deploy/1"
+
+static void deploy_disk(xmlNodePtr devices, const char *path, const char *format,
+                        const char *dev, const char *bus, const char *serial)
+{
+    xmlNodePtr d = child(devices, "disk", NULL);
+    prop(d, "type", "file");
+    prop(d, "device", "disk");
+    xmlNodePtr drv = child(d, "driver", NULL);
+    prop(drv, "name", "qemu");
+    prop(drv, "type", format);
+    prop(child(d, "source", NULL), "file", path);
+    xmlNodePtr t = child(d, "target", NULL);
+    prop(t, "dev", dev);
+    prop(t, "bus", bus);
+    if (serial)
+        child(d, "serial", serial);
+}
+
+char *vmf_domain_xml_deploy(const VmfDeploySpec *s)
+{
+    bool xen = strcmp(s->type, "xen") == 0;
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr dom = xmlNewNode(NULL, BAD_CAST "domain");
+    xmlDocSetRootElement(doc, dom);
+    prop(dom, "type", s->type);
+    child(dom, "name", s->name);
+    if (s->description)
+        child(dom, "description", s->description);
+    if (s->scratch) {
+        xmlNodePtr md = child(dom, "metadata", NULL);
+        xmlNodePtr sc = xmlNewChild(md, NULL, BAD_CAST "scratch", NULL);
+        xmlSetNs(sc, xmlNewNs(sc, BAD_CAST VMF_XMLNS, BAD_CAST "vmforge"));
+        char num[32];
+        g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, s->scratch_size);
+        prop(sc, "path", s->scratch);
+        prop(sc, "bytes", num);
+        if (s->scratch_command)
+            prop(sc, "create", s->scratch_command);
+    }
+    char num[32];
+    g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, s->memory >> 20);
+    prop(child(dom, "memory", num), "unit", "MiB");
+    g_snprintf(num, sizeof(num), "%u", s->vcpus);
+    child(dom, "vcpu", num);
+    xmlNodePtr os = child(dom, "os", NULL);
+    xmlNodePtr type = child(os, "type", "hvm");
+    prop(type, "arch", "x86_64");
+    prop(type, "machine", xen ? "xenfv" : "pc");
+    prop(child(os, "boot", NULL), "dev", "hd");
+    xmlNodePtr features = child(dom, "features", NULL);
+    child(features, "acpi", NULL);
+    child(features, "apic", NULL);
+    if (!xen)
+        prop(child(dom, "cpu", NULL), "mode", "host-model");
+    prop(child(dom, "clock", NULL), "offset", "utc");
+    child(dom, "on_poweroff", "destroy");
+    child(dom, "on_reboot", "restart");
+    child(dom, "on_crash", "restart");
+    xmlNodePtr devices = child(dom, "devices", NULL);
+    const char *prefix = strcmp(s->disk_bus, "xen") == 0      ? "xvd"
+                         : strcmp(s->disk_bus, "virtio") == 0 ? "vd"
+                         : strcmp(s->disk_bus, "ide") == 0    ? "hd"
+                                                               : "sd";
+    g_autofree char *d1 = g_strdup_printf("%sa", prefix);
+    g_autofree char *d2 = g_strdup_printf("%sb", prefix);
+    deploy_disk(devices, s->image, s->image_format, d1, s->disk_bus, NULL);
+    if (s->scratch)
+        deploy_disk(devices, s->scratch, s->scratch_format, d2, s->disk_bus, "scratch");
+    xmlNodePtr nic = child(devices, "interface", NULL);
+    if (xen) {
+        prop(nic, "type", "bridge");
+        prop(child(nic, "source", NULL), "bridge", "xenbr0");
+    } else {
+        prop(nic, "type", "network");
+        prop(child(nic, "source", NULL), "network", "default");
+    }
+    if (s->nic_model)
+        prop(child(nic, "model", NULL), "type", s->nic_model);
+    xmlNodePtr serial = child(devices, "serial", NULL);
+    prop(serial, "type", "pty");
+    prop(child(serial, "target", NULL), "port", "0");
+    xmlNodePtr console = child(devices, "console", NULL);
+    prop(console, "type", "pty");
+    xmlNodePtr ct = child(console, "target", NULL);
+    prop(ct, "type", "serial");
+    prop(ct, "port", "0");
+    xmlNodePtr gfx = child(devices, "graphics", NULL);
+    prop(gfx, "type", "vnc");
+    prop(gfx, "autoport", "yes");
+    prop(gfx, "listen", "127.0.0.1");
 
     xmlChar *buf = NULL;
     int len = 0;

@@ -30,3 +30,25 @@ typedef struct {
 /* The domain XML (g_free). The domain is transient and ends on power-off,
  * reboot and crash alike, so "gone" means "the guest stopped". */
 char *vmf_domain_xml(const VmfDomainSpec *s);
+
+/* A domain to deploy a built image with: what `vmforge build` writes beside
+ * kvm/openstack and xen/hepix images. Persistent (power-off stops it, reboot
+ * restarts it), booting the image's own boot loader. */
+typedef struct {
+    const char *name;
+    const char *type; /* "kvm" or "xen" */
+    unsigned vcpus;
+    uint64_t memory;         /* bytes */
+    const char *image;       /* absolute path on the hypervisor host */
+    const char *image_format; /* "qcow2" or "raw" */
+    const char *disk_bus;    /* "virtio", "xen", ... */
+    const char *nic_model;   /* NULL: the hypervisor's default */
+    const char *scratch;     /* the scratch disk's path, or NULL for none */
+    const char *scratch_format;
+    uint64_t scratch_size;   /* bytes, recorded in <metadata> */
+    const char *scratch_command; /* how to create it, recorded in <metadata> */
+    const char *description;
+} VmfDeploySpec;
+
+/* The deployable domain's XML (g_free). */
+char *vmf_domain_xml_deploy(const VmfDeploySpec *s);

@@ -261,3 +261,39 @@ int vmf_guest_set_password_hash(VmfGuest *g, const char *user, const char *hash,
     explicit_bzero(text, strlen(text));
     return 0;
 }
+
+char *vmf_guest_library_version(void)
+{
+    guestfs_h *g = guestfs_create_flags(GUESTFS_CREATE_NO_ENVIRONMENT);
+    if (!g)
+        return g_strdup("unknown");
+    struct guestfs_version *v = guestfs_version(g);
+    char *text = v ? g_strdup_printf("%" G_GINT64_FORMAT ".%" G_GINT64_FORMAT ".%" G_GINT64_FORMAT
+                                     "%s",
+                                     v->major, v->minor, v->release, v->extra)
+                   : g_strdup("unknown");
+    if (v)
+        guestfs_free_version(v);
+    guestfs_close(g);
+    return text;
+}
+
+int vmf_guest_probe(const char *accel, GError **error)
+{
+    g_autoptr(VmfGuest) g = g_new0(VmfGuest, 1);
+    g->g = guestfs_create();
+    if (!g->g) {
+        g_set_error(error, vmf_guest_error_quark(), 1, "cannot create a libguestfs handle");
+        return -ENOMEM;
+    }
+    guestfs_set_error_handler(g->g, NULL, NULL);
+    if (strcmp(accel, "tcg") == 0) {
+        char *settings[] = {(char *)"force_tcg", NULL};
+        guestfs_set_backend_settings(g->g, settings);
+    }
+    if (guestfs_add_drive_scratch(g->g, 16 << 20, -1) < 0 || guestfs_launch(g->g) < 0)
+        return vmf_guest_fail(g, error, "the libguestfs appliance did not start");
+    if (guestfs_shutdown(g->g) < 0)
+        return vmf_guest_fail(g, error, "the libguestfs appliance did not shut down");
+    return 0;
+}

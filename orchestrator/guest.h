@@ -27,6 +27,13 @@ void vmf_guest_free(VmfGuest *g);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfGuest, vmf_guest_free)
 
 guestfs_h *vmf_guest_handle(VmfGuest *g);
+
+/* Launches an appliance on a scratch disk and shuts it down: can this host
+ * run libguestfs with `accel`? */
+int vmf_guest_probe(const char *accel, GError **error);
+
+/* libguestfs's version ("1.48.6"), without launching anything; g_free. */
+char *vmf_guest_library_version(void);
 /* Inspection results ("debian", "fedora", "rhel"...; "apt", "dnf"...). */
 const char *vmf_guest_distro(VmfGuest *g);
 const char *vmf_guest_package_manager(VmfGuest *g);

@@ -16,7 +16,7 @@ const char *const vmf_kickstart_refused[] = {
     NULL,
 };
 
-char *vmf_kickstart_hash_password(const char *plain, GError **error)
+char *vmf_kickstart_hash_password(const char *plain, const char *salt, GError **error)
 {
     if (strlen(plain) > MAX_PASSWORD) {
         g_set_error(error, vmf_kickstart_error_quark(), 1, "the root password is longer than %d",
@@ -25,15 +25,17 @@ char *vmf_kickstart_hash_password(const char *plain, GError **error)
     }
     static const char *const prefixes[] = {"$y$", "$6$"};
     for (size_t i = 0; i < G_N_ELEMENTS(prefixes); i++) {
-        char *salt = crypt_gensalt_ra(prefixes[i], 0, NULL, 0);
-        if (!salt)
+        char *fresh = salt ? NULL : crypt_gensalt_ra(prefixes[i], 0, NULL, 0);
+        if (!salt && !fresh)
             continue;
         struct crypt_data *data = g_new0(struct crypt_data, 1);
-        const char *h = crypt_r(plain, salt, data);
+        const char *h = crypt_r(plain, salt ? salt : fresh, data);
         char *out = h && h[0] != '*' ? g_strdup(h) : NULL;
         explicit_bzero(data, sizeof(*data));
         g_free(data);
-        free(salt);
+        free(fresh);
+        if (salt && !out)
+            break;
         if (out)
             return out;
     }
@@ -68,17 +70,18 @@ static char *read_password_file(const char *path, GError **error)
     return pw;
 }
 
-char *vmf_kickstart_hash_password_file(const char *path, GError **error)
+char *vmf_kickstart_hash_password_file(const char *path, const char *salt, GError **error)
 {
     g_autofree char *plain = read_password_file(path, error);
     if (!plain)
         return NULL;
-    char *hash = vmf_kickstart_hash_password(plain, error);
+    char *hash = vmf_kickstart_hash_password(plain, salt, error);
     explicit_bzero(plain, strlen(plain));
     return hash;
 }
 
-GHashTable *vmf_kickstart_vars(const VmfRecipe *recipe, GHashTable *defaults, GError **error)
+GHashTable *vmf_kickstart_vars(const VmfRecipe *recipe, GHashTable *defaults, const char *salt,
+                               GError **error)
 {
     g_autoptr(GHashTable) vars = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     GHashTableIter it;
@@ -107,7 +110,7 @@ GHashTable *vmf_kickstart_vars(const VmfRecipe *recipe, GHashTable *defaults, GE
         explicit_bzero(pv, strlen(pv));
     g_hash_table_remove(vars, "rootpw");
     if (plain) {
-        g_autofree char *hash = vmf_kickstart_hash_password(plain, error);
+        g_autofree char *hash = vmf_kickstart_hash_password(plain, salt, error);
         explicit_bzero(plain, strlen(plain));
         if (!hash)
             return NULL;

@@ -13,6 +13,9 @@
 #include <string.h>
 
 static const VmfCommand commands[] = {
+    {"build",
+     "build every target of a recipe from one install: install, customize, convert, package",
+     vmf_cmd_build},
     {"convert", "convert a raw disk to qcow2, VMDK, VDI, VHD and raw.gz in one pass",
      vmf_cmd_convert},
     {"install",
@@ -21,6 +24,8 @@ static const VmfCommand commands[] = {
     {"customize",
      "apply a recipe's customize: list to an installed disk (libguestfs), then sysprep",
      vmf_cmd_customize},
+    {"doctor", "check that this host can build: libvirtd, the accelerator, libguestfs, space",
+     vmf_cmd_doctor},
     {"verify", "check an OVA: order, sizes, manifest, signature, schema, VMDK structure",
      vmf_cmd_verify},
     {NULL, NULL, NULL},

@@ -527,7 +527,8 @@ VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, 
 {
     static const char *const keys[] = {"name",   "version",   "description", "vars",
                                        "disk",   "installer", "hardware",    "customize",
-                                       "verify", "scratch",   "targets",     NULL};
+                                       "verify", "scratch",   "targets",     "convert",
+                                       NULL};
     g_autoptr(VmfRecipe) r = g_new0(VmfRecipe, 1);
     r->path = g_canonicalize_filename(path, NULL);
     r->dir = g_path_get_dirname(r->path);
@@ -572,6 +573,7 @@ VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, 
     r->verify = vmf_yaml_get(root, "verify");
     r->scratch = vmf_yaml_get(root, "scratch");
     r->targets = vmf_yaml_get(root, "targets");
+    r->convert = vmf_yaml_get(root, "convert");
     return g_steal_pointer(&r);
 }
 

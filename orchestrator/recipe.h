@@ -4,7 +4,8 @@
  * Every error names the recipe file, line and column and what was expected;
  * unknown keys are errors with a "did you mean". Paths are made absolute
  * relative to the recipe's folder. Sections of later stages (customize,
- * verify, scratch, targets) are kept as YAML nodes for those stages.
+ * verify, scratch, targets, convert) are kept as YAML nodes for those
+ * stages.
  */
 #pragma once
 
@@ -64,7 +65,7 @@ typedef struct {
     unsigned vcpus;
     uint64_t memory;
     /* later stages' sections, borrowed from `root` */
-    VmfYamlNode *customize, *verify, *scratch, *targets;
+    VmfYamlNode *customize, *verify, *scratch, *targets, *convert;
     VmfYamlNode *root;
 } VmfRecipe;
 

@@ -2,6 +2,7 @@
 #include "stage-customize.h"
 
 #include "boot-check.h"
+#include "cache.h"
 #include "customize-ops.h"
 #include "exit-codes.h"
 #include "guest.h"
@@ -66,53 +67,6 @@ static void say(Run *run, const char *fmt, ...)
         fprintf(run->log, "%s %s\n", ts, msg);
         fflush(run->log);
     }
-}
-
-/* ---- copying the disk (sparse) -------------------------------------------------------- */
-
-static int copy_sparse(const char *from, const char *to, GError **error)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0) {
-        g_set_error(error, vmf_stage_customize_error_quark(), VMF_EXIT_INPUT, "%s: %s", from,
-                    g_strerror(errno));
-        return -errno;
-    }
-    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out < 0) {
-        int e = errno;
-        close(in);
-        g_set_error(error, vmf_stage_customize_error_quark(), VMF_EXIT_OUTPUT, "%s: %s", to,
-                    g_strerror(e));
-        return -e;
-    }
-    struct stat st;
-    int rc = fstat(in, &st) < 0 || ftruncate(out, st.st_size) < 0 ? -errno : 0;
-    off_t pos = 0;
-    while (rc == 0 && pos < st.st_size) {
-        off_t data = lseek(in, pos, SEEK_DATA);
-        if (data < 0)
-            break; /* no more data */
-        off_t hole = lseek(in, data, SEEK_HOLE);
-        off_t o = data;
-        while (rc == 0 && o < hole) {
-            ssize_t n = copy_file_range(in, &o, out, &(off_t){o}, (size_t)(hole - o), 0);
-            if (n <= 0)
-                rc = n < 0 ? -errno : -EIO;
-        }
-        pos = hole;
-    }
-    if (rc == 0 && fdatasync(out) < 0)
-        rc = -errno;
-    close(in);
-    if (close(out) < 0 && rc == 0)
-        rc = -errno;
-    if (rc < 0) {
-        g_set_error(error, vmf_stage_customize_error_quark(), VMF_EXIT_OUTPUT,
-                    "copying %s to %s: %s", from, to, g_strerror(-rc));
-        g_unlink(to);
-    }
-    return rc;
 }
 
 /* ---- operations ---------------------------------------------------------------------------- */
@@ -265,6 +219,12 @@ static int op_user(Run *run, const VmfOp *op)
     g_autofree char *home = NULL;
     if (vmf_guest_lookup_user(run->guest, op->name, &uid, &gid, NULL) < 0) {
         g_autoptr(GString) cmd = g_string_new("useradd -m");
+        /* useradd refuses to make a user group that exists already (Debian
+         * has "operator", "backup", "list"...): that group becomes the
+         * user's primary group, as useradd itself suggests. */
+        int existing_gid;
+        if (vmf_guest_lookup_group(run->guest, op->name, &existing_gid) == 0)
+            g_string_append_printf(cmd, " -g '%s'", op->name);
         if (op->shell)
             g_string_append_printf(cmd, " -s '%s'", op->shell);
         if (op->groups && op->groups[0]) {
@@ -286,7 +246,7 @@ static int op_user(Run *run, const VmfOp *op)
         return -ENOENT;
     }
     if (op->src) {
-        g_autofree char *hash = vmf_kickstart_hash_password_file(op->src, run->error);
+        g_autofree char *hash = vmf_kickstart_hash_password_file(op->src, NULL, run->error);
         if (!hash || vmf_guest_set_password_hash(run->guest, op->name, hash, run->error) < 0)
             return -EIO;
     }
@@ -377,7 +337,7 @@ static int apply(Run *run, const VmfOp *op)
     case VMF_OP_TIMEZONE:
         return op_timezone(run, op);
     case VMF_OP_ROOT_PASSWORD: {
-        g_autofree char *hash = vmf_kickstart_hash_password_file(op->src, run->error);
+        g_autofree char *hash = vmf_kickstart_hash_password_file(op->src, NULL, run->error);
         return hash ? vmf_guest_set_password_hash(run->guest, "root", hash, run->error) : -EIO;
     }
     case VMF_OP_USER:
@@ -638,6 +598,56 @@ static const char *op_summary(const VmfOp *op, char *buf, size_t len)
     return buf;
 }
 
+int vmf_customize_fingerprint(const VmfRecipe *r, VmfCache *cache, GChecksum *sum,
+                              GError **error)
+{
+    g_autoptr(VmfCustomize) c = vmf_customize_parse(r, error);
+    if (!c)
+        return VMF_EXIT_INPUT;
+    for (guint i = 0; i < c->ops->len; i++) {
+        const VmfOp *op = g_ptr_array_index(c->ops, i);
+        vmf_fp_add(sum, "op", vmf_op_name(op->kind));
+        vmf_fp_add(sum, "path", op->path);
+        vmf_fp_add(sum, "text", op->text);
+        vmf_fp_add(sum, "target", op->target);
+        vmf_fp_add(sum, "owner", op->owner);
+        vmf_fp_add_u64(sum, "mode", (uint64_t)(int64_t)op->mode);
+        vmf_fp_add_u64(sum, "recursive", op->recursive);
+        vmf_fp_add(sum, "name", op->name);
+        vmf_fp_add(sum, "shell", op->shell);
+        vmf_fp_add_u64(sum, "sysprep", op->sysprep);
+        vmf_fp_add_u64(sum, "flag", op->flag);
+        char **lists[] = {op->groups, op->keys, op->packages};
+        for (size_t l = 0; l < G_N_ELEMENTS(lists); l++)
+            for (char **x = lists[l]; x && *x; x++)
+                vmf_fp_add(sum, "item", *x);
+        if (!op->src)
+            continue;
+        if (op->kind == VMF_OP_ROOT_PASSWORD || op->kind == VMF_OP_USER) {
+            /* A password enters the key only as a salted yescrypt hash. */
+            g_autofree char *hash =
+                vmf_kickstart_hash_password_file(op->src, vmf_cache_salt(cache), error);
+            if (!hash)
+                return VMF_EXIT_INPUT;
+            vmf_fp_add(sum, "password", hash);
+        } else {
+            g_autofree char *digest = vmf_cache_file_digest(cache, op->src, error);
+            if (!digest)
+                return VMF_EXIT_INPUT;
+            vmf_fp_add(sum, "file", digest);
+        }
+    }
+    if (!c->explicit_sysprep)
+        vmf_fp_add_u64(sum, "default-sysprep", VMF_SYSPREP_DEFAULT);
+    /* What the first-boot runner installs into the guest. */
+    static const char *const templates[] = {"run.sh", "vmforge-firstboot.service"};
+    for (size_t i = 0; i < G_N_ELEMENTS(templates); i++) {
+        g_autofree char *text = template_text(templates[i], NULL);
+        vmf_fp_add(sum, templates[i], text);
+    }
+    return 0;
+}
+
 int vmf_stage_customize(const VmfRecipe *r, const VmfCustomizeOptions *o, VmfCustomizeResult *res,
                         GError **error)
 {
@@ -668,7 +678,7 @@ int vmf_stage_customize(const VmfRecipe *r, const VmfCustomizeOptions *o, VmfCus
     }
     int rc = VMF_EXIT_OK;
     say(&run, "copying %s (the original stays as it is until everything succeeded)", o->disk);
-    if (copy_sparse(o->disk, work, error) < 0) {
+    if (vmf_copy_sparse(o->disk, work, error) < 0) {
         fclose(run.log);
         return VMF_EXIT_OUTPUT;
     }

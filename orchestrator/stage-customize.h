@@ -33,6 +33,14 @@ typedef struct {
 
 void vmf_customize_result_clear(VmfCustomizeResult *r);
 
+/* Feeds what the customized disk depends on into `sum` (see cache.h): every
+ * operation with its values, the content of uploaded and script files,
+ * passwords as salted hashes, the sysprep set and the first-boot runner.
+ * Returns a VMF_EXIT_* status. */
+typedef struct VmfCache VmfCache;
+int vmf_customize_fingerprint(const VmfRecipe *recipe, VmfCache *cache, GChecksum *sum,
+                              GError **error);
+
 /* Returns a VMF_EXIT_* status; *error names the operation and its recipe
  * line. */
 int vmf_stage_customize(const VmfRecipe *recipe, const VmfCustomizeOptions *opts,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "stage-install.h"
 
+#include "cache.h"
+
 #include "console.h"
 #include "disk.h"
 #include "domain-xml.h"
@@ -258,7 +260,7 @@ static int plan_make(const VmfRecipe *r, const VmfInstallOptions *o, Plan *p, GE
         return VMF_EXIT_INPUT;
     }
     g_autoptr(GHashTable) defaults = family_vars(&p->family);
-    g_autoptr(GHashTable) vars = vmf_kickstart_vars(r, defaults, &ferr);
+    g_autoptr(GHashTable) vars = vmf_kickstart_vars(r, defaults, o->salt, &ferr);
     if (!vars) {
         g_set_error(error, vmf_install_error_quark(), VMF_EXIT_INPUT, "%s", ferr->message);
         g_error_free(ferr);
@@ -270,9 +272,10 @@ static int plan_make(const VmfRecipe *r, const VmfInstallOptions *o, Plan *p, GE
         g_error_free(ferr);
         return VMF_EXIT_INPUT;
     }
-    p->logdir = g_build_filename(o->outdir, "logs", NULL);
+    p->logdir = o->logdir ? g_strdup(o->logdir) : g_build_filename(o->outdir, "logs", NULL);
     p->final_disk = g_strdup_printf("%s/%s.raw", o->outdir, r->name);
-    p->failed_disk = g_strdup_printf("%s/%s.failed.raw", o->outdir, r->name);
+    p->failed_disk = g_strdup_printf("%s/%s.failed.raw", o->keep_dir ? o->keep_dir : o->outdir,
+                                     r->name);
     p->ks_path = g_strdup_printf("%s/%s-ks.cfg", p->logdir, r->name);
     p->console_log = g_strdup_printf("%s/%s-install-console.log", p->logdir, r->name);
     p->anaconda_log = g_strdup_printf("%s/%s-install-anaconda.log", p->logdir, r->name);
@@ -401,6 +404,45 @@ static int check_reachable(const char *uri, const char *what, const char *path, 
              "%s: QEMU (which runs as its own user under %s) cannot reach %s %s through it; "
              "make it traversable (chmod o+x %s) or use another folder",
              dir, uri, what, path, dir);
+    return 0;
+}
+
+int vmf_install_fingerprint(const VmfRecipe *r, VmfCache *cache, GChecksum *sum, GError **error)
+{
+    /* The plan a dry run makes, with the root password hashed with the
+     * cache's salt: the rendered kickstart is then the same on every run. */
+    VmfInstallOptions o = {.outdir = "/", .dry_run = true, .salt = vmf_cache_salt(cache)};
+    g_auto(Plan) plan = {0};
+    int rc = plan_make(r, &o, &plan, error);
+    if (rc)
+        return rc;
+    vmf_fp_add_u64(sum, "disk.size", r->disk_size);
+    for (unsigned i = 0; i < r->n_partitions; i++) {
+        const VmfPartition *p = &r->partitions[i];
+        g_autofree char *part =
+            g_strdup_printf("%s|%" G_GUINT64_FORMAT "|%x|%d|%s", p->mount ? p->mount : "",
+                            p->size, p->type, p->bootable, p->fstype ? p->fstype : "");
+        vmf_fp_add(sum, "disk.partition", part);
+    }
+    const char *files[][2] = {{"media", plan.media ? plan.media->iso : NULL},
+                              {"kernel", r->kernel},
+                              {"initrd", r->initrd}};
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+        if (!files[i][1])
+            continue;
+        g_autofree char *digest = vmf_cache_file_digest(cache, files[i][1], error);
+        if (!digest)
+            return VMF_EXIT_INPUT;
+        vmf_fp_add(sum, files[i][0], digest);
+    }
+    g_autofree char *family_text = NULL;
+    if (!g_file_get_contents(plan.family.path, &family_text, NULL, NULL))
+        family_text = g_strdup(plan.family.path);
+    vmf_fp_add(sum, "installer.family", family_text);
+    vmf_fp_add(sum, "installer.answer_file", plan.ks->text);
+    vmf_fp_add(sum, "installer.inject", vmf_inject_name(r->inject));
+    vmf_fp_add(sum, "installer.extra_args", r->extra_args);
+    vmf_fp_add(sum, "installer.network", r->network);
     return 0;
 }
 

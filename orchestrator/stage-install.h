@@ -25,6 +25,9 @@ typedef struct {
     unsigned timeout;   /* overrides the recipe's when non-zero */
     unsigned idle_timeout;
     VmfProgressMode progress;
+    const char *logdir;   /* NULL = OUTDIR/logs */
+    const char *keep_dir; /* where --keep-failed keeps the disk; NULL = outdir */
+    const char *salt;     /* crypt setting for the root password; NULL = a fresh one */
 } VmfInstallOptions;
 
 typedef struct {
@@ -36,6 +39,15 @@ typedef struct {
 } VmfInstallResult;
 
 void vmf_install_result_clear(VmfInstallResult *r);
+
+/* Feeds everything the installed disk depends on into `sum` (see cache.h):
+ * disk spec, media (or kernel and initrd) digests, the installer family, the
+ * rendered answer file (root password hashed with the cache's salt) and the
+ * injection. Checks the recipe and template as a dry run does. Returns a
+ * VMF_EXIT_* status. */
+typedef struct VmfCache VmfCache;
+int vmf_install_fingerprint(const VmfRecipe *recipe, VmfCache *cache, GChecksum *sum,
+                            GError **error);
 
 /* Runs the stage. Returns a VMF_EXIT_* status; on failure *error says what
  * and where (and the console's tail was printed on stderr). */

@@ -4,6 +4,9 @@
 #include "vmforge-config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,4 +70,50 @@ void vmf_remove_workdir(const char *dir)
         g_unlink(path);
     }
     g_rmdir(dir);
+}
+
+int vmf_copy_sparse(const char *from, const char *to, GError **error)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        int e = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", from,
+                    g_strerror(e));
+        return -e;
+    }
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", to,
+                    g_strerror(e));
+        return -e;
+    }
+    struct stat st;
+    int rc = fstat(in, &st) < 0 || ftruncate(out, st.st_size) < 0 ? -errno : 0;
+    off_t pos = 0;
+    while (rc == 0 && pos < st.st_size) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0)
+            break; /* no more data */
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        off_t o = data;
+        while (rc == 0 && o < hole) {
+            ssize_t n = copy_file_range(in, &o, out, &(off_t){o}, (size_t)(hole - o), 0);
+            if (n <= 0)
+                rc = n < 0 ? -errno : -EIO;
+        }
+        pos = hole;
+    }
+    if (rc == 0 && fdatasync(out) < 0)
+        rc = -errno;
+    close(in);
+    if (close(out) < 0 && rc == 0)
+        rc = -errno;
+    if (rc < 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
+                    "copying %s to %s: %s", from, to, g_strerror(-rc));
+        g_unlink(to);
+    }
+    return rc;
 }

@@ -17,3 +17,8 @@ const char *vmf_templates_dir(void);
 /* Removes the files in `dir` (not sub-folders), then `dir`: a build's work
  * folder. */
 void vmf_remove_workdir(const char *dir);
+
+/* Copies `from` to the new file `to` (which must not exist), keeping holes
+ * (SEEK_DATA/SEEK_HOLE + copy_file_range), and syncs it. On failure `to` is
+ * removed and *error (G_FILE_ERROR) names the file at fault. */
+int vmf_copy_sparse(const char *from, const char *to, GError **error);

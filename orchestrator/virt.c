@@ -172,6 +172,15 @@ char *vmf_virt_versions(VmfVirt *v)
     return g_strdup_printf("libvirt %s, QEMU %s", l, h);
 }
 
+void vmf_virt_version_parts(VmfVirt *v, char **libvirt, char **qemu)
+{
+    unsigned long lib = 0, hv = 0;
+    virConnectGetLibVersion(v->conn, &lib);
+    virConnectGetVersion(v->conn, &hv);
+    *libvirt = version_text(lib);
+    *qemu = version_text(hv);
+}
+
 const char *vmf_virt_domain_type(VmfVirt *v, const char *accel, GError **error)
 {
     if (strcmp(accel, "tcg") == 0 || strcmp(accel, "qemu") == 0)

@@ -36,6 +36,8 @@ virConnectPtr vmf_virt_conn(VmfVirt *v);
 const char *vmf_virt_uri(VmfVirt *v);
 /* "libvirt 9.0.0, QEMU 7.2.0" */
 char *vmf_virt_versions(VmfVirt *v);
+/* The libvirt daemon's and the hypervisor's versions ("9.0.0"), g_free. */
+void vmf_virt_version_parts(VmfVirt *v, char **libvirt, char **qemu);
 
 /* Resolves --accel: "kvm" or "tcg" are checked against the host's domain
  * capabilities, "auto" picks kvm when the host offers it. Returns the libvirt

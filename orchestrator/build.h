@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * build.h — the `vmforge build` pipeline: recipe and targets checked, the
+ * base disk taken from the cache or made (disk, install, customize, verify)
+ * under the cache entry's lock, then one convert pass writing every target,
+ * the platform files, and report.json.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+typedef struct {
+    const char *recipe;
+    char **vars;           /* --var NAME=VALUE */
+    const char *outdir;    /* created when missing */
+    const char *only;      /* --only T1,T2 or NULL */
+    const char *accel;     /* auto, kvm, tcg */
+    const char *uri;       /* libvirt URI or NULL */
+    const char *cache_dir; /* NULL: the default (cache.h) */
+    bool keep_failed;
+    bool rebuild;
+    bool json;    /* print report.json on stdout */
+    bool dry_run; /* print the plan, start nothing */
+    bool no_sync;
+    int verbosity; /* -1 quiet, 0 normal, 1 verbose (the installer's console live) */
+} VmfBuildOptions;
+
+/* Runs the build; returns the process exit status (VMF_EXIT_*), having
+ * printed what went wrong. */
+int vmf_build(const VmfBuildOptions *o);

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "report.h"
+
+#include "vmforge-config.h"
+
+#include <json-glib/json-glib.h>
+
+static void member_str(JsonBuilder *b, const char *name, const char *value)
+{
+    json_builder_set_member_name(b, name);
+    if (value)
+        json_builder_add_string_value(b, value);
+    else
+        json_builder_add_null_value(b);
+}
+
+static void member_int(JsonBuilder *b, const char *name, uint64_t value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, (gint64)value);
+}
+
+/* Wall times as whole milliseconds: exact, with no float noise in the file. */
+static void member_ms(JsonBuilder *b, const char *name, double seconds)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, (gint64)(seconds * 1000 + 0.5));
+}
+
+char *vmf_report_json(const VmfReport *r)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    member_int(b, "report_format", VMF_REPORT_FORMAT);
+    json_builder_set_member_name(b, "recipe");
+    json_builder_begin_object(b);
+    member_str(b, "path", r->recipe->path);
+    member_str(b, "name", r->recipe->name);
+    member_str(b, "version", r->recipe->version);
+    member_str(b, "sha256", r->recipe_sha256);
+    json_builder_end_object(b);
+
+    json_builder_set_member_name(b, "versions");
+    json_builder_begin_object(b);
+    member_str(b, "vmforge", VMFORGE_VERSION);
+    member_str(b, "libvirt", r->libvirt_version);
+    member_str(b, "qemu", r->qemu_version);
+    member_str(b, "libguestfs", r->libguestfs_version);
+    json_builder_end_object(b);
+    member_str(b, "accel", r->accel);
+
+    g_autofree char *started = g_date_time_format_iso8601(r->started);
+    member_str(b, "started", started);
+    member_ms(b, "milliseconds", r->seconds);
+    member_str(b, "output_dir", r->outdir);
+
+    json_builder_set_member_name(b, "base_disk");
+    json_builder_begin_object(b);
+    member_str(b, "cache_key", r->cache_key);
+    member_str(b, "cache", r->cache_status);
+    member_str(b, "path", r->base_disk);
+    member_int(b, "virtual_size", r->disk_size);
+    member_int(b, "data_bytes", r->data_bytes);
+    json_builder_end_object(b);
+
+    json_builder_set_member_name(b, "stages");
+    json_builder_begin_array(b);
+    for (guint i = 0; r->stages && i < r->stages->len; i++) {
+        const VmfStageTime *s = &g_array_index(r->stages, VmfStageTime, i);
+        json_builder_begin_object(b);
+        member_str(b, "name", s->name);
+        member_str(b, "status", s->status);
+        member_ms(b, "milliseconds", s->seconds);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+
+    json_builder_set_member_name(b, "artefacts");
+    json_builder_begin_array(b);
+    for (guint i = 0; r->artefacts && i < r->artefacts->len; i++) {
+        const VmfBuildArtefact *a = &g_array_index(r->artefacts, VmfBuildArtefact, i);
+        json_builder_begin_object(b);
+        member_str(b, "target", a->target);
+        member_str(b, "path", a->path);
+        member_str(b, "format", a->format);
+        if (a->spec) {
+            member_str(b, "spec", a->spec);
+            member_int(b, "virtual_size", a->virtual_size);
+        }
+        member_int(b, "file_size", a->file_size);
+        member_str(b, "sha256", a->sha256);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, true);
+    g_autofree char *text = json_generator_to_data(gen, NULL);
+    return g_strdup_printf("%s\n", text);
+}
