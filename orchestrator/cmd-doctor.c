@@ -82,7 +82,9 @@ static bool accel_runs(const char *uri, const char *accel, const char *kernel, d
     g_autofree char *log = g_build_filename(g_get_tmp_dir(), "vmforge-doctor-console.log", NULL);
     VmfBootCheck b = {
         .kernel = kernel,
-        .cmdline = "console=ttyS0 panic=-1 quiet loglevel=4",
+        /* No root file system: the kernel stops at a panic, and waits there
+         * (panic=0) to be destroyed. */
+        .cmdline = "console=ttyS0 panic=0",
         .name = "doctor",
         .uri = uri,
         .accel = accel,
@@ -220,8 +222,8 @@ int vmf_cmd_doctor(int argc, char **argv)
             line(&t, "FAIL", "accelerator",
                  tcg ? "use --accel tcg (or VMFORGE_ACCEL=tcg): TCG runs guests here, slower"
                      : "check libvirtd's and QEMU's logs (/var/log/libvirt/qemu/)",
-                 "kvm: a guest did not run (%s); KVM that hangs guests, as on some nested "
-                 "hosts%s",
+                 "kvm: a guest did not run (%s); KVM is offered but broken here (it hangs or "
+                 "crashes guests, as on some nested hosts)%s",
                  why, tcg ? "; tcg works" : "; tcg failed too");
             guest_accel = tcg ? "tcg" : kind;
         } else {

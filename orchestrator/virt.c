@@ -395,7 +395,7 @@ virDomainPtr vmf_virt_domain_create_paused(VmfVirt *v, const char *xml, GError *
 {
     virDomainPtr dom = virDomainCreateXML(v->conn, xml, VIR_DOMAIN_START_PAUSED);
     if (!dom)
-        set_virt_error(error, "cannot start the installer domain");
+        set_virt_error(error, "cannot start the domain");
     return dom;
 }
 

@@ -1,0 +1,196 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""`vmforge build` without a hypervisor: bad recipes (targets, scratch,
+convert) each give their message with file, line and column; the dry-run
+plan; the cache key follows what determines the base disk and nothing else
+(targets do not change it; the customize list, an uploaded file's content and
+the root password do); --only; --help."""
+
+import os
+import re
+import shutil
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from testlib import Failure, check, main, run, vmforge_path  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+BASE = """name: bad
+disk:
+  size: 4G
+  partitions:
+    - mount: /
+      bootable: true
+installer:
+  kernel: vmlinuz
+  initrd: initrd.img
+  family: offline
+"""
+KVM = "targets:\n  - platform: kvm\n"
+
+# (text appended to BASE, expected exit status, regex the message must match)
+BAD = {
+    "no-targets": ("", 3, r"recipe.yaml:1:1: the recipe has no targets: list; add one, e.g. targets: \[\{platform: kvm\}\] \(platforms: azure, hepix, hyperv, kvm, openstack, virtualbox, vmware, xen\)"),
+    "targets-not-list": ("targets: kvm\n", 3, r"recipe.yaml:11:10: targets must be a list \(- platform: kvm\), found a value"),
+    "targets-empty": ("targets: []\n", 3, r"recipe.yaml:11:10: targets is empty; name at least one"),
+    "target-scalar": ("targets:\n  - kvm\n", 3, r"recipe.yaml:12:5: a target is a mapping .* write - platform: kvm"),
+    "unknown-platform": ("targets:\n  - platform: kvmm\n", 3, r"recipe.yaml:12:15: unknown platform \"kvmm\"; did you mean \"kvm\"\?"),
+    "unknown-format": ("targets:\n  - format: qcow\n", 3, r"recipe.yaml:12:13: unknown format \"qcow\"; did you mean \"qcow2\"\?"),
+    "unknown-target-key": (KVM + "    compres: true\n", 3, r"recipe.yaml:13:5: unknown key \"compres\" in a target; did you mean \"compress\"\?"),
+    "no-format": ("targets:\n  - name: x\n", 3, r"recipe.yaml:12:5: target needs a platform: \(e.g. kvm, vmware\) or a format:"),
+    "duplicate-name": (KVM + "  - platform: kvm\n", 3, r"recipe.yaml:13:5: two targets are named \"kvm\" \(the other is on line 12\); give this one name:"),
+    "bad-name": ("targets:\n  - name: my target\n    format: raw\n", 3, r"recipe.yaml:12:11: target name \"my target\": letters, digits"),
+    "compress-vhd": ("targets:\n  - format: vhd\n    compress: true\n", 3, r"recipe.yaml:13:15: compress: only qcow2 has a choice \(vhd is never compressed\)"),
+    "bad-option-value": ("targets:\n  - format: vhd\n    options: {type: fixd}\n", 3, r"recipe.yaml:13:14: target vhd: .*fixd"),
+    "unknown-option": ("targets:\n  - format: qcow2\n    options: {cluster: 2M}\n", 3, r"recipe.yaml:13:14: target qcow2: .*cluster"),
+    "profile-not-ova": ("targets:\n  - format: qcow2\n    profile: vmware\n", 3, r"recipe.yaml:13:5: profile: only OVA targets have one \(this one is qcow2\)"),
+    "unknown-profile": ("targets:\n  - format: ova\n    profile: esx\n", 3, r"recipe.yaml:13:14: .*esx"),
+    "bad-manifest": ("targets:\n  - platform: vmware\n    manifest: md5\n", 3, r"recipe.yaml:13:15: manifest \"md5\": give sha1, sha256 or sha512"),
+    "bad-os": ("targets:\n  - platform: vmware\n    os: debain12\n", 3, r"recipe.yaml:13:9: os \"debain12\" is not in profile vmware's \[os\] table; did you mean \"debian12\"\?"),
+    "properties-not-openstack": ("targets:\n  - platform: vmware\n    properties: {a: b}\n", 3, r"recipe.yaml:13:17: properties: only OpenStack targets"),
+    "relative-image-dir": (KVM + "    image_dir: images\n", 3, r"recipe.yaml:13:16: image_dir \"images\": give an absolute path on the hypervisor host"),
+    "bad-scratch": ("scratch:\n  size: lots\n" + KVM, 3, r"recipe.yaml:12:9: scratch size \"lots\" is not a size"),
+    "scratch-both": ("scratch:\n  size: 10G\n  per_core: 5G\n" + KVM, 3, r"recipe.yaml:13:13: scratch: give size or per_core, not both"),
+    "scratch-key": ("scratch:\n  per_cores: 5G\n" + KVM, 3, r"recipe.yaml:12:3: unknown key \"per_cores\" in scratch; did you mean \"per_core\"\?"),
+    "bad-level": ("convert:\n  level: 11\n" + KVM, 3, r"recipe.yaml:12:10: convert level \"11\": give 1 \(fastest\) to 9 \(smallest\)"),
+    "bad-customize": ("customize:\n  - hostnme: x\n" + KVM, 3, r"recipe.yaml:12:5: unknown key \"hostnme\" in a customize operation"),
+}
+
+
+def prepare(work):
+    os.chmod(work, 0o755)
+    for f in ("vmlinuz", "initrd.img"):
+        with open(os.path.join(work, f), "w") as fh:
+            fh.write(f"fake {f}\n")
+
+
+def build(work, recipe, *extra, rc=0):
+    p = run([vmforge_path(), "build", recipe, "--dry-run", "--cache-dir",
+             os.path.join(work, "cache"), "-o", os.path.join(work, "out"), "--accel", "tcg",
+             *extra])
+    if p.returncode != rc:
+        raise Failure(f"build {recipe} {' '.join(extra)}: exit {p.returncode}, want {rc}\n"
+                      f"{p.stdout}{p.stderr}")
+    return p
+
+
+def case_bad_targets(work):
+    prepare(work)
+    failures = []
+    for name, (extra, rc, pattern) in BAD.items():
+        path = os.path.join(work, "recipe.yaml")
+        with open(path, "w") as f:
+            f.write(BASE + extra)
+        p = run([vmforge_path(), "build", path, "--dry-run", "--cache-dir",
+                 os.path.join(work, "cache"), "-o", os.path.join(work, "out")])
+        if p.returncode != rc or not re.search(pattern, p.stderr):
+            failures.append(f"{name}: exit {p.returncode} (want {rc}), stderr: {p.stderr.strip()}")
+        if p.stdout:
+            failures.append(f"{name}: printed a plan for a bad recipe")
+        if os.path.exists(os.path.join(work, "out")):
+            failures.append(f"{name}: made the output folder")
+    check(len(BAD) >= 10, "fewer than ten kinds of bad recipe")
+    check(not failures, "\n".join(failures))
+
+
+def key_of(p):
+    m = re.search(r"cache key ([0-9a-f]{64})", p.stdout)
+    check(m, f"no cache key in the plan:\n{p.stdout}")
+    return m.group(1)
+
+
+def case_dry_run(work):
+    prepare(work)
+    with open(os.path.join(work, "rootpw.txt"), "w") as f:
+        f.write("first-Secret-pw\n")
+    with open(os.path.join(work, "motd"), "w") as f:
+        f.write("hello\n")
+    recipe = os.path.join(work, "recipe.yaml")
+    body = BASE + "  rootpw_file: rootpw.txt\nhardware:\n  vcpus: 4\n  memory: 2G\n"
+    custom = "customize:\n  - upload: {src: motd, path: /etc/motd}\n  - hostname: web1\n"
+    targets = ("scratch:\n  per_core: 5G\nconvert:\n  level: 7\ntargets:\n"
+               "  - platform: kvm\n  - platform: xen\n  - platform: vmware\n"
+               "  - platform: virtualbox\n    manifest: sha1\n  - platform: azure\n"
+               "  - name: plain\n    format: qcow2\n    compress: false\n")
+
+    def write(b=body, c=custom, t=targets):
+        with open(recipe, "w") as f:
+            f.write(b + c + t)
+
+    write()
+    p = build(work, recipe)
+    plan = p.stdout
+    for want in ("Plan for bad", "not in the cache: made now", "customize  2 operations, then the "
+                 "default sysprep", "deflate level 7",
+                 "kvm          qcow2:compress=on        kvm/bad.qcow2, bad.xml, bad.openstack.json",
+                 "xen          raw.gz                   xen/bad.raw.gz, bad.xml, bad.cfg",
+                 "vmware       ova                      vmware/bad.ova",
+                 "azure        vhd:type=fixed           azure/bad.vhd",
+                 "plain        qcow2:compress=off       plain/bad.qcow2",
+                 "scratch    20.0 GiB (5.0 GiB per vCPU)"):
+        check(want in plan, f"{want!r} not in the plan:\n{plan}")
+    check("first-Secret-pw" not in p.stdout + p.stderr, "the password was printed")
+    check(not os.path.exists(os.path.join(work, "out")), "a dry run made the output folder")
+    key = key_of(p)
+    check(key_of(build(work, recipe)) == key, "the key changed between two identical runs")
+    # Only the targets change: same base disk.
+    write(t="targets:\n  - platform: hyperv\n")
+    check(key_of(build(work, recipe)) == key, "changing only the targets changed the key")
+    # What determines the base disk changes it.
+    write(c=custom.replace("web1", "web2"))
+    k2 = key_of(build(work, recipe))
+    check(k2 != key, "changing the customize list kept the key")
+    with open(os.path.join(work, "motd"), "w") as f:
+        f.write("changed\n")
+    write()
+    k3 = key_of(build(work, recipe))
+    check(k3 not in (key, k2), "changing an uploaded file kept the key")
+    with open(os.path.join(work, "rootpw.txt"), "w") as f:
+        f.write("second-Secret-pw\n")
+    k4 = key_of(build(work, recipe))
+    check(k4 not in (key, k2, k3), "changing the root password kept the key")
+    write(b=body.replace("size: 4G", "size: 5G"))
+    check(key_of(build(work, recipe)) not in (key, k2, k3, k4), "a new disk size kept the key")
+    with open(os.path.join(work, "vmlinuz"), "w") as f:
+        f.write("another kernel\n")
+    write()
+    check(key_of(build(work, recipe)) not in (key, k2, k3, k4), "a new kernel kept the key")
+    # The cache holds no secret in clear.
+    for dirpath, _, files in os.walk(os.path.join(work, "cache")):
+        for name in files:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                data = f.read()
+            check(b"Secret-pw" not in data, f"{name} in the cache holds the password")
+    # --only
+    p = build(work, recipe, "--only", "azure,kvm")
+    check("azure/bad.vhd" in p.stdout and "kvm/bad.qcow2" in p.stdout
+          and "vmware" not in p.stdout, p.stdout)
+    p = build(work, recipe, "--only", "vmwre", rc=2)
+    check('--only: no target "vmwre"; did you mean "vmware"?' in p.stderr, p.stderr)
+
+
+def case_help(work):
+    p = run([vmforge_path(), "build", "--help"], check_rc=0)
+    for opt in ("--output", "--only", "--var", "--accel", "--connect", "--keep-failed",
+                "--rebuild", "--cache-dir", "--json", "--dry-run", "--quiet", "--verbose",
+                "report.json", "Exit status:"):
+        check(opt in p.stdout, f"build --help lacks {opt}")
+    p = run([vmforge_path(), "doctor", "--help"], check_rc=0)
+    for opt in ("--accel", "--connect", "--output", "--cache-dir", "--no-guests"):
+        check(opt in p.stdout, f"doctor --help lacks {opt}")
+    p = run([vmforge_path(), "--help"], check_rc=0)
+    check("build " in p.stdout and "doctor " in p.stdout, p.stdout)
+    p = run([vmforge_path(), "build"])
+    check(p.returncode == 2 and "give exactly one recipe" in p.stderr, p.stderr)
+    p = run([vmforge_path(), "build", "x.yaml", "-q", "-v"])
+    check(p.returncode == 2 and "exclude each other" in p.stderr, p.stderr)
+    p = run([vmforge_path(), "build", os.path.join(work, "none.yaml")])
+    check(p.returncode == 3 and "none.yaml" in p.stderr, p.stderr)
+
+
+if __name__ == "__main__":
+    main({
+        "bad-targets": case_bad_targets,
+        "dry-run": case_dry_run,
+        "help": case_help,
+    })

@@ -1,0 +1,462 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""`vmforge build`, for real: the quickstart example (examples/quickstart/)
+installed by the offline installer in a TCG libvirt domain, customized
+through libguestfs and written to every target in one convert pass; each
+target checked with independent tools (qemu-img, libyal's qcowinfo, vmdkinfo
+and vhdiinfo, 7-Zip, xmllint with the DMTF OVF schemas, virt-xml-validate,
+virt-v2v --print-source, gzip); report.json checked against the files; a
+second run takes the base disk from the cache (the install does not run);
+SIGINT during the install and SIGTERM during the convert leave a clean state
+and a later run works; a build waits for another holding the cache entry; a
+full output folder fails with the path and the space needed; vmforge doctor.
+
+The cases share one cache (VMFORGE_TEST_FIXTURES/build-cache): the
+quickstart case makes its base disk (with --rebuild, so the install always
+runs there), the others reuse it."""
+
+import fcntl
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from install import URI, libvirt_up, virsh, workdir  # noqa: E402
+from testlib import Failure, Skip, check, main, run, sha256_file, vmforge_path  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RECIPE = os.path.join(ROOT, "examples", "quickstart", "recipe.yaml")
+SCHEMAS = os.path.join(ROOT, "..", "shared", "schemas", "ovf-1.x")
+GIB = 1 << 30
+GUESTFS_ENV = {"LIBGUESTFS_BACKEND": "direct", "LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"}
+OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
+
+
+def cache_dir():
+    fixtures = os.environ.get("VMFORGE_TEST_FIXTURES")
+    if not fixtures:
+        raise Failure("VMFORGE_TEST_FIXTURES is not set")
+    d = os.path.join(fixtures, "build-cache")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def build_cmd(out, *extra, recipe=RECIPE):
+    return [vmforge_path(), "build", recipe, "-o", out, "--accel", "tcg", "--connect", URI,
+            "--cache-dir", cache_dir(), *extra]
+
+
+def build(out, *extra, rc=0, recipe=RECIPE):
+    p = run(build_cmd(out, *extra, recipe=recipe), env=GUESTFS_ENV)
+    if p.returncode != rc:
+        raise Failure(f"vmforge build {' '.join(extra)}: exit {p.returncode}, expected {rc}\n"
+                      f"stdout: {p.stdout[-3000:]}\nstderr: {p.stderr[-6000:]}")
+    return p
+
+
+def ensure_cached(work):
+    """The quickstart base disk is in the shared cache (made once)."""
+    with open(os.path.join(cache_dir(), "test.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out = os.path.join(work, "warm")
+        build(out, "--only", "vdi", "-q", "--no-sync")
+        shutil.rmtree(out)
+
+
+def leftovers(out):
+    """Domains, pools, work folders and temporary files a build may leave."""
+    found = []
+    for dom in virsh("list", "--all", "--name").split():
+        if dom.startswith("vmforge-"):
+            found.append("domain " + dom)
+    for pool in virsh("pool-list", "--all", "--name").split():
+        if pool.startswith("vmforge-"):
+            found.append("pool " + pool)
+    for dirpath, dirs, files in os.walk(out):
+        for name in dirs + files:
+            if name.startswith("."):
+                found.append(os.path.join(dirpath, name))
+    for name in os.listdir(os.path.join(cache_dir(), "base")):
+        if ".new-" in name or ".old-" in name:
+            found.append("cache " + name)
+    return found
+
+
+def check_clean(out):
+    left = leftovers(out)
+    check(not left, f"left behind: {left}")
+
+
+def qemu_info(path, fmt):
+    p = run(["qemu-img", "info", "--output=json", "-f", fmt, path], check_rc=0)
+    return json.loads(p.stdout)
+
+
+def compare(base, path, fmt):
+    p = run(["qemu-img", "compare", "-f", "raw", "-F", fmt, base, path])
+    check(p.returncode == 0, f"qemu-img compare {path}: {p.stdout}{p.stderr}")
+
+
+def extract_ova(ova, dest):
+    with tarfile.open(ova) as t:
+        names = t.getnames()
+        t.extractall(dest)
+    return names
+
+
+def strip_scratch(ova, dest):
+    """A copy of the OVA without its scratch disk (virt-v2v wants a file
+    behind every disk), the manifest updated: the rest must import."""
+    with tarfile.open(ova) as t:
+        members = [(m.name, t.extractfile(m).read()) for m in t.getmembers()]
+    ovf_name = members[0][0]
+    ET.register_namespace("ovf", OVF_NS)
+    text = members[0][1].decode()
+    text = re.sub(r"\s*<Disk [^>]*ovf:diskId=\"scratch1\"[^>]*/>", "", text)
+    text = re.sub(r"\s*<Item>(?:(?!</Item>).)*ovf:/disk/scratch1(?:(?!</Item>).)*</Item>", "",
+                  text, flags=re.S)
+    check("scratch1" not in text, "could not remove the scratch disk from the descriptor")
+    data = {name: body for name, body in members}
+    data[ovf_name] = text.encode()
+    mf = [n for n, _ in members if n.endswith(".mf")][0]
+    lines = []
+    for line in data[mf].decode().splitlines():
+        algo, rest = line.split("(", 1)
+        name = rest.split(")=")[0]
+        lines.append(f"{algo}({name})= {hashlib.new(algo.lower(), data[name]).hexdigest()}")
+    data[mf] = ("\n".join(lines) + "\n").encode()
+    with tarfile.open(dest, "w", format=tarfile.GNU_FORMAT) as t:
+        for name, _ in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data[name])
+            t.addfile(info, io.BytesIO(data[name]))
+    return dest
+
+
+def check_ova(work, ova, base, profile, vst, scratch_bytes):
+    out = run(["7zz", "t", ova], check_rc=0).stdout
+    check("Everything is Ok" in out and "Warning" not in out, f"7zz t {ova}:\n{out}")
+    p = run([vmforge_path(), "verify", ova])
+    check(p.returncode == 0, f"vmforge verify {ova}: {p.stdout}{p.stderr}")
+    x = os.path.join(work, profile + "-x")
+    names = extract_ova(ova, x)
+    check(names[0] == "quickstart.ovf" and names[1] == "quickstart.mf", f"members {names}")
+    ovf = os.path.join(x, "quickstart.ovf")
+    p = run(["xmllint", "--noout", "--nonet", "--schema",
+             os.path.join(SCHEMAS, "ovf-envelope.xsd"), ovf])
+    check(p.returncode == 0, f"xmllint {ovf}: {p.stderr}")
+    text = open(ovf).read()
+    check(f"<vssd:VirtualSystemType>{vst}</vssd:VirtualSystemType>" in text, f"{profile}: VST")
+    check(re.search(rf'ovf:capacity="{scratch_bytes}"[^>]*ovf:diskId="scratch1"', text)
+          or re.search(rf'ovf:diskId="scratch1"[^>]*ovf:capacity="{scratch_bytes}"', text)
+          or f'ovf:capacity="{scratch_bytes}"' in text,
+          f"{profile}: no scratch disk of {scratch_bytes} bytes in the descriptor")
+    check("<rasd:VirtualQuantity>2</rasd:VirtualQuantity>" in text, f"{profile}: vCPUs")
+    vmdk = os.path.join(x, [n for n in names if n.endswith(".vmdk")][0])
+    run(["vmdkinfo", vmdk], check_rc=0)
+    compare(base, vmdk, "vmdk")
+    # virt-v2v, an importer, reads the appliance (without the deploy-time disk).
+    stripped = strip_scratch(ova, os.path.join(work, profile + "-v2v.ova"))
+    env = dict(os.environ, LIBGUESTFS_BACKEND="direct")
+    p = subprocess.run(["virt-v2v", "-i", "ova", stripped, "--print-source"],
+                       capture_output=True, text=True, env=env, timeout=900)
+    outp = p.stdout + p.stderr
+    check(p.returncode == 0, f"virt-v2v {profile}: exit {p.returncode}\n{outp}")
+    for want in ("source name: quickstart", "nr vCPUs: 2", f"memory: {GIB}"):
+        check(want in outp, f"virt-v2v {profile}: {want!r} not in\n{outp}")
+
+
+def check_report(out, report, expect_install):
+    check(report["report_format"] == 1, "report_format")
+    with open(RECIPE, "rb") as f:
+        check(report["recipe"]["sha256"] == hashlib.sha256(f.read()).hexdigest(), "recipe sha256")
+    v = report["versions"]
+    for k in ("vmforge", "libvirt", "qemu", "libguestfs"):
+        check(v.get(k) and re.match(r"\d+\.\d+", v[k]), f"version of {k}: {v.get(k)}")
+    stages = {s["name"]: s for s in report["stages"]}
+    check(list(stages) == ["install", "customize", "verify", "convert", "package"],
+          f"stages {list(stages)}")
+    check(stages["install"]["status"] == expect_install, f"install {stages['install']}")
+    if expect_install == "ran":
+        check(stages["install"]["milliseconds"] > 1000, "install took no time")
+    check(stages["convert"]["status"] == "ran", "convert did not run")
+    for a in report["artefacts"]:
+        path = a["path"]
+        check(os.path.isfile(path), f"{path} is in the report, not on disk")
+        check(a["file_size"] == os.path.getsize(path), f"{path}: size in the report")
+        check(a["sha256"] == sha256_file(path), f"{path}: digest in the report")
+        check(path.startswith(out + os.sep), f"{path} is outside {out}")
+    base = report["base_disk"]
+    check(base["virtual_size"] == 4 * GIB, f"base disk {base}")
+    check(len(base["cache_key"]) == 64, "cache key")
+    return {(a["target"], a["format"]): a for a in report["artefacts"]}
+
+
+def case_quickstart(work):
+    libvirt_up()
+    d = workdir(work)
+    out = os.path.join(d, "out")
+    p = build(out, "--rebuild")
+    check_clean(out)
+    with open(os.path.join(out, "report.json")) as f:
+        report = json.load(f)
+    check(report["base_disk"]["cache"] in ("miss", "rebuilt"), report["base_disk"])
+    arts = check_report(out, report, "ran")
+    base = report["base_disk"]["path"]
+    scratch = 2 * 2 * GIB  # per_core 2G × 2 vCPUs
+    for line in ("kvm/quickstart.qcow2", "xen/quickstart.raw.gz", "vmware/quickstart.ova",
+                 "virtualbox/quickstart.ova", "azure/quickstart.vhd", "vdi/quickstart.vdi",
+                 "Report: "):
+        check(line in p.stdout, f"{line!r} not in the summary:\n{p.stdout}")
+    # The password never reaches a log or the report.
+    secret = open(os.path.join(ROOT, "examples", "quickstart", "rootpw.txt")).read().strip()
+    for dirpath, _, files in os.walk(out):
+        for name in files:
+            if name.endswith((".json", ".log", ".xml", ".cfg")):
+                check(secret not in open(os.path.join(dirpath, name), errors="replace").read(),
+                      f"{name} holds the root password")
+
+    # kvm: compressed qcow2, libvirt domain XML, OpenStack metadata.
+    q = arts[("kvm", "qcow2")]["path"]
+    info = qemu_info(q, "qcow2")
+    check(info["virtual-size"] == 4 * GIB, f"qcow2 virtual size {info['virtual-size']}")
+    check(os.path.getsize(q) < 0.6 * os.path.getsize(os.path.join(out, "vdi", "quickstart.vdi")),
+          "the qcow2 is not compressed")
+    run(["qemu-img", "check", "-f", "qcow2", q], check_rc=0)
+    run(["qcowinfo", q], check_rc=0)
+    compare(base, q, "qcow2")
+    for t in ("kvm", "xen"):
+        x = os.path.join(out, t, "quickstart.xml")
+        p = run(["virt-xml-validate", x, "domain"])
+        check(p.returncode == 0, f"virt-xml-validate {x}: {p.stdout}{p.stderr}")
+        dom = ET.parse(x).getroot()
+        check(dom.get("type") == ("kvm" if t == "kvm" else "xen"), f"{x}: type")
+        disks = dom.findall("devices/disk")
+        check(len(disks) == 2 and disks[1].find("serial").text == "scratch", f"{x}: disks")
+        sc = dom.find("metadata/{https://github.com/vmforge/vmforge/xmlns/deploy/1}scratch")
+        check(sc is not None and int(sc.get("bytes")) == scratch, f"{x}: scratch metadata")
+    os_meta = json.load(open(os.path.join(out, "kvm", "quickstart.openstack.json")))
+    check(os_meta["disk_format"] == "qcow2" and os_meta["container_format"] == "bare",
+          f"openstack formats {os_meta}")
+    check(os_meta["properties"]["hw_disk_bus"] == "virtio", "hw_disk_bus")
+    check(os_meta["sha256"] == sha256_file(q) and os_meta["file"] == "quickstart.qcow2",
+          "openstack metadata names another file")
+    check(os_meta["flavor"]["ephemeral"] == 4 and os_meta["min_disk"] == 4, os_meta["flavor"])
+    cmd = os_meta["command"]
+    check(cmd[:3] == ["openstack", "image", "create"] and "hw_disk_bus=virtio" in cmd
+          and cmd[-1] == "quickstart-1.0", f"command {cmd}")
+
+    # xen/hepix: raw.gz (gzip's own check and content) and xl configuration.
+    gz = arts[("xen", "raw.gz")]["path"]
+    run(["gzip", "-t", gz], check_rc=0)
+    with gzip.open(gz) as g, open(base, "rb") as b:
+        while True:
+            x, y = g.read(1 << 22), b.read(1 << 22)
+            check(x == y, "raw.gz does not unpack to the base disk")
+            if not x:
+                break
+    cfg = open(os.path.join(out, "xen", "quickstart.cfg")).read()
+    settings = {}
+    for line in cfg.splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            settings[k.strip()] = eval(v.strip(), {})  # xl's syntax is Python's for these
+    check(settings["name"] == "quickstart" and settings["vcpus"] == 2
+          and settings["memory"] == 1024, f"xl.cfg {settings}")
+    check(len(settings["disk"]) == 2 and "vdev=xvdb" in settings["disk"][1], settings["disk"])
+    check(f"truncate -s {scratch} " in cfg, "xl.cfg does not say how to make the scratch disk")
+
+    # vmware and virtualbox OVAs.
+    check_ova(d, arts[("vmware", "ova")]["path"], base, "vmware", "vmx-14", scratch)
+    check_ova(d, arts[("virtualbox", "ova")]["path"], base, "virtualbox", "virtualbox-2.2",
+              scratch)
+
+    # azure: fixed VHD, whole MiB.
+    vhd = arts[("azure", "vhd")]["path"]
+    info = qemu_info(vhd, "vpc")
+    check(info["virtual-size"] % (1 << 20) == 0 and info["virtual-size"] >= 4 * GIB,
+          f"vhd virtual size {info['virtual-size']}")
+    check(os.path.getsize(vhd) == info["virtual-size"] + 512, "not a fixed VHD")
+    p = run(["vhdiinfo", vhd], check_rc=0)
+    check("Fixed" in p.stdout, f"vhdiinfo: {p.stdout}")
+    compare(base, vhd, "vpc")
+
+    # vdi
+    vdi = arts[("vdi", "vdi")]["path"]
+    run(["qemu-img", "check", "-f", "vdi", vdi], check_rc=0)
+    compare(base, vdi, "vdi")
+
+    # A second run, targets changed: the base disk comes from the cache.
+    console = os.path.join(out, "logs", "quickstart-install-console.log")
+    before = os.stat(console).st_mtime_ns
+    out2 = os.path.join(d, "out2")
+    p = build(out2, "--only", "kvm,azure", "--json")
+    report2 = json.loads(p.stdout)
+    check(report2["base_disk"]["cache"] == "hit", report2["base_disk"])
+    check(report2["base_disk"]["cache_key"] == report["base_disk"]["cache_key"], "another key")
+    check_report(out2, report2, "cached")
+    check("install, customize: skipped; the base disk is in the cache" in p.stderr, p.stderr)
+    check(not os.path.exists(os.path.join(out2, "logs")), "the install ran (it wrote logs)")
+    check(os.stat(console).st_mtime_ns == before, "the first run's console log changed")
+    check(sorted(os.listdir(out2)) == ["azure", "kvm", "report.json"], os.listdir(out2))
+    # Same base disk, same inputs: the same bytes.
+    check(sha256_file(os.path.join(out2, "kvm", "quickstart.qcow2")) == sha256_file(q),
+          "the qcow2 of the second run differs")
+    check_clean(out2)
+
+
+def case_sigint_install(work):
+    """SIGINT while the installer runs: exit 130, no domain, pool, work
+    folder or cache entry left."""
+    libvirt_up()
+    d = workdir(work)
+    out = os.path.join(d, "out")
+    before = set(os.listdir(os.path.join(cache_dir(), "base")))
+    # Another hostname: another base disk, so the install must run.
+    proc = subprocess.Popen(build_cmd(out, "--var", f"hostname=sig{os.getpid()}"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, **GUESTFS_ENV))
+    seen = ""
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "install: booting the installer" in line or "install: 5%" in line:
+            break
+        if not line and proc.poll() is not None:
+            break
+    running = [n for n in virsh("list", "--name").split() if n.startswith("vmforge-install-")]
+    check(running, f"no installer domain ran:\n{seen}")
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    check(proc.returncode == 130, f"exit {proc.returncode}\n{seen}{err}")
+    check_clean(out)
+    after = set(os.listdir(os.path.join(cache_dir(), "base")))
+    check({n for n in after - before if not n.endswith(".lock")} == set(),
+          f"the interrupted install left a cache entry: {after - before}")
+    check(not [f for f in os.listdir(out) if f.endswith(".raw")], os.listdir(out))
+
+
+def case_sigterm_convert(work):
+    """SIGTERM while converting: exit 143, no image under a final name, no
+    temporary file, the cache entry intact; the next run works."""
+    libvirt_up()
+    d = workdir(work)
+    ensure_cached(d)
+    out = os.path.join(d, "out")
+    proc = subprocess.Popen(build_cmd(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, **GUESTFS_ENV))
+    seen = ""
+    while True:
+        line = proc.stderr.readline()
+        seen += line
+        if "convert:" in line and "build:" not in line or not line:
+            break
+    check("skipped; the base disk is in the cache" in seen, seen)
+    time.sleep(1.5)
+    check(proc.poll() is None, f"the convert ended before the signal:\n{seen}")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    check(proc.returncode == 143, f"exit {proc.returncode}\n{seen}{err}")
+    check("interrupted" in err, err)
+    images = [os.path.join(dp, f) for dp, _, fs in os.walk(out) for f in fs]
+    check(not images, f"files after an interrupted convert: {images}")
+    check_clean(out)
+    # The cache entry is whole: the next run uses it and succeeds.
+    p = build(out, "--only", "vdi,xen")
+    report = json.load(open(os.path.join(out, "report.json")))
+    check(report["base_disk"]["cache"] == "hit", report["base_disk"])
+    compare(report["base_disk"]["path"], os.path.join(out, "vdi", "quickstart.vdi"), "vdi")
+    check_clean(out)
+
+
+def case_lock(work):
+    """A build waits while another holds the base disk's cache entry."""
+    libvirt_up()
+    d = workdir(work)
+    ensure_cached(d)
+    plan = run([vmforge_path(), "build", RECIPE, "--dry-run", "--cache-dir", cache_dir()],
+               check_rc=0).stdout
+    key = re.search(r"cache key ([0-9a-f]{64})", plan).group(1)
+    out = os.path.join(d, "out")
+    with open(os.path.join(cache_dir(), "base", key + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.Popen(build_cmd(out, "--only", "vdi"), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        line = ""
+        for _ in range(50):
+            line = proc.stderr.readline()
+            if "waiting" in line or not line:
+                break
+        check("another build is making this base disk; waiting for it" in line, line)
+        time.sleep(2)
+        check(proc.poll() is None, "the build did not wait for the lock")
+        check(not os.path.exists(os.path.join(out, "vdi")), "it converted while locked out")
+    _, err = proc.communicate(timeout=300)
+    check(proc.returncode == 0, f"exit {proc.returncode}: {err}")
+    check(os.path.exists(os.path.join(out, "vdi", "quickstart.vdi")), "no image after the wait")
+
+
+def case_disk_full(work):
+    """A full output folder: the path and the space needed, exit 4, no image."""
+    libvirt_up()
+    d = workdir(work)
+    ensure_cached(d)
+    out = os.path.join(d, "small")
+    os.mkdir(out)
+    p = run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0755", "tmpfs", out])
+    if p.returncode != 0:
+        raise Skip(f"cannot mount a small tmpfs here: {p.stderr.strip()}")
+    try:
+        # Uncompressed: refused before writing.
+        p = build(out, "--only", "vdi", rc=4)
+        check(re.search(rf"{re.escape(out)}: not enough free space: .* free, the uncompressed "
+                        r"targets alone need", p.stderr), p.stderr)
+        # Compressed: it runs out on the way, names the folder and the need.
+        p = build(out, "--only", "kvm", rc=4)
+        check("No space left on device" in p.stderr and f"{out} has " in p.stderr
+              and "the targets need up to" in p.stderr, p.stderr)
+        files = [os.path.join(dp, f) for dp, _, fs in os.walk(out) for f in fs]
+        check(not files, f"files left in the full folder: {files}")
+    finally:
+        run(["umount", out])
+
+
+def case_doctor(work):
+    libvirt_up()
+    d = workdir(work)
+    p = run([vmforge_path(), "doctor", RECIPE, "-o", d, "--accel", "tcg", "--connect", URI,
+             "--cache-dir", cache_dir()], env=GUESTFS_ENV)
+    check(p.returncode == 0, f"doctor: exit {p.returncode}\n{p.stdout}{p.stderr}")
+    for want in (r"ok +libvirtd +qemu:///system answers", r"ok +accelerator +tcg runs guests",
+                 r"ok +libguestfs +the appliance launched", r"(ok|warn) +output space",
+                 r"ok +media", r"Ready to build"):
+        check(re.search(want, p.stdout), f"{want!r} not in:\n{p.stdout}")
+    check_clean(d)
+    # No libvirtd behind the URI: the failure and its fix, exit 1.
+    p = run([vmforge_path(), "doctor", "--no-guests", "--connect",
+             "qemu:///system?socket=/nonexistent/libvirt-sock"])
+    check(p.returncode == 1, f"exit {p.returncode}: {p.stdout}")
+    check(re.search(r"FAIL +libvirtd", p.stdout) and "fix: start it" in p.stdout, p.stdout)
+
+
+if __name__ == "__main__":
+    main({
+        "quickstart": case_quickstart,
+        "sigint-install": case_sigint_install,
+        "sigterm-convert": case_sigterm_convert,
+        "lock": case_lock,
+        "disk-full": case_disk_full,
+        "doctor": case_doctor,
+    })
