@@ -9,6 +9,7 @@
 #include "customize-ops.h"
 #include "kickstart.h"
 #include "recipe.h"
+#include "targets.h"
 #include "template.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -31,6 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!vmf_verify_parse(r, &v, &verr) && (!verr || !verr->message[0]))
             abort();
         vmf_verify_clear(&v);
+        /* Targets, scratch and convert, with the source tree's presets. */
+        g_autoptr(GError) terr2 = NULL;
+        const char *tdir = g_getenv("VMFORGE_TEMPLATES");
+        g_autoptr(VmfTargets) t = vmf_targets_parse(r, tdir ? tdir : VMF_FUZZ_TEMPLATES, &terr2);
+        if (!t && (!terr2 || !strstr(terr2->message, "fuzz.yaml")))
+            abort();
     }
     /* The same bytes as a template, with a fixed set of variables. */
     g_autofree char *text = g_strndup((const char *)data, size);
@@ -52,6 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 static const char *const corpus[] = {
+    "name: a\ndisk: {size: 1G, partitions: [{mount: /}]}\ninstaller: {kernel: /k, initrd: /i}\n"
+    "scratch: {per_core: 5G}\nconvert: {level: 3}\ntargets:\n  - platform: kvm\n"
+    "    properties: {hw_vif_model: e1000}\n  - {platform: vmware, manifest: sha1, os: rhel9}\n"
+    "  - {name: v, format: vhd, options: {type: fixed}}\n  - {format: qcow2, compress: off}\n",
     "name: a\ndisk:\n  size: 1G\n  partitions:\n    - mount: /\n      bootable: true\n"
     "installer:\n  kernel: /k\n  initrd: /i\n",
     "name: a\nvars: {x: 1}\ndisk: {size: 20M, partitions: [{mount: /, size: rest}]}\n"
