@@ -1,11 +1,13 @@
 #!/bin/bash
 # The main job of README.md: installs what is missing, builds vmforge and the
-# offline installer (from Debian packages), starts libvirtd, installs the
-# offline example (examples/quickstart/recipe.yaml) in a real libvirt domain,
-# customizes it through libguestfs, converts the resulting disk to every
-# hypervisor format in one pass, and
-# checks every output with qemu-img and gzip. Works offline.
-# Outputs land in build/quickstart/.
+# offline installer (from Debian packages), starts libvirtd, checks the host
+# (vmforge doctor), then builds the offline example
+# (examples/quickstart/recipe.yaml) with `vmforge build`: one install in a
+# real libvirt domain, customize through libguestfs, every target (kvm,
+# xen, vmware, virtualbox, azure, vdi) from one convert pass. Then it checks
+# every image with independent tools. Works offline.
+# Outputs land in build/quickstart/out/ (report.json lists them); the base
+# disk is cached in build/quickstart/cache/, so a second run skips the install.
 #
 # VMFORGE_ACCEL picks the accelerator: tcg by default here (it runs
 # everywhere, also where nested KVM hangs guests); set VMFORGE_ACCEL=auto on a
@@ -18,35 +20,37 @@ bash scripts/build.sh build
 bash scripts/setup-installer.sh
 bash scripts/start-libvirtd.sh
 export VMFORGE_ACCEL="${VMFORGE_ACCEL:-tcg}"
+export VMFORGE_CACHE_DIR="${VMFORGE_CACHE_DIR:-$PWD/build/quickstart/cache}"
+# libguestfs runs its appliance directly (not through libvirt's session).
+export LIBGUESTFS_BACKEND="${LIBGUESTFS_BACKEND:-direct}"
 
 work=build/quickstart
-rm -rf "$work"
-mkdir -p "$work/out"
-chmod 755 "$work" "$work/out"
+out=$work/out
+rm -rf "$out"
+mkdir -p "$out"
+chmod 755 "$work" "$out"
 vmforge=build/orchestrator/vmforge
 
-echo "quickstart: installing examples/quickstart/recipe.yaml (accelerator $VMFORGE_ACCEL)"
-disk="$("$vmforge" install examples/quickstart/recipe.yaml -o "$work")"
+echo "quickstart: vmforge doctor (can this host build?)"
+"$vmforge" doctor examples/quickstart/recipe.yaml -o "$out"
 
-echo "quickstart: customizing it offline through libguestfs (users, files, first-boot, sysprep)"
-"$vmforge" customize examples/quickstart/recipe.yaml --disk "$disk"
+echo "quickstart: vmforge build examples/quickstart/recipe.yaml (accelerator $VMFORGE_ACCEL)"
+"$vmforge" build examples/quickstart/recipe.yaml -o "$out"
 
-echo "quickstart: converting $disk to every format in one pass"
-"$vmforge" convert "$disk" --to qcow2,vmdk,vdi,vhd,raw.gz,ova --profile vmware \
-    --name quickstart -o "$work/out" --force
-# A fixed VHD for Azure, under its own name (it would share quickstart.vhd's).
-"$vmforge" convert "$disk" --to vhd:type=fixed --name quickstart-azure -o "$work/out" --force -q
-
-echo "quickstart: checking every output with independent tools"
-for pair in qcow2:qcow2 vmdk:vmdk vdi:vdi vhd:vpc; do
-    ext=${pair%%:*} fmt=${pair##*:}
-    qemu-img compare -q -f raw -F "$fmt" "$disk" "$work/out/quickstart.$ext"
-    echo "  quickstart.$ext: identical to the installed disk (qemu-img compare)"
+echo "quickstart: checking every image with independent tools"
+base=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["base_disk"]["path"])' \
+    "$out/report.json")
+for pair in kvm/quickstart.qcow2:qcow2 vdi/quickstart.vdi:vdi azure/quickstart.vhd:vpc; do
+    file=${pair%%:*} fmt=${pair##*:}
+    qemu-img compare -q -f raw -F "$fmt" "$base" "$out/$file"
+    echo "  $file: identical to the base disk (qemu-img compare)"
 done
-qemu-img compare -q -f raw -F vpc "$disk" "$work/out/quickstart-azure.vhd"
-echo "  quickstart-azure.vhd: identical to the installed disk (qemu-img compare)"
-gzip -dc "$work/out/quickstart.raw.gz" | cmp - "$disk"
-echo "  quickstart.raw.gz: gzip -dc gives back the installed disk"
-"$vmforge" verify "$work/out/quickstart.ova"
-ls -l "$work" "$work/out"
-echo "quickstart: done; the base disk is $disk, the images are in $work/out"
+gzip -dc "$out/xen/quickstart.raw.gz" | cmp - "$base"
+echo "  xen/quickstart.raw.gz: gzip -dc gives back the base disk"
+for ova in vmware/quickstart.ova virtualbox/quickstart.ova; do
+    "$vmforge" verify "$out/$ova"
+done
+for xml in kvm/quickstart.xml xen/quickstart.xml; do
+    virt-xml-validate "$out/$xml" domain
+done
+echo "quickstart: done; the images are in $out, listed in $out/report.json"

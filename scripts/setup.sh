@@ -13,7 +13,7 @@ PACKAGES=(
     python3 python3-libvmdk python3-libvhdi python3-libqcow
     7zip pigz libxml2-utils groff-base virt-v2v
     # the install stage: libvirt, QEMU, and the libraries vmforge links
-    libvirt-daemon-system libvirt-dev qemu-system-x86
+    libvirt-daemon-system libvirt-clients libvirt-dev qemu-system-x86
     libyaml-dev libfdisk-dev libblkid-dev libosinfo-1.0-dev osinfo-db libmicrohttpd-dev libcrypt-dev
     # the customize stage: libguestfs (its appliance is built by supermin from
     # the host's kernel), guestfish for the tests' independent read-back
