@@ -39,8 +39,7 @@ int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
     const char *type = vmf_virt_domain_type(v, b->accel, error);
     if (!type)
         return VMF_EXIT_USAGE;
-    g_autofree char *dir =
-        b->disk ? g_path_get_dirname(b->disk) : g_strdup(g_get_tmp_dir());
+    g_autofree char *dir = b->disk ? g_path_get_dirname(b->disk) : g_strdup(g_get_tmp_dir());
     g_autofree char *work = g_strdup_printf("%s/.vmforge-boot-%s-XXXXXX", dir, b->name);
     if (!g_mkdtemp_full(work, 0755)) {
         g_set_error(error, vmf_boot_check_error_quark(), VMF_EXIT_OUTPUT, "%s: %s", dir,
@@ -62,8 +61,8 @@ int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
     if (vmf_virt_pool_start(v, pool, work, error) < 0)
         goto out;
     if (b->disk) {
-        overlay = vmf_virt_overlay_create(v, "boot-overlay.qcow2", b->disk, (uint64_t)st.st_size,
-                                          error);
+        overlay =
+            vmf_virt_overlay_create(v, "boot-overlay.qcow2", b->disk, (uint64_t)st.st_size, error);
     } else {
         /* A copy of the kernel: libvirt relabels what it boots, and the
          * host's own /boot stays untouched. */

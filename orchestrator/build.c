@@ -33,9 +33,9 @@ typedef struct {
     VmfProgressMode mode;
     VmfRecipe *recipe;
     VmfTargets *targets;
-    char *outdir;   /* absolute */
+    char *outdir; /* absolute */
     char *logdir;
-    char *workdir;  /* OUT/.vmforge-build-XXXXXX while the base disk is made */
+    char *workdir; /* OUT/.vmforge-build-XXXXXX while the base disk is made */
     VmfCache *cache;
     char *key;
     GArray *stages; /* VmfStageTime */
@@ -138,8 +138,7 @@ static int print_plan(Build *b, bool cached)
                                               : "not in the cache: made now"));
     printf("  install    %s, %u vCPU, %" G_GUINT64_FORMAT " MiB, accel %s\n",
            r->iso ? r->iso : r->kernel, r->vcpus, r->memory >> 20, b->o->accel);
-    printf("  customize  %u operation%s%s\n", c ? c->ops->len : 0,
-           c && c->ops->len == 1 ? "" : "s",
+    printf("  customize  %u operation%s%s\n", c ? c->ops->len : 0, c && c->ops->len == 1 ? "" : "s",
            c && c->explicit_sysprep ? "" : ", then the default sysprep");
     printf("  verify     HEPiX rules%s\n", boot ? ", boot check" : "");
     printf("  convert    one pass, deflate level %d, into %s:\n", b->targets->level, b->outdir);
@@ -147,8 +146,8 @@ static int print_plan(Build *b, bool cached)
         const VmfTarget *t = g_ptr_array_index(b->targets->targets, i);
         char buf[256];
         const VfWriterOps *ops = vf_writer_find(t->format);
-        printf("    %-12s %-24s %s/%s.%s%s\n", t->name, t->spec, t->name, r->name,
-               ops->extension, extras_text(t, r->name, buf, sizeof(buf)));
+        printf("    %-12s %-24s %s/%s.%s%s\n", t->name, t->spec, t->name, r->name, ops->extension,
+               extras_text(t, r->name, buf, sizeof(buf)));
     }
     if (b->targets->scratch_size) {
         g_autofree char *s = vf_format_size(b->targets->scratch_size);
@@ -163,8 +162,9 @@ static int print_plan(Build *b, bool cached)
 
 static void waiting(const char *lock)
 {
-    fprintf(stderr, "vmforge build: another build is making this base disk; waiting for it "
-                    "(%s)\n",
+    fprintf(stderr,
+            "vmforge build: another build is making this base disk; waiting for it "
+            "(%s)\n",
             lock);
 }
 
@@ -191,11 +191,7 @@ static char *entry_info(Build *b, const VmfInstallResult *ir, const VmfCustomize
     json_builder_set_member_name(j, "boot_check_seconds");
     json_builder_add_double_value(j, cr->boot_seconds);
     json_builder_end_object(j);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(j);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, true);
-    return json_generator_to_data(gen, NULL);
+    return vmf_json_text(j);
 }
 
 /* Warns when the work folder may not hold the disk while it is installed. */
@@ -264,8 +260,7 @@ static int make_base(Build *b, VmfCacheEntry *entry)
         .progress = b->mode,
     };
     VmfCustomizeResult cr = {0};
-    say(b, "customize: through libguestfs (log %s/%s-customize.log)", b->logdir,
-        b->recipe->name);
+    say(b, "customize: through libguestfs (log %s/%s-customize.log)", b->logdir, b->recipe->name);
     rc = vmf_stage_customize(b->recipe, &co, &cr, &err);
     if (rc != VMF_EXIT_OK) {
         vmf_error(CMD, "customize: %s", err ? err->message : "failed");
@@ -276,9 +271,8 @@ static int make_base(Build *b, VmfCacheEntry *entry)
     }
     stage_time(b, "customize", "ran", cr.total_seconds - cr.boot_seconds);
     stage_time(b, "verify", cr.boot_seconds > 0 ? "ran" : "skipped", cr.boot_seconds);
-    say(b, "customize: %u operation%s in %.0f s%s", cr.operations,
-        cr.operations == 1 ? "" : "s", cr.total_seconds,
-        cr.boot_seconds > 0 ? " (boot check passed)" : "");
+    say(b, "customize: %u operation%s in %.0f s%s", cr.operations, cr.operations == 1 ? "" : "s",
+        cr.total_seconds, cr.boot_seconds > 0 ? " (boot check passed)" : "");
     if (vmf_interrupted) {
         vmf_install_result_clear(&ir);
         vmf_customize_result_clear(&cr);
@@ -303,8 +297,8 @@ static void print_summary(const Build *b, GArray *arts, double seconds)
     for (guint i = 0; i < arts->len; i++) {
         const VmfBuildArtefact *a = &g_array_index(arts, VmfBuildArtefact, i);
         g_autofree char *size = vf_format_size(a->file_size);
-        const char *rel = g_str_has_prefix(a->path, b->outdir) ? a->path + strlen(b->outdir) + 1
-                                                               : a->path;
+        const char *rel =
+            g_str_has_prefix(a->path, b->outdir) ? a->path + strlen(b->outdir) + 1 : a->path;
         printf("  %-12s %-15s %10s  %s\n", a->target, a->format, size, rel);
     }
     printf("Report: %s/report.json\n", b->outdir);
@@ -383,8 +377,8 @@ int vmf_build(const VmfBuildOptions *o)
     if (vmf_cache_entry_valid(entry) && !o->rebuild) {
         g_autoptr(JsonNode) info = vmf_cache_entry_info(entry);
         JsonObject *obj = info && JSON_NODE_HOLDS_OBJECT(info) ? json_node_get_object(info) : NULL;
-        const char *created = obj ? json_object_get_string_member_with_default(obj, "created", "?")
-                                  : "?";
+        const char *created =
+            obj ? json_object_get_string_member_with_default(obj, "created", "?") : "?";
         say(&b, "install, customize: skipped; the base disk is in the cache (made %s)", created);
         stage_time(&b, "install", "cached", 0);
         stage_time(&b, "customize", "cached", 0);

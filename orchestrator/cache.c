@@ -22,11 +22,11 @@ G_DEFINE_QUARK(vmf - cache - error - quark, vmf_cache_error)
 #define MAX_SALT 256
 /* How often a build waiting for another's lock looks again. */
 #define LOCK_POLL_US (200 * 1000)
-#define DIGEST_BUF (1u << 20)
+#define DIGEST_BUF   (1u << 20)
 
 #define FAIL(code, ...)                                                                            \
     do {                                                                                           \
-        g_set_error(error, vmf_cache_error_quark(), (code), __VA_ARGS__);                         \
+        g_set_error(error, vmf_cache_error_quark(), (code), __VA_ARGS__);                          \
         return NULL;                                                                               \
     } while (0)
 
@@ -62,8 +62,9 @@ static char *load_or_make_salt(const char *dir, GError **error)
         g_strstrip(text);
         if (len < MAX_SALT && text[0] == '$')
             return g_steal_pointer(&text);
-        FAIL(VMF_EXIT_INPUT, "%s: not a salt this vmforge wrote; remove it (the cache's keys "
-                             "change, its entries are rebuilt once)",
+        FAIL(VMF_EXIT_INPUT,
+             "%s: not a salt this vmforge wrote; remove it (the cache's keys "
+             "change, its entries are rebuilt once)",
              path);
     }
     char *fresh = NULL;
@@ -97,8 +98,9 @@ VmfCache *vmf_cache_open(const char *dir, GError **error)
     g_autofree char *base = g_build_filename(dir, "base", NULL);
     g_autofree char *media = g_build_filename(dir, "media", NULL);
     if (g_mkdir_with_parents(base, 0755) < 0 || g_mkdir_with_parents(media, 0755) < 0)
-        FAIL(VMF_EXIT_OUTPUT, "cache folder %s: %s (set another with --cache-dir or "
-                              "VMFORGE_CACHE_DIR)",
+        FAIL(VMF_EXIT_OUTPUT,
+             "cache folder %s: %s (set another with --cache-dir or "
+             "VMFORGE_CACHE_DIR)",
              dir, g_strerror(errno));
     char *salt = load_or_make_salt(dir, error);
     if (!salt)
@@ -130,8 +132,7 @@ const char *vmf_cache_salt(const VmfCache *c)
 
 void vmf_fp_add(GChecksum *sum, const char *label, const char *value)
 {
-    g_autofree char *head =
-        g_strdup_printf("%s=%zu:", label, value ? strlen(value) : (size_t)0);
+    g_autofree char *head = g_strdup_printf("%s=%zu:", label, value ? strlen(value) : (size_t)0);
     g_checksum_update(sum, (const guchar *)head, (gssize)strlen(head));
     if (value)
         g_checksum_update(sum, (const guchar *)value, (gssize)strlen(value));

@@ -24,8 +24,7 @@ int vmf_cmd_build(int argc, char **argv)
          "missing (default: .)",
          "DIR"},
         {"only", 0, 0, G_OPTION_ARG_STRING, &only,
-         "Build only these targets (comma-separated names from the recipe's targets:)",
-         "T1,T2"},
+         "Build only these targets (comma-separated names from the recipe's targets:)", "T1,T2"},
         {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vars,
          "Set a recipe variable (repeatable; overrides the recipe's vars:)", "NAME=VALUE"},
         {"accel", 0, 0, G_OPTION_ARG_STRING, &accel,
@@ -55,14 +54,13 @@ int vmf_cmd_build(int argc, char **argv)
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("RECIPE");
     g_option_context_set_summary(
-        ctx,
-        "Build every target of a recipe from one install: the raw MBR disk, the OS\n"
-        "installer in a libvirt domain with the rendered kickstart, the customize list\n"
-        "through libguestfs, the HEPiX checks and the optional boot check make the base\n"
-        "disk; one convert pass then writes each target (kvm, openstack, xen, hepix,\n"
-        "vmware, virtualbox, hyperv, azure presets, or any format) with its platform\n"
-        "files. The base disk is cached under a key of everything that determines it:\n"
-        "changing only the targets skips install and customize.");
+        ctx, "Build every target of a recipe from one install: the raw MBR disk, the OS\n"
+             "installer in a libvirt domain with the rendered kickstart, the customize list\n"
+             "through libguestfs, the HEPiX checks and the optional boot check make the base\n"
+             "disk; one convert pass then writes each target (kvm, openstack, xen, hepix,\n"
+             "vmware, virtualbox, hyperv, azure presets, or any format) with its platform\n"
+             "files. The base disk is cached under a key of everything that determines it:\n"
+             "changing only the targets skips install and customize.");
     g_option_context_set_description(
         ctx, "Output: DIR/TARGET/NAME.EXT (+ NAME.xml, NAME.cfg, NAME.openstack.json),\n"
              "DIR/logs/, DIR/report.json (docs/report.md). The recipe format: docs/recipe.md.\n"
@@ -72,8 +70,8 @@ int vmf_cmd_build(int argc, char **argv)
              "Environment:\n"
              "  VMFORGE_ACCEL      default --accel\n"
              "  VMFORGE_CACHE_DIR  default --cache-dir\n"
-             "  SOURCE_DATE_EPOCH  timestamp in formats that record one (default 0)\n\n"
-             VMF_EXIT_CODES_HELP);
+             "  SOURCE_DATE_EPOCH  timestamp in formats that record one (default "
+             "0)\n\n" VMF_EXIT_CODES_HELP);
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) err = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -101,7 +99,9 @@ int vmf_cmd_build(int argc, char **argv)
         .json = json,
         .dry_run = dry_run,
         .no_sync = no_sync,
-        .verbosity = quiet ? -1 : verbose ? 1 : 0,
+        .verbosity = quiet     ? -1
+                     : verbose ? 1
+                               : 0,
     };
     if (!o.accel)
         return VMF_EXIT_USAGE;

@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "exit-codes.h"
 #include "progress.h"
+#include "report.h"
 #include "ova.h"
 #include "signals.h"
 #include "util.h"
@@ -192,12 +193,8 @@ static void print_json(const VfSource *src, GArray *artefacts, double seconds)
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, true);
-    g_autofree char *text = json_generator_to_data(gen, NULL);
-    printf("%s\n", text);
+    g_autofree char *text = vmf_json_text(b);
+    fputs(text, stdout);
 }
 
 static void print_table(const VfSource *src, GArray *artefacts, double seconds)

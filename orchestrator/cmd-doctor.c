@@ -34,10 +34,10 @@ typedef struct {
     unsigned failed, warned;
 } Tally;
 
-static void line(Tally *t, const char *status, const char *check, const char *fix,
-                 const char *fmt, ...) G_GNUC_PRINTF(5, 6);
-static void line(Tally *t, const char *status, const char *check, const char *fix,
-                 const char *fmt, ...)
+static void line(Tally *t, const char *status, const char *check, const char *fix, const char *fmt,
+                 ...) G_GNUC_PRINTF(5, 6);
+static void line(Tally *t, const char *status, const char *check, const char *fix, const char *fmt,
+                 ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -176,8 +176,7 @@ int vmf_cmd_doctor(int argc, char **argv)
         return VMF_EXIT_USAGE;
     vmf_signals_install();
     Tally t = {0};
-    printf("vmforge doctor: accelerator %s, libvirt %s\n", acc,
-           uri ? uri : vmf_virt_default_uri());
+    printf("vmforge doctor: accelerator %s, libvirt %s\n", acc, uri ? uri : vmf_virt_default_uri());
 
     /* libvirtd */
     g_autoptr(VmfVirt) v = vmf_virt_open(uri, &err);
@@ -211,8 +210,10 @@ int vmf_cmd_doctor(int argc, char **argv)
             line(&t, "warn", "accelerator", "install a kernel (apt-get install linux-image-amd64)",
                  "%s: not tried, no kernel in /boot to boot", kind);
         } else if (accel_runs(uri, kind, kernel, &secs, &why)) {
-            line(&t, "ok", "accelerator", NULL, "%s runs guests (a kernel printed \"%s\" after "
-                 "%.1f s)", kind, ACCEL_MARKER, secs);
+            line(&t, "ok", "accelerator", NULL,
+                 "%s runs guests (a kernel printed \"%s\" after "
+                 "%.1f s)",
+                 kind, ACCEL_MARKER, secs);
             guest_accel = kind;
         } else if (vmf_interrupted) {
             return vmf_signals_exit_code();

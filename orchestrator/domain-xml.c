@@ -15,6 +15,31 @@ static void prop(xmlNodePtr n, const char *name, const char *value)
     xmlNewProp(n, BAD_CAST name, BAD_CAST value);
 }
 
+/* The serial port, as the console (what vmforge reads and virsh console shows). */
+static void add_serial_console(xmlNodePtr devices)
+{
+    xmlNodePtr serial = child(devices, "serial", NULL);
+    prop(serial, "type", "pty");
+    prop(child(serial, "target", NULL), "port", "0");
+    xmlNodePtr console = child(devices, "console", NULL);
+    prop(console, "type", "pty");
+    xmlNodePtr ct = child(console, "target", NULL);
+    prop(ct, "type", "serial");
+    prop(ct, "port", "0");
+}
+
+/* The document as text; frees it. */
+static char *doc_text(xmlDocPtr doc)
+{
+    xmlChar *buf = NULL;
+    int len = 0;
+    xmlDocDumpFormatMemory(doc, &buf, &len, 1);
+    char *out = g_strndup((const char *)buf, (gsize)len);
+    xmlFree(buf);
+    xmlFreeDoc(doc);
+    return out;
+}
+
 static void add_disk(xmlNodePtr devices, const char *device, const char *path, const char *dev,
                      const char *bus, const char *format)
 {
@@ -87,14 +112,7 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
         prop(nic, "type", "user");
     }
     prop(child(nic, "model", NULL), "type", s->nic_model ? s->nic_model : "virtio");
-    xmlNodePtr serial = child(devices, "serial", NULL);
-    prop(serial, "type", "pty");
-    prop(child(serial, "target", NULL), "port", "0");
-    xmlNodePtr console = child(devices, "console", NULL);
-    prop(console, "type", "pty");
-    xmlNodePtr ct = child(console, "target", NULL);
-    prop(ct, "type", "serial");
-    prop(ct, "port", "0");
+    add_serial_console(devices);
     if (s->log_channel) {
         xmlNodePtr ch = child(devices, "channel", NULL);
         prop(ch, "type", "file");
@@ -108,20 +126,14 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
     prop(child(rng, "backend", "/dev/urandom"), "model", "random");
     prop(child(devices, "memballoon", NULL), "model", "none");
 
-    xmlChar *buf = NULL;
-    int len = 0;
-    xmlDocDumpFormatMemory(doc, &buf, &len, 1);
-    char *out = g_strndup((const char *)buf, (gsize)len);
-    xmlFree(buf);
-    xmlFreeDoc(doc);
-    return out;
+    return doc_text(doc);
 }
 
 /* The namespace of vmforge's <metadata> element in deployable domains. */
 #define VMF_XMLNS "https://github.com/vmforge/vmforge/xmlns/deploy/1"
 
-static void deploy_disk(xmlNodePtr devices, const char *path, const char *format,
-                        const char *dev, const char *bus, const char *serial)
+static void deploy_disk(xmlNodePtr devices, const char *path, const char *format, const char *dev,
+                        const char *bus, const char *serial)
 {
     xmlNodePtr d = child(devices, "disk", NULL);
     prop(d, "type", "file");
@@ -181,7 +193,7 @@ char *vmf_domain_xml_deploy(const VmfDeploySpec *s)
     const char *prefix = strcmp(s->disk_bus, "xen") == 0      ? "xvd"
                          : strcmp(s->disk_bus, "virtio") == 0 ? "vd"
                          : strcmp(s->disk_bus, "ide") == 0    ? "hd"
-                                                               : "sd";
+                                                              : "sd";
     g_autofree char *d1 = g_strdup_printf("%sa", prefix);
     g_autofree char *d2 = g_strdup_printf("%sb", prefix);
     deploy_disk(devices, s->image, s->image_format, d1, s->disk_bus, NULL);
@@ -197,24 +209,11 @@ char *vmf_domain_xml_deploy(const VmfDeploySpec *s)
     }
     if (s->nic_model)
         prop(child(nic, "model", NULL), "type", s->nic_model);
-    xmlNodePtr serial = child(devices, "serial", NULL);
-    prop(serial, "type", "pty");
-    prop(child(serial, "target", NULL), "port", "0");
-    xmlNodePtr console = child(devices, "console", NULL);
-    prop(console, "type", "pty");
-    xmlNodePtr ct = child(console, "target", NULL);
-    prop(ct, "type", "serial");
-    prop(ct, "port", "0");
+    add_serial_console(devices);
     xmlNodePtr gfx = child(devices, "graphics", NULL);
     prop(gfx, "type", "vnc");
     prop(gfx, "autoport", "yes");
     prop(gfx, "listen", "127.0.0.1");
 
-    xmlChar *buf = NULL;
-    int len = 0;
-    xmlDocDumpFormatMemory(doc, &buf, &len, 1);
-    char *out = g_strndup((const char *)buf, (gsize)len);
-    xmlFree(buf);
-    xmlFreeDoc(doc);
-    return out;
+    return doc_text(doc);
 }

@@ -38,14 +38,14 @@ typedef struct {
     const char *name;
     const char *type; /* "kvm" or "xen" */
     unsigned vcpus;
-    uint64_t memory;         /* bytes */
-    const char *image;       /* absolute path on the hypervisor host */
+    uint64_t memory;          /* bytes */
+    const char *image;        /* absolute path on the hypervisor host */
     const char *image_format; /* "qcow2" or "raw" */
-    const char *disk_bus;    /* "virtio", "xen", ... */
-    const char *nic_model;   /* NULL: the hypervisor's default */
-    const char *scratch;     /* the scratch disk's path, or NULL for none */
+    const char *disk_bus;     /* "virtio", "xen", ... */
+    const char *nic_model;    /* NULL: the hypervisor's default */
+    const char *scratch;      /* the scratch disk's path, or NULL for none */
     const char *scratch_format;
-    uint64_t scratch_size;   /* bytes, recorded in <metadata> */
+    uint64_t scratch_size;       /* bytes, recorded in <metadata> */
     const char *scratch_command; /* how to create it, recorded in <metadata> */
     const char *description;
 } VmfDeploySpec;

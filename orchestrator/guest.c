@@ -268,10 +268,10 @@ char *vmf_guest_library_version(void)
     if (!g)
         return g_strdup("unknown");
     struct guestfs_version *v = guestfs_version(g);
-    char *text = v ? g_strdup_printf("%" G_GINT64_FORMAT ".%" G_GINT64_FORMAT ".%" G_GINT64_FORMAT
-                                     "%s",
-                                     v->major, v->minor, v->release, v->extra)
-                   : g_strdup("unknown");
+    char *text =
+        v ? g_strdup_printf("%" G_GINT64_FORMAT ".%" G_GINT64_FORMAT ".%" G_GINT64_FORMAT "%s",
+                            v->major, v->minor, v->release, v->extra)
+          : g_strdup("unknown");
     if (v)
         guestfs_free_version(v);
     guestfs_close(g);

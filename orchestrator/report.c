@@ -94,6 +94,11 @@ char *vmf_report_json(const VmfReport *r)
     json_builder_end_array(b);
     json_builder_end_object(b);
 
+    return vmf_json_text(b);
+}
+
+char *vmf_json_text(JsonBuilder *b)
+{
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autoptr(JsonNode) root = json_builder_get_root(b);
     json_generator_set_root(gen, root);

@@ -12,6 +12,7 @@
 #include "stage-convert.h"
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 /* Bumped when a field changes meaning or goes away (adding one does not). */
 #define VMF_REPORT_FORMAT 1
@@ -36,6 +37,9 @@ typedef struct {
     GDateTime *started;
     double seconds;
 } VmfReport;
+
+/* What `b` built, as pretty-printed JSON ending in a newline (g_free). */
+char *vmf_json_text(JsonBuilder *b);
 
 /* The report as pretty-printed JSON (g_free). */
 char *vmf_report_json(const VmfReport *r);

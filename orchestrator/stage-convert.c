@@ -5,6 +5,7 @@
 #include "engine.h"
 #include "exit-codes.h"
 #include "ova.h"
+#include "report.h"
 #include "signals.h"
 #include "template.h"
 #include "util.h"
@@ -19,7 +20,7 @@ G_DEFINE_QUARK(vmf - stage - convert - error - quark, vmf_stage_convert_error)
 
 #define FAIL(code, ...)                                                                            \
     do {                                                                                           \
-        g_set_error(error, vmf_stage_convert_error_quark(), (code), __VA_ARGS__);                 \
+        g_set_error(error, vmf_stage_convert_error_quark(), (code), __VA_ARGS__);                  \
         return (code);                                                                             \
     } while (0)
 
@@ -86,7 +87,8 @@ static const char *libvirt_format(const char *format)
 /* The image's file name once deployed (raw.gz is unpacked to .raw). */
 static char *deployed_file(const char *name, const VmfTarget *t)
 {
-    const char *ext = strcmp(t->format, "raw.gz") == 0 ? "raw" : vf_writer_find(t->format)->extension;
+    const char *ext =
+        strcmp(t->format, "raw.gz") == 0 ? "raw" : vf_writer_find(t->format)->extension;
     return g_strdup_printf("%s.%s", name, ext);
 }
 
@@ -123,16 +125,16 @@ static char *libvirt_xml(const VmfConvertStage *s, const VmfTarget *t)
     bool qcow = strcmp(libvirt_format(t->format), "qcow2") == 0;
     g_autofree char *file = deployed_file(r->name, t);
     g_autofree char *image = g_build_filename(t->image_dir, file, NULL);
-    g_autofree char *sc = scratch ? scratch_file(t->image_dir, r->name, qcow ? "qcow2" : "raw")
-                                  : NULL;
+    g_autofree char *sc =
+        scratch ? scratch_file(t->image_dir, r->name, qcow ? "qcow2" : "raw") : NULL;
     g_autofree char *cmd =
         !scratch ? NULL
         : qcow   ? g_strdup_printf("qemu-img create -f qcow2 %s %" G_GUINT64_FORMAT, sc, scratch)
                  : g_strdup_printf("truncate -s %" G_GUINT64_FORMAT " %s", scratch, sc);
-    g_autofree char *desc = g_strdup_printf(
-        "%s %s, built by vmforge. Copy %s to %s%s%s; then virsh define this file.", r->name,
-        r->version ? r->version : "", file, t->image_dir,
-        scratch ? " and create the scratch disk: " : "", scratch ? cmd : "");
+    g_autofree char *desc =
+        g_strdup_printf("%s %s, built by vmforge. Copy %s to %s%s%s; then virsh define this file.",
+                        r->name, r->version ? r->version : "", file, t->image_dir,
+                        scratch ? " and create the scratch disk: " : "", scratch ? cmd : "");
     VmfDeploySpec d = {
         .name = r->name,
         .type = t->domain_type ? t->domain_type : "kvm",
@@ -171,18 +173,17 @@ static char *xl_cfg(const VmfConvertStage *s, const VmfTarget *t, const char *im
     g_hash_table_insert(vars, "image", g_strdup(image));
     g_hash_table_insert(vars, "config_file", g_strdup_printf("%s.cfg", r->name));
     g_hash_table_insert(vars, "vcpus", g_strdup_printf("%u", r->vcpus));
-    g_hash_table_insert(vars, "memory_mib",
-                        g_strdup_printf("%" G_GUINT64_FORMAT, r->memory >> 20));
+    g_hash_table_insert(vars, "memory_mib", g_strdup_printf("%" G_GUINT64_FORMAT, r->memory >> 20));
     g_autofree char *d1 = g_strdup_printf("'format=%s, vdev=xvda, access=rw, target=%s'",
                                           strcmp(fmt, "vpc") == 0 ? "vhd" : fmt, image);
     g_hash_table_insert(
         vars, "disks",
         scratch ? g_strdup_printf("%s, 'format=raw, vdev=xvdb, access=rw, target=%s'", d1, sc)
                 : g_strdup(d1));
-    g_hash_table_insert(vars, "scratch_comment",
-                        scratch ? g_strdup_printf("#   truncate -s %" G_GUINT64_FORMAT " %s",
-                                                  scratch, sc)
-                                : g_strdup("#   (no scratch disk: the recipe has no scratch:)"));
+    g_hash_table_insert(
+        vars, "scratch_comment",
+        scratch ? g_strdup_printf("#   truncate -s %" G_GUINT64_FORMAT " %s", scratch, sc)
+                : g_strdup("#   (no scratch disk: the recipe has no scratch:)"));
     g_autoptr(VmfRendered) out = vmf_template_render(path, text, vars, NULL, error);
     return out ? g_strdup(out->text) : NULL;
 }
@@ -210,8 +211,8 @@ static char *openstack_json(const VmfConvertStage *s, const VmfTarget *t,
         g_hash_table_replace(props, g_strdup(defaults[i][0]), g_strdup(defaults[i][1]));
     }
     if (t->properties) {
-        g_autoptr(GList) own = g_list_sort(g_hash_table_get_keys(t->properties),
-                                           (GCompareFunc)(void *)strcmp);
+        g_autoptr(GList) own =
+            g_list_sort(g_hash_table_get_keys(t->properties), (GCompareFunc)(void *)strcmp);
         for (GList *l = own; l; l = l->next) {
             if (!g_hash_table_contains(props, l->data))
                 g_ptr_array_add(keys, g_strdup(l->data));
@@ -259,9 +260,9 @@ static char *openstack_json(const VmfConvertStage *s, const VmfTarget *t,
     json_builder_begin_array(b);
     g_autofree char *md = g_strdup_printf("%" G_GUINT64_FORMAT, min_disk);
     g_autofree char *mr = g_strdup_printf("%" G_GUINT64_FORMAT, min_ram);
-    const char *argv[] = {"openstack",          "image",   "create",    "--disk-format",
-                          disk_format,          "--container-format", "bare", "--min-disk",
-                          md,                   "--min-ram", mr};
+    const char *argv[] = {
+        "openstack", "image",      "create", "--disk-format", disk_format, "--container-format",
+        "bare",      "--min-disk", md,       "--min-ram",     mr};
     for (size_t i = 0; i < G_N_ELEMENTS(argv); i++)
         json_builder_add_string_value(b, argv[i]);
     for (guint i = 0; i < keys->len; i++) {
@@ -275,12 +276,7 @@ static char *openstack_json(const VmfConvertStage *s, const VmfTarget *t,
     json_builder_add_string_value(b, image_name);
     json_builder_end_array(b);
     json_builder_end_object(b);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, true);
-    g_autofree char *text = json_generator_to_data(gen, NULL);
-    return g_strdup_printf("%s\n", text);
+    return vmf_json_text(b);
 }
 
 typedef struct {
@@ -425,11 +421,10 @@ int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **
             FAIL(vmf_signals_exit_code(), "interrupted; no image of this run was written");
         if (g_error_matches(err, VF_ERROR, VF_ERROR_OUTPUT)) {
             g_autofree char *space = space_text(s->outdir, tg, src->data_bytes);
-            FAIL(VMF_EXIT_OUTPUT, "%s (%s); no image of this run was written", err->message,
-                 space);
+            FAIL(VMF_EXIT_OUTPUT, "%s (%s); no image of this run was written", err->message, space);
         }
         FAIL(err->domain == VF_ERROR && err->code == VF_ERROR_LIMIT ? VMF_EXIT_LIMIT
-                                                                     : VMF_EXIT_FAILURE,
+                                                                    : VMF_EXIT_FAILURE,
              "%s; no image of this run was written", err->message);
     }
     g_autofree char *summary =

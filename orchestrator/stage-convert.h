@@ -32,10 +32,10 @@ typedef struct {
 
 /* One file the build produced. */
 typedef struct {
-    char *target;  /* target name */
-    char *path;    /* absolute */
-    char *format;  /* qcow2, ova, ..., libvirt-xml, openstack-json, xl-cfg */
-    char *spec;    /* the writer spec for images, NULL for extras */
+    char *target;          /* target name */
+    char *path;            /* absolute */
+    char *format;          /* qcow2, ova, ..., libvirt-xml, openstack-json, xl-cfg */
+    char *spec;            /* the writer spec for images, NULL for extras */
     uint64_t virtual_size; /* images only */
     uint64_t file_size;
     char sha256[65];

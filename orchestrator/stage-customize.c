@@ -598,8 +598,7 @@ static const char *op_summary(const VmfOp *op, char *buf, size_t len)
     return buf;
 }
 
-int vmf_customize_fingerprint(const VmfRecipe *r, VmfCache *cache, GChecksum *sum,
-                              GError **error)
+int vmf_customize_fingerprint(const VmfRecipe *r, VmfCache *cache, GChecksum *sum, GError **error)
 {
     g_autoptr(VmfCustomize) c = vmf_customize_parse(r, error);
     if (!c)

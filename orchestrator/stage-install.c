@@ -274,8 +274,8 @@ static int plan_make(const VmfRecipe *r, const VmfInstallOptions *o, Plan *p, GE
     }
     p->logdir = o->logdir ? g_strdup(o->logdir) : g_build_filename(o->outdir, "logs", NULL);
     p->final_disk = g_strdup_printf("%s/%s.raw", o->outdir, r->name);
-    p->failed_disk = g_strdup_printf("%s/%s.failed.raw", o->keep_dir ? o->keep_dir : o->outdir,
-                                     r->name);
+    p->failed_disk =
+        g_strdup_printf("%s/%s.failed.raw", o->keep_dir ? o->keep_dir : o->outdir, r->name);
     p->ks_path = g_strdup_printf("%s/%s-ks.cfg", p->logdir, r->name);
     p->console_log = g_strdup_printf("%s/%s-install-console.log", p->logdir, r->name);
     p->anaconda_log = g_strdup_printf("%s/%s-install-anaconda.log", p->logdir, r->name);
@@ -420,8 +420,8 @@ int vmf_install_fingerprint(const VmfRecipe *r, VmfCache *cache, GChecksum *sum,
     for (unsigned i = 0; i < r->n_partitions; i++) {
         const VmfPartition *p = &r->partitions[i];
         g_autofree char *part =
-            g_strdup_printf("%s|%" G_GUINT64_FORMAT "|%x|%d|%s", p->mount ? p->mount : "",
-                            p->size, p->type, p->bootable, p->fstype ? p->fstype : "");
+            g_strdup_printf("%s|%" G_GUINT64_FORMAT "|%x|%d|%s", p->mount ? p->mount : "", p->size,
+                            p->type, p->bootable, p->fstype ? p->fstype : "");
         vmf_fp_add(sum, "disk.partition", part);
     }
     const char *files[][2] = {{"media", plan.media ? plan.media->iso : NULL},

@@ -86,8 +86,8 @@ static int parse_bool(const char *v)
 }
 
 /* Applies the preset templates/platforms/NAME.conf to t. */
-static bool apply_platform(const char *file, const VmfYamlNode *at, const char *tdir,
-                           VmfTarget *t, GString *options, GError **error)
+static bool apply_platform(const char *file, const VmfYamlNode *at, const char *tdir, VmfTarget *t,
+                           GString *options, GError **error)
 {
     g_autofree char *path = g_strdup_printf("%s/platforms/%s.conf", tdir, t->platform);
     g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -124,8 +124,10 @@ static bool apply_platform(const char *file, const VmfYamlNode *at, const char *
         else if (strcmp(*e, "xl-cfg") == 0)
             t->extras |= VMF_EXTRA_XL_CFG;
         else if (**e)
-            return fail(file, at, "platform %s: %s: unknown extra \"%s\" (libvirt-xml, "
-                        "openstack, xl-cfg)", t->platform, path, *e);
+            return fail(file, at,
+                        "platform %s: %s: unknown extra \"%s\" (libvirt-xml, "
+                        "openstack, xl-cfg)",
+                        t->platform, path, *e);
     }
     return true;
 }
@@ -134,8 +136,10 @@ static bool apply_platform(const char *file, const VmfYamlNode *at, const char *
 static bool parse_options(const char *file, const VmfYamlNode *n, GString *spec, GError **error)
 {
     if (n->kind != VMF_YAML_MAPPING)
-        return fail(file, n, "options must be a mapping of the format's options (e.g. type: "
-                    "fixed), found %s", vmf_yaml_kind_name(n->kind));
+        return fail(file, n,
+                    "options must be a mapping of the format's options (e.g. type: "
+                    "fixed), found %s",
+                    vmf_yaml_kind_name(n->kind));
     for (guint i = 0; i < n->keys->len; i++) {
         const VmfYamlNode *k = g_ptr_array_index(n->keys, i);
         const char *v = scalar_of(file, g_ptr_array_index(n->items, i), k->value, error);
@@ -186,8 +190,8 @@ static bool valid_name(const char *n)
 static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYamlNode *n,
                                GError **error)
 {
-    static const char *const keys[] = {"name",    "platform", "format",    "options",
-                                       "compress", "profile", "manifest",  "os",
+    static const char *const keys[] = {"name",       "platform",  "format",   "options",
+                                       "compress",   "profile",   "manifest", "os",
                                        "properties", "image_dir", NULL};
     const char *file = r->path;
     if (n->kind == VMF_YAML_SCALAR) {
@@ -238,8 +242,9 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
         t->format = g_strdup(s);
     }
     if (!t->format) {
-        fail(file, n, "target needs a platform: (e.g. kvm, vmware) or a format: (qcow2, raw, "
-                      "raw.gz, vmdk, vdi, vhd, ova)");
+        fail(file, n,
+             "target needs a platform: (e.g. kvm, vmware) or a format: (qcow2, raw, "
+             "raw.gz, vmdk, vdi, vhd, ova)");
         return NULL;
     }
     if ((v = vmf_yaml_get(n, "name"))) {
@@ -286,8 +291,8 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
         GHashTable *opts = NULL;
         g_autoptr(GError) werr = NULL;
         if (vf_writer_parse_spec(t->spec, &ops, &opts, &werr) < 0) {
-            fail(file, vmf_yaml_get(n, "options") ? vmf_yaml_get(n, "options") : n,
-                 "target %s: %s", t->name, werr->message);
+            fail(file, vmf_yaml_get(n, "options") ? vmf_yaml_get(n, "options") : n, "target %s: %s",
+                 t->name, werr->message);
             return NULL;
         }
         g_hash_table_unref(opts);
@@ -333,9 +338,8 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
                 g_autofree const char **names =
                     (const char **)g_hash_table_get_keys_as_array(prof->os, NULL);
                 const char *hint = vmf_did_you_mean(s, names);
-                fail(file, v, "os \"%s\" is not in profile %s's [os] table%s%s%s", s,
-                     t->profile, hint ? "; did you mean \"" : "", hint ? hint : "",
-                     hint ? "\"?" : "");
+                fail(file, v, "os \"%s\" is not in profile %s's [os] table%s%s%s", s, t->profile,
+                     hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
                 return NULL;
             }
             t->os = g_strdup(s);
@@ -347,8 +351,9 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
         if (!(s = scalar_of(file, v, "image_dir", error)))
             return NULL;
         if (!(t->extras & (VMF_EXTRA_LIBVIRT_XML | VMF_EXTRA_XL_CFG))) {
-            fail(file, v, "image_dir: only targets with a domain definition (kvm, openstack, "
-                          "xen, hepix) have one");
+            fail(file, v,
+                 "image_dir: only targets with a domain definition (kvm, openstack, "
+                 "xen, hepix) have one");
             return NULL;
         }
         if (!g_path_is_absolute(s)) {
@@ -360,8 +365,9 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
     }
     if ((v = vmf_yaml_get(n, "properties"))) {
         if (!(t->extras & VMF_EXTRA_OPENSTACK)) {
-            fail(file, v, "properties: only OpenStack targets (platform kvm or openstack) have "
-                          "image properties");
+            fail(file, v,
+                 "properties: only OpenStack targets (platform kvm or openstack) have "
+                 "image properties");
             return NULL;
         }
         if (v->kind != VMF_YAML_MAPPING) {

@@ -28,19 +28,19 @@ typedef enum {
 } VmfExtra;
 
 typedef struct {
-    char *name;     /* folder of its artefacts under the output folder */
-    unsigned line;  /* where it is in the recipe */
-    char *platform; /* preset name, or NULL */
-    char *spec;     /* writer spec: "qcow2:compress=on", "vhd:type=fixed", "ova" */
-    char *format;   /* the writer's name */
-    char *profile;  /* ova: hardware profile */
-    char *manifest; /* ova: sha1, sha256, sha512; NULL = the profile's */
-    char *os;       /* ova: key of the profile's [os] table; NULL = linux */
-    unsigned extras;     /* VmfExtra bits */
-    char *domain_type;   /* for libvirt-xml: kvm or xen */
-    char *disk_bus;      /* virtio, xen, ... */
-    char *nic_model;     /* virtio, netfront, ... */
-    char *image_dir;     /* where domain definitions expect the image */
+    char *name;             /* folder of its artefacts under the output folder */
+    unsigned line;          /* where it is in the recipe */
+    char *platform;         /* preset name, or NULL */
+    char *spec;             /* writer spec: "qcow2:compress=on", "vhd:type=fixed", "ova" */
+    char *format;           /* the writer's name */
+    char *profile;          /* ova: hardware profile */
+    char *manifest;         /* ova: sha1, sha256, sha512; NULL = the profile's */
+    char *os;               /* ova: key of the profile's [os] table; NULL = linux */
+    unsigned extras;        /* VmfExtra bits */
+    char *domain_type;      /* for libvirt-xml: kvm or xen */
+    char *disk_bus;         /* virtio, xen, ... */
+    char *nic_model;        /* virtio, netfront, ... */
+    char *image_dir;        /* where domain definitions expect the image */
     GHashTable *properties; /* openstack: extra image properties (char* -> char*) */
 } VmfTarget;
 

@@ -77,16 +77,14 @@ int vmf_copy_sparse(const char *from, const char *to, GError **error)
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         int e = errno;
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", from,
-                    g_strerror(e));
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", from, g_strerror(e));
         return -e;
     }
     int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (out < 0) {
         int e = errno;
         close(in);
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", to,
-                    g_strerror(e));
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", to, g_strerror(e));
         return -e;
     }
     struct stat st;
@@ -111,8 +109,8 @@ int vmf_copy_sparse(const char *from, const char *to, GError **error)
     if (close(out) < 0 && rc == 0)
         rc = -errno;
     if (rc < 0) {
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc),
-                    "copying %s to %s: %s", from, to, g_strerror(-rc));
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-rc), "copying %s to %s: %s", from,
+                    to, g_strerror(-rc));
         g_unlink(to);
     }
     return rc;

@@ -238,8 +238,8 @@ static virStorageVolPtr vol_new(VmfVirt *v, const char *name, uint64_t capacity,
     return vol_new_full(v, name, capacity, NULL, error);
 }
 
-char *vmf_virt_overlay_create(VmfVirt *v, const char *name, const char *backing,
-                              uint64_t capacity, GError **error)
+char *vmf_virt_overlay_create(VmfVirt *v, const char *name, const char *backing, uint64_t capacity,
+                              GError **error)
 {
     g_autoptr(virStorageVol) vol = vol_new_full(v, name, capacity, backing, error);
     if (!vol)

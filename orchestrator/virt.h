@@ -53,8 +53,8 @@ char *vmf_virt_vol_create(VmfVirt *v, const char *name, uint64_t capacity, GErro
 
 /* Creates a qcow2 volume whose backing file is the raw disk `backing`, so a
  * guest can run on it and leave `backing` as it was. Returns its path. */
-char *vmf_virt_overlay_create(VmfVirt *v, const char *name, const char *backing,
-                              uint64_t capacity, GError **error);
+char *vmf_virt_overlay_create(VmfVirt *v, const char *name, const char *backing, uint64_t capacity,
+                              GError **error);
 /* Asks the guest to power off (ACPI) and waits up to `seconds` for it;
  * destroys it after that. Returns true when it powered off by itself. */
 bool vmf_virt_domain_shutdown(virDomainPtr dom, unsigned seconds);

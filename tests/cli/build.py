@@ -7,25 +7,15 @@ the root password do); --only; --help."""
 
 import os
 import re
-import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from recipes import BASE  # noqa: E402  (the minimal recipe of the install tests)
 from testlib import Failure, check, main, run, vmforge_path  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
-BASE = """name: bad
-disk:
-  size: 4G
-  partitions:
-    - mount: /
-      bootable: true
-installer:
-  kernel: vmlinuz
-  initrd: initrd.img
-  family: offline
-"""
 KVM = "targets:\n  - platform: kvm\n"
 
 # (text appended to BASE, expected exit status, regex the message must match)
