@@ -417,6 +417,11 @@ int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **
     res->convert_seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
     if (rc < 0) {
         vmf_progress_end(bar, NULL);
+        /* Target folders this run made stay only if something was in them. */
+        for (guint i = 0; i < n; i++) {
+            g_autofree char *dir = g_path_get_dirname(outs[i].path);
+            g_rmdir(dir);
+        }
         if (g_error_matches(err, VF_ERROR, VF_ERROR_CANCELLED))
             FAIL(vmf_signals_exit_code(), "interrupted; no image of this run was written");
         if (g_error_matches(err, VF_ERROR, VF_ERROR_OUTPUT)) {

@@ -372,6 +372,7 @@ def case_sigterm_convert(work):
     check("interrupted" in err, err)
     images = [os.path.join(dp, f) for dp, _, fs in os.walk(out) for f in fs]
     check(not images, f"files after an interrupted convert: {images}")
+    check(os.listdir(out) == [], f"folders after an interrupted convert: {os.listdir(out)}")
     check_clean(out)
     # The cache entry is whole: the next run uses it and succeeds.
     p = build(out, "--only", "vdi,xen")
