@@ -355,7 +355,6 @@ int vmf_build(const VmfBuildOptions *o)
         return fail_with(err, rc);
 
     if (o->dry_run) {
-        g_autoptr(VmfCacheEntry) e = NULL;
         g_autofree char *disk = g_strdup_printf("%s/base/%s/disk.raw", cache_dir, b.key);
         g_autofree char *info = g_strdup_printf("%s/base/%s/entry.json", cache_dir, b.key);
         return print_plan(&b, g_file_test(disk, G_FILE_TEST_EXISTS) &&
