@@ -2,6 +2,8 @@
 /* source.c — opening, probing and mapping a raw disk. See source.h. */
 #include "source.h"
 
+#include "qcow2-read.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -11,8 +13,8 @@
 #include <unistd.h>
 
 #define PROBE_HEAD_SIZE (64u * 1024u)
-#define IDENTITY_HEAD (4u * 1024u * 1024u)
-#define IDENTITY_TAIL (1u * 1024u * 1024u)
+#define IDENTITY_HEAD   (4u * 1024u * 1024u)
+#define IDENTITY_TAIL   (1u * 1024u * 1024u)
 
 bool vf_is_zero(const void *p, size_t n)
 {
@@ -44,7 +46,8 @@ char *vf_format_size(uint64_t bytes)
 const char *vf_probe_format(const uint8_t *head, size_t head_len, const uint8_t *tail,
                             size_t tail_len)
 {
-#define HAS(off, lit) (head_len >= (off) + sizeof(lit) - 1 && memcmp(head + (off), lit, sizeof(lit) - 1) == 0)
+#define HAS(off, lit)                                                                              \
+    (head_len >= (off) + sizeof(lit) - 1 && memcmp(head + (off), lit, sizeof(lit) - 1) == 0)
     if (HAS(0, "QFI\xfb")) {
         uint32_t version = head_len >= 8 ? vf_get_be32(head + 4) : 0;
         return version >= 2 ? "a qcow2 image" : "a qcow (version 1) image";
@@ -65,7 +68,8 @@ const char *vf_probe_format(const uint8_t *head, size_t head_len, const uint8_t 
         return "a QED image";
     if (HAS(0, "\x1f\x8b"))
         return "gzip-compressed data (decompress it first, e.g. with gunzip)";
-    if (HAS(0, "\xfd" "7zXZ\0"))
+    if (HAS(0, "\xfd"
+               "7zXZ\0"))
         return "xz-compressed data (decompress it first with unxz)";
     if (HAS(0, "\x28\xb5\x2f\xfd"))
         return "zstd-compressed data (decompress it first with unzstd)";
@@ -121,14 +125,16 @@ static int map_extents(VfSource *src, GError **error)
 
 int vf_source_pread(VfSource *src, void *buf, size_t len, uint64_t offset, GError **error)
 {
+    if (src->qcow2)
+        return vf_qcow2_pread(src->qcow2, buf, len, offset, error);
     uint8_t *p = buf;
     while (len > 0) {
         ssize_t n = pread(src->fd, p, len, (off_t)offset);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return vf_set_errno(error, VF_ERROR_INPUT, errno, "reading %s at offset %" G_GUINT64_FORMAT,
-                                src->path, offset);
+            return vf_set_errno(error, VF_ERROR_INPUT, errno,
+                                "reading %s at offset %" G_GUINT64_FORMAT, src->path, offset);
         }
         if (n == 0) {
             g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
@@ -212,16 +218,34 @@ int vf_source_open(const char *path, unsigned flags, VfSource **out, GError **er
             tail_len = sizeof tail;
         }
         const char *what = vf_probe_format(head, head_len, tail_len ? tail : NULL, tail_len);
+        if (what && g_str_has_prefix(what, "a qcow2 image")) {
+            /* qcow2: the virtual disk, through the image's tables and chain. */
+            r = vf_qcow2_open_fd(src->fd, path, &src->qcow2, error);
+            if (r < 0)
+                return r;
+            src->format = "qcow2";
+            src->size = vf_qcow2_size(src->qcow2);
+            src->is_block_device = false;
+            src->extents = g_array_new(false, false, sizeof(VfExtent));
+            r = vf_qcow2_map(src->qcow2, src->extents, error);
+            if (r < 0)
+                return r;
+            for (guint i = 0; i < src->extents->len; i++)
+                src->data_bytes += g_array_index(src->extents, VfExtent, i).length;
+            *out = g_steal_pointer(&src);
+            return 0;
+        }
         if (what) {
             g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
                         "%s is not a raw disk image: it looks like %s. vmforge convert reads raw "
-                        "disks (convert it with qemu-img first, or pass --assume-raw if these "
-                        "bytes really are the disk)",
+                        "disks and qcow2 images (convert it with qemu-img first, or pass "
+                        "--assume-raw if these bytes really are the disk)",
                         path, what);
             return -EINVAL;
         }
     }
 
+    src->format = "raw";
     int r = map_extents(src, error);
     if (r < 0)
         return r;
@@ -262,6 +286,7 @@ void vf_source_free(VfSource *src)
 {
     if (!src)
         return;
+    vf_qcow2_free(src->qcow2);
     if (src->fd >= 0)
         close(src->fd);
     if (src->extents)

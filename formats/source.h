@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * source.h — the raw disk being converted: opened once, probed so that an
- * image of another format is refused with a name for what it is, and mapped
- * into data extents with SEEK_DATA/SEEK_HOLE.
+ * source.h — the disk being converted: opened once, probed so that an image
+ * of a format vmforge does not read is refused with a name for what it is,
+ * and mapped into data extents. A raw disk (or block device) is mapped with
+ * SEEK_DATA/SEEK_HOLE; a qcow2 image (v2/v3, with its backing chain) through
+ * its tables (qcow2-read.h), and read through the chain.
  */
 #pragma once
 
@@ -20,6 +22,8 @@ typedef struct VfSource {
     GArray *extents;     /* VfExtent, sorted, non-overlapping: the data regions */
     uint64_t data_bytes; /* sum of extent lengths */
     bool is_block_device;
+    struct VfQcow2 *qcow2; /* a qcow2 image: reads go through it; NULL for raw */
+    const char *format;    /* "raw" or "qcow2" */
 } VfSource;
 
 typedef enum {
@@ -28,7 +32,9 @@ typedef enum {
     VF_SOURCE_ASSUME_RAW = 1u << 0,
 } VfSourceFlags;
 
-/* Opens path read-only. Errors are VF_ERROR_INPUT and name the path. */
+/* Opens path read-only: a raw disk, or a qcow2 image and its backing chain
+ * (unless VF_SOURCE_ASSUME_RAW). Errors are VF_ERROR_INPUT and name the path
+ * (and the qcow2 feature refused, if that is why). */
 int vf_source_open(const char *path, unsigned flags, VfSource **out, GError **error);
 void vf_source_free(VfSource *src);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfSource, vf_source_free)

@@ -118,7 +118,7 @@ static void list_formats(void)
 static char *default_name(const char *path)
 {
     g_autofree char *base = g_path_get_basename(path);
-    static const char *const suffixes[] = {".raw", ".img", ".bin", ".dd", NULL};
+    static const char *const suffixes[] = {".raw", ".img", ".bin", ".dd", ".qcow2", NULL};
     for (const char *const *s = suffixes; *s; s++)
         if (g_str_has_suffix(base, *s) && strlen(base) > strlen(*s))
             return g_strndup(base, strlen(base) - strlen(*s));

@@ -141,10 +141,11 @@ def case_empty_input(work):
 
 def case_not_raw_input(work):
     out = out_dir(work)
-    q = os.path.join(work, "disk.qcow2")
-    run(["qemu-img", "create", "-q", "-f", "qcow2", q, "64M"], check_rc=0)
+    # qcow2 is read (tests/formats/qcow2.py); VDI, VHD, gzip are not.
+    q = os.path.join(work, "disk.vdi")
+    run(["qemu-img", "create", "-q", "-f", "vdi", q, "64M"], check_rc=0)
     expect_error(("convert", q, "--to", "vmdk", "-o", out), EXIT_INPUT,
-                 "is not a raw disk image", "looks like a qcow2 image", "qemu-img")
+                 "is not a raw disk image", "looks like a VirtualBox VDI image", "qemu-img")
     v = os.path.join(work, "disk.vhd")
     run(["qemu-img", "create", "-q", "-f", "vpc", "-o", "subformat=fixed", v, "8M"], check_rc=0)
     expect_error(("convert", v, "--to", "vmdk", "-o", out), EXIT_INPUT, "fixed VHD")
@@ -156,7 +157,7 @@ def case_not_raw_input(work):
     assert_empty(out)
     # --assume-raw converts the bytes anyway.
     vmforge("convert", q, "--to", "raw", "-o", out, "--assume-raw", "-q")
-    check(os.path.exists(os.path.join(out, "disk.qcow2.raw")), "--assume-raw output")
+    check(os.path.exists(os.path.join(out, "disk.vdi.raw")), "--assume-raw output")
 
 
 def case_unknown_format(work):
