@@ -13,6 +13,7 @@
 #include "signals.h"
 #include "template.h"
 #include "util.h"
+#include "vf.h"
 #include "virt.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK(vmf - install - error - quark, vmf_install_error)
@@ -334,7 +336,9 @@ typedef enum {
     OUT_TIMEOUT,
     OUT_IDLE,
     OUT_FAILED_LINE,
-    OUT_INTERRUPTED
+    OUT_INTERRUPTED,
+    OUT_NO_SPACE,
+    OUT_IO_ERROR
 } Outcome;
 
 static Outcome watch(virDomainPtr dom, VmfConsole *con, const VmfRecipe *r,
@@ -350,6 +354,9 @@ static Outcome watch(virDomainPtr dom, VmfConsole *con, const VmfRecipe *r,
             return OUT_INTERRUPTED;
         if (!vmf_virt_domain_running(dom))
             return OUT_POWEROFF;
+        int ioerr = vmf_virt_domain_io_error(dom);
+        if (ioerr)
+            return ioerr == -ENOSPC ? OUT_NO_SPACE : OUT_IO_ERROR;
         gint64 now = g_get_monotonic_time();
         uint64_t io = vmf_virt_domain_io(dom, "vda");
         if (io != last_io) {
@@ -694,6 +701,23 @@ out:
             g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
                         "the installer failed: %s", seen.failure_line);
             break;
+        case OUT_NO_SPACE:
+        case OUT_IO_ERROR: {
+            struct statvfs vfs;
+            /* The folder the user chose (its file system is what is full). */
+            g_autofree char *dir = g_strdup(o->keep_dir ? o->keep_dir : o->outdir);
+            g_autofree char *need = vf_format_size(r->disk_size);
+            g_autofree char *have =
+                statvfs(dir, &vfs) == 0 ? vf_format_size((uint64_t)vfs.f_bavail * vfs.f_frsize)
+                                        : g_strdup("?");
+            g_set_error(error, vmf_install_error_quark(), VMF_EXIT_OUTPUT,
+                        "%s: %s while the installer wrote the disk (%s free; the disk may need "
+                        "up to %s there); the domain was destroyed",
+                        dir, outcome == OUT_NO_SPACE ? "no space left" : "a write error", have,
+                        need);
+            rc = VMF_EXIT_OUTPUT;
+            break;
+        }
         default:
             break;
         }

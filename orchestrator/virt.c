@@ -500,6 +500,23 @@ int vmf_virt_domain_running(virDomainPtr dom)
     return state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_CRASHED;
 }
 
+int vmf_virt_domain_io_error(virDomainPtr dom)
+{
+    int state = 0, reason = 0;
+    if (virDomainGetState(dom, &state, &reason, 0) < 0 || state != VIR_DOMAIN_PAUSED ||
+        reason != VIR_DOMAIN_PAUSED_IOERROR)
+        return 0;
+    virDomainDiskError errs[8];
+    int n = virDomainGetDiskErrors(dom, errs, G_N_ELEMENTS(errs), 0);
+    int what = -EIO;
+    for (int i = 0; i < n; i++) {
+        if (errs[i].error == VIR_DOMAIN_DISK_ERROR_NO_SPACE)
+            what = -ENOSPC;
+        free(errs[i].disk);
+    }
+    return what;
+}
+
 uint64_t vmf_virt_domain_io(virDomainPtr dom, const char *dev)
 {
     virDomainBlockStatsStruct st;

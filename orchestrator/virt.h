@@ -92,6 +92,9 @@ const char *vmf_stop_reason_text(VmfStopReason r);
 int vmf_virt_domain_running(virDomainPtr dom);
 /* Bytes read + written by the domain's disk `dev` so far (0 when unknown). */
 uint64_t vmf_virt_domain_io(virDomainPtr dom, const char *dev);
+/* 0, or the guest is paused on a disk write error (QEMU stops a guest on
+ * ENOSPC): -ENOSPC when libvirt says the disk ran out of space, else -EIO. */
+int vmf_virt_domain_io_error(virDomainPtr dom);
 /* Destroys the domain if it still runs (a transient domain then vanishes). */
 void vmf_virt_domain_destroy(virDomainPtr dom);
 

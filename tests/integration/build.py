@@ -434,6 +434,34 @@ def case_disk_full(work):
         run(["umount", out])
 
 
+def case_install_disk_full(work):
+    """The disk fills while the installer writes: the guest is stopped on its
+    write error, the build fails at once with the folder, the space free and
+    the space the disk may need (not after the idle timeout), exit 4, and
+    nothing is left."""
+    libvirt_up()
+    d = workdir(work)
+    out = os.path.join(d, "small")
+    os.mkdir(out)
+    p = run(["mount", "-t", "tmpfs", "-o", "size=160m,mode=0755", "tmpfs", out])
+    if p.returncode != 0:
+        raise Skip(f"cannot mount a small tmpfs here: {p.stderr.strip()}")
+    try:
+        t0 = time.time()
+        p = build(out, "--var", f"hostname=full{os.getpid()}", rc=4)
+        took = time.time() - t0
+        check(re.search(rf"{re.escape(out)}: no space left while the installer wrote the disk "
+                        r"\(.* free; the disk may need up to 4\.0 GiB there\)", p.stderr),
+              p.stderr)
+        check("warning: " in p.stderr and "the install fails if the guest writes more" in p.stderr,
+              "no warning before the install")
+        check(took < 240, f"it took {took:.0f} s: the full disk was not noticed")
+        check_clean(out)
+        check([f for f in os.listdir(out) if f != "logs"] == [], os.listdir(out))
+    finally:
+        run(["umount", out])
+
+
 def case_doctor(work):
     libvirt_up()
     d = workdir(work)
@@ -459,5 +487,6 @@ if __name__ == "__main__":
         "sigterm-convert": case_sigterm_convert,
         "lock": case_lock,
         "disk-full": case_disk_full,
+        "install-disk-full": case_install_disk_full,
         "doctor": case_doctor,
     })
