@@ -9,6 +9,7 @@
 #include "progress.h"
 #include "report.h"
 #include "ova.h"
+#include "qcow2-read.h"
 #include "signals.h"
 #include "util.h"
 
@@ -17,8 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CMD "convert"
-#define MAX_JOBS 256
+#define CMD         "convert"
+#define MAX_JOBS    256
 #define MAX_OUTPUTS 32
 
 typedef struct ConvertArgs {
@@ -105,8 +106,8 @@ static void list_formats(void)
             if (opt->choices)
                 values = g_strjoinv("|", (char **)opt->choices);
             else
-                values = g_strdup_printf("%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT, opt->min,
-                                         opt->max);
+                values =
+                    g_strdup_printf("%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT, opt->min, opt->max);
             printf("  %-8s   %s=%s (default %s)\n  %-8s     %s\n", "", opt->key, values,
                    opt->default_value, "", opt->help);
         }
@@ -287,8 +288,8 @@ static int build_ova_params(const ConvertArgs *a, VfOvfProfile **profile, VfOvaS
         uint64_t per_core = 0;
         if (size_option("--scratch-per-core", a->scratch_per_core, &per_core))
             return VMF_EXIT_USAGE;
-        if (vf_ovf_scratch_per_core(per_core, ova->ovf.vcpus, &ova->ovf.scratch_capacity,
-                                    &err) < 0) {
+        if (vf_ovf_scratch_per_core(per_core, ova->ovf.vcpus, &ova->ovf.scratch_capacity, &err) <
+            0) {
             vmf_error(CMD, "%s", err->message);
             return VMF_EXIT_USAGE;
         }
@@ -320,19 +321,21 @@ int vmf_cmd_convert(int argc, char **argv)
          "Directory for the outputs (default: the current directory)", "DIR"},
         {"name", 'n', 0, G_OPTION_ARG_STRING, &a.name,
          "Base name of the outputs (default: DISK's name without .raw/.img)", "NAME"},
-        {"jobs", 'j', 0, G_OPTION_ARG_INT, &a.jobs,
-         "Compression threads (default: one per CPU)", "N"},
+        {"jobs", 'j', 0, G_OPTION_ARG_INT, &a.jobs, "Compression threads (default: one per CPU)",
+         "N"},
         {"level", 'l', 0, G_OPTION_ARG_INT, &a.level,
          "Deflate level, 1 (fastest) to 9 (smallest); default 5", "N"},
-        {"json", 0, 0, G_OPTION_ARG_NONE, &a.json,
-         "Print the result as JSON on standard output", NULL},
-        {"force", 'f', 0, G_OPTION_ARG_NONE, &a.force, "Replace outputs that already exist",
+        {"json", 0, 0, G_OPTION_ARG_NONE, &a.json, "Print the result as JSON on standard output",
          NULL},
+        {"force", 'f', 0, G_OPTION_ARG_NONE, &a.force, "Replace outputs that already exist", NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a.quiet, "Do not show progress", NULL},
         {"no-sync", 0, 0, G_OPTION_ARG_NONE, &a.no_sync,
          "Do not flush outputs to stable storage before naming them (faster, less safe)", NULL},
         {"assume-raw", 0, 0, G_OPTION_ARG_NONE, &a.assume_raw,
-         "Convert DISK even if it looks like another image format", NULL},
+         "Read DISK as a raw disk even if it looks like qcow2 or another image format (use it "
+         "for raw disks of guests you do not trust: a qcow2 header a guest wrote must not make "
+         "vmforge follow a backing file on this host)",
+         NULL},
         {"list-formats", 0, 0, G_OPTION_ARG_NONE, &a.list_formats,
          "List the output formats, their options and size rules", NULL},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.rest, NULL, "DISK"},
@@ -355,11 +358,10 @@ int vmf_cmd_convert(int argc, char **argv)
          "Guest OS, a key of the profile's [os] table (default linux)", "NAME"},
         {"manifest", 0, 0, G_OPTION_ARG_STRING, &a.manifest,
          "Manifest digest: sha1, sha256 or sha512 (default: the profile's)", "ALGORITHM"},
-        {"product", 0, 0, G_OPTION_ARG_STRING, &a.product, "ProductSection product name",
-         "TEXT"},
+        {"product", 0, 0, G_OPTION_ARG_STRING, &a.product, "ProductSection product name", "TEXT"},
         {"vendor", 0, 0, G_OPTION_ARG_STRING, &a.vendor, "ProductSection vendor", "TEXT"},
-        {"product-version", 0, 0, G_OPTION_ARG_STRING, &a.product_version,
-         "ProductSection version", "TEXT"},
+        {"product-version", 0, 0, G_OPTION_ARG_STRING, &a.product_version, "ProductSection version",
+         "TEXT"},
         {"sign", 0, 0, G_OPTION_ARG_FILENAME, &a.sign,
          "Sign the manifest with this PEM private key (adds NAME.cert; needs --cert)", "KEY"},
         {"cert", 0, 0, G_OPTION_ARG_FILENAME, &a.cert,
@@ -367,8 +369,7 @@ int vmf_cmd_convert(int argc, char **argv)
         {"ovf-dir", 0, 0, G_OPTION_ARG_FILENAME, &a.ovf_dir,
          "Also write the appliance unpacked into DIR (NAME.ovf, NAME.mf, the disk)", "DIR"},
         {"system-type", 0, 0, G_OPTION_ARG_STRING, &a.system_type,
-         "VirtualSystemType instead of the profile's (e.g. vmx-19, or \"vmx-14 vmx-19\")",
-         "TYPE"},
+         "VirtualSystemType instead of the profile's (e.g. vmx-19, or \"vmx-14 vmx-19\")", "TYPE"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("DISK");
@@ -386,9 +387,8 @@ int vmf_cmd_convert(int argc, char **argv)
         VMF_EXIT_CODES_HELP);
     g_option_context_set_description(ctx, desc);
     g_option_context_add_main_entries(ctx, entries, NULL);
-    GOptionGroup *ova_group =
-        g_option_group_new("ova", "OVA options (with --to ova):", "Show the OVA options", NULL,
-                           NULL);
+    GOptionGroup *ova_group = g_option_group_new(
+        "ova", "OVA options (with --to ova):", "Show the OVA options", NULL, NULL);
     g_option_group_add_entries(ova_group, ova_entries);
     g_option_context_add_group(ctx, ova_group);
     g_autoptr(GError) err = NULL;
@@ -440,7 +440,8 @@ int vmf_cmd_convert(int argc, char **argv)
     /* Outputs. */
     g_auto(GStrv) specs = g_strsplit(a.to, ",", -1);
     g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) opt_tables = g_ptr_array_new_with_free_func((GDestroyNotify)g_hash_table_unref);
+    g_autoptr(GPtrArray) opt_tables =
+        g_ptr_array_new_with_free_func((GDestroyNotify)g_hash_table_unref);
     g_autoptr(GArray) outputs = g_array_new(false, true, sizeof(VfOutputSpec));
     for (guint i = 0; specs[i]; i++) {
         g_strstrip(specs[i]);
@@ -470,7 +471,9 @@ int vmf_cmd_convert(int argc, char **argv)
             }
         g_ptr_array_add(paths, path);
         want_ova |= ops == &vf_writer_ova;
-        VfOutputSpec o = {.ops = ops, .options = opts, .path = path,
+        VfOutputSpec o = {.ops = ops,
+                          .options = opts,
+                          .path = path,
                           .extra = ops == &vf_writer_ova ? &ova : NULL};
         g_array_append_val(outputs, o);
     }
@@ -496,6 +499,13 @@ int vmf_cmd_convert(int argc, char **argv)
         return exit_code_for(err);
     }
 
+    if (src->qcow2 && !a.quiet) {
+        g_autofree char *chain = vf_qcow2_describe(src->qcow2);
+        fprintf(stderr,
+                "convert: reading the qcow2 chain %s (--assume-raw reads the file as a "
+                "raw disk instead)\n",
+                chain);
+    }
     vmf_signals_install();
     g_autoptr(VmfProgress) bar =
         vmf_progress_new("convert", a.quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO);

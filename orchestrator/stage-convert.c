@@ -335,7 +335,9 @@ int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **
     guint n = tg->targets->len;
     g_autoptr(GError) err = NULL;
     g_autoptr(VfSource) src = NULL;
-    if (vf_source_open(s->disk, 0, &src, &err) < 0)
+    /* The base disk is raw, whatever its guest wrote at sector 0: never
+     * probe it (a qcow2 header there must not make vmforge read host files). */
+    if (vf_source_open(s->disk, VF_SOURCE_ASSUME_RAW, &src, &err) < 0)
         FAIL(VMF_EXIT_INPUT, "%s", err->message);
     res->disk_size = src->size;
     res->data_bytes = src->data_bytes;

@@ -166,6 +166,32 @@ def case_refused(work):
         refused(j(name), name, needle)
 
 
+def case_guest_header(work):
+    """A raw disk whose guest wrote a qcow2 header (with a backing file naming
+    a host file) at sector 0: with --assume-raw (what vmforge build does with
+    its base disk) the bytes are the disk and the host file is never read;
+    without it, the chain is announced before anything is converted."""
+    secret = os.path.join(work, "host-secret.txt")
+    with open(secret, "w") as f:
+        f.write("HOST-SECRET-" * 100)
+    evil = os.path.join(work, "guest.qcow2")
+    qimg("create", "-q", "-f", "qcow2", "-F", "raw", "-b", secret, evil, "1M")
+    raw = os.path.join(work, "guest.raw")
+    with open(evil, "rb") as f, open(raw, "wb") as g:
+        g.write(f.read())
+        g.truncate(8 * MIB)
+    out = os.path.join(work, "out")
+    os.mkdir(out)
+    vmforge("convert", raw, "--to", "raw,qcow2", "--assume-raw", "-o", out, "-q")
+    with open(os.path.join(out, "guest.raw"), "rb") as f, open(raw, "rb") as g:
+        check(f.read() == g.read(), "--assume-raw changed the bytes")
+    p = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", raw,
+             os.path.join(out, "guest.qcow2")])
+    check(p.returncode == 0, p.stdout + p.stderr)
+    p = vmforge("convert", raw, "--to", "raw", "-o", os.path.join(work), "-n", "probed")
+    check(f"reading the qcow2 chain {raw} (qcow2 v3) -> {secret} (raw)" in p.stderr, p.stderr)
+
+
 def case_not_raw_still(work):
     """Formats vmforge does not read are still refused by name."""
     v = os.path.join(work, "disk.vdi")
@@ -181,5 +207,6 @@ if __name__ == "__main__":
         "compressed": case_compressed,
         "backing-sizes": case_backing_sizes,
         "refused": case_refused,
+        "guest-header": case_guest_header,
         "not-raw": case_not_raw_still,
     })
