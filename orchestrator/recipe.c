@@ -29,8 +29,8 @@ bool vmf_recipe_error_at(GError **error, const char *file, const VmfYamlNode *at
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     if (at)
-        g_set_error(error, vmf_recipe_error_quark(), 1, "%s:%u:%u: %s", file, at->line,
-                    at->column, msg);
+        g_set_error(error, vmf_recipe_error_quark(), 1, "%s:%u:%u: %s", file, at->line, at->column,
+                    msg);
     else
         g_set_error(error, vmf_recipe_error_quark(), 1, "%s: %s", file, msg);
     return false;
@@ -90,15 +90,15 @@ bool vmf_recipe_check_keys(GError **error, const char *file, const VmfYamlNode *
         g_autofree char *list = g_strjoinv(", ", (char **)allowed);
         if (hint)
             return vmf_recipe_error_at(error, file, k,
-                                       "unknown key \"%s\" in %s; did you mean \"%s\"?",
-                                       k->value, where, hint);
-        return vmf_recipe_error_at(error, file, k, "unknown key \"%s\" in %s (known: %s)",
-                                   k->value, where, list);
+                                       "unknown key \"%s\" in %s; did you mean \"%s\"?", k->value,
+                                       where, hint);
+        return vmf_recipe_error_at(error, file, k, "unknown key \"%s\" in %s (known: %s)", k->value,
+                                   where, list);
     }
     return true;
 }
 
-#define check_keys(c, map, where, allowed)                                                        \
+#define check_keys(c, map, where, allowed)                                                         \
     vmf_recipe_check_keys((c)->error, (c)->file, (map), (where), (allowed))
 
 static bool scalar(Ctx *c, const VmfYamlNode *n, const char *what, const char **out)
@@ -493,6 +493,7 @@ static bool parse_hardware(Ctx *c, VmfRecipe *r, const VmfYamlNode *hw)
         strcmp(nic, "vmxnet3") != 0 && strcmp(nic, "e1000e") != 0)
         return fail(c, vmf_yaml_get(hw, "nic"),
                     "hardware nic \"%s\": expected virtio, e1000, e1000e or vmxnet3", nic);
+    r->nic = g_strdup(nic);
     return true;
 }
 
@@ -525,10 +526,9 @@ static bool parse_vars(Ctx *c, VmfRecipe *r, const VmfYamlNode *vars, char **ove
 VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, char **overrides,
                                 GError **error)
 {
-    static const char *const keys[] = {"name",   "version",   "description", "vars",
-                                       "disk",   "installer", "hardware",    "customize",
-                                       "verify", "scratch",   "targets",     "convert",
-                                       NULL};
+    static const char *const keys[] = {"name",      "version",  "description", "vars",   "disk",
+                                       "installer", "hardware", "customize",   "verify", "scratch",
+                                       "targets",   "convert",  NULL};
     g_autoptr(VmfRecipe) r = g_new0(VmfRecipe, 1);
     r->path = g_canonicalize_filename(path, NULL);
     r->dir = g_path_get_dirname(r->path);
@@ -613,6 +613,7 @@ void vmf_recipe_free(VmfRecipe *r)
     g_free(r->network);
     g_free(r->extra_args);
     g_free(r->success);
+    g_free(r->nic);
     vmf_yaml_free(r->root);
     g_free(r);
 }

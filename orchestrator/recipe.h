@@ -64,6 +64,7 @@ typedef struct {
     /* hardware */
     unsigned vcpus;
     uint64_t memory;
+    char *nic; /* NIC model (virtio, e1000, e1000e, vmxnet3), or NULL: the platform's */
     /* later stages' sections, borrowed from `root` */
     VmfYamlNode *customize, *verify, *scratch, *targets, *convert;
     VmfYamlNode *root;

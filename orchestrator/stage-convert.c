@@ -143,7 +143,7 @@ static char *libvirt_xml(const VmfConvertStage *s, const VmfTarget *t)
         .image = image,
         .image_format = libvirt_format(t->format),
         .disk_bus = t->disk_bus ? t->disk_bus : "virtio",
-        .nic_model = t->nic_model,
+        .nic_model = r->nic ? r->nic : t->nic_model,
         .scratch = sc,
         .scratch_format = qcow ? "qcow2" : "raw",
         .scratch_size = scratch,
@@ -203,7 +203,9 @@ static char *openstack_json(const VmfConvertStage *s, const VmfTarget *t,
     g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GHashTable) props = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     const char *defaults[][2] = {{"hw_disk_bus", t->disk_bus ? t->disk_bus : "virtio"},
-                                 {"hw_vif_model", t->nic_model ? t->nic_model : "virtio"},
+                                 {"hw_vif_model", r->nic         ? r->nic
+                                                  : t->nic_model ? t->nic_model
+                                                                 : "virtio"},
                                  {"hw_firmware_type", "bios"},
                                  {"os_type", "linux"}};
     for (size_t i = 0; i < G_N_ELEMENTS(defaults); i++) {

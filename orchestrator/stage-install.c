@@ -322,6 +322,7 @@ static char *installer_xml(const VmfRecipe *r, const Plan *p, const char *name, 
         .cdrom = p->media ? p->media->iso : NULL,
         .oemdrv = oemdrv,
         .network = r->network,
+        .nic_model = r->nic,
         .log_channel = chan,
         .log_path = channel_path,
     };
@@ -707,8 +708,8 @@ out:
             /* The folder the user chose (its file system is what is full). */
             g_autofree char *dir = g_strdup(o->keep_dir ? o->keep_dir : o->outdir);
             g_autofree char *need = vf_format_size(r->disk_size);
-            g_autofree char *have =
-                statvfs(dir, &vfs) == 0 ? vf_format_size((uint64_t)vfs.f_bavail * vfs.f_frsize)
+            g_autofree char *have = statvfs(dir, &vfs) == 0
+                                        ? vf_format_size((uint64_t)vfs.f_bavail * vfs.f_frsize)
                                         : g_strdup("?");
             g_set_error(error, vmf_install_error_quark(), VMF_EXIT_OUTPUT,
                         "%s: %s while the installer wrote the disk (%s free; the disk may need "

@@ -5,6 +5,7 @@ plan; the cache key follows what determines the base disk and nothing else
 (targets do not change it; the customize list, an uploaded file's content and
 the root password do); --only; --help."""
 
+import json
 import os
 import re
 import sys
@@ -159,6 +160,53 @@ def case_dry_run(work):
     check('--only: no target "vmwre"; did you mean "vmware"?' in p.stderr, p.stderr)
 
 
+def case_cached_convert(work):
+    """A build whose base disk is in the cache needs no hypervisor: the
+    convert and the platform files from a cache entry made here, with the
+    recipe's NIC and OpenStack properties applied; report.json says so."""
+    prepare(work)
+    recipe = os.path.join(work, "recipe.yaml")
+    with open(recipe, "w") as f:
+        f.write(BASE + "hardware:\n  vcpus: 3\n  memory: 1536M\n  nic: e1000\n"
+                "scratch:\n  size: 1G\ntargets:\n  - platform: kvm\n"
+                "    properties: {os_distro: debian, hw_vif_model: e1000e}\n"
+                "  - platform: xen\n  - name: plain\n    format: vdi\n")
+    key = key_of(build(work, recipe))
+    entry = os.path.join(work, "cache", "base", key)
+    os.makedirs(entry)
+    disk = os.path.join(entry, "disk.raw")
+    with open(disk, "wb") as f:
+        f.truncate(64 << 20)
+        f.seek(1 << 20)
+        f.write(os.urandom(2 << 20))
+    with open(os.path.join(entry, "entry.json"), "w") as f:
+        f.write('{"created": "2026-11-21T00:00:00Z"}\n')
+    out = os.path.join(work, "out")
+    p = run([vmforge_path(), "build", recipe, "-o", out, "--cache-dir", os.path.join(work, "cache"),
+             "--connect", "qemu:///system?socket=/nonexistent/sock", "--json", "--no-sync"])
+    check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
+    check("skipped; the base disk is in the cache (made 2026-11-21T00:00:00Z)" in p.stderr,
+          p.stderr)
+    report = json.loads(p.stdout)
+    check(report["base_disk"]["cache"] == "hit" and report["base_disk"]["path"] == disk,
+          report["base_disk"])
+    check(report["versions"]["libvirt"] is None, "versions without a libvirtd")
+    for ext, fmt in (("kvm/bad.qcow2", "qcow2"), ("plain/bad.vdi", "vdi")):
+        c = run(["qemu-img", "compare", "-f", "raw", "-F", fmt, disk, os.path.join(out, ext)])
+        check(c.returncode == 0, c.stdout + c.stderr)
+    xml = open(os.path.join(out, "kvm", "bad.xml")).read()
+    check('<model type="e1000"/>' in xml and "<vcpu>3</vcpu>" in xml
+          and '<memory unit="MiB">1536</memory>' in xml, xml)
+    meta = json.load(open(os.path.join(out, "kvm", "bad.openstack.json")))
+    props = meta["properties"]
+    check(props["hw_vif_model"] == "e1000e" and props["os_distro"] == "debian", props)
+    check(meta["flavor"] == {"vcpus": 3, "ram": 1536, "disk": 1, "ephemeral": 1}, meta["flavor"])
+    check('<model type="e1000"/>' in open(os.path.join(out, "xen", "bad.xml")).read(), "xen nic")
+    # The installer domain takes the recipe's NIC as well.
+    p = run([vmforge_path(), "install", recipe, "--dry-run", "-o", work], check_rc=0)
+    check('<model type="e1000"/>' in p.stdout, p.stdout[-2000:])
+
+
 def case_help(work):
     p = run([vmforge_path(), "build", "--help"], check_rc=0)
     for opt in ("--output", "--only", "--var", "--accel", "--connect", "--keep-failed",
@@ -182,5 +230,6 @@ if __name__ == "__main__":
     main({
         "bad-targets": case_bad_targets,
         "dry-run": case_dry_run,
+        "cached-convert": case_cached_convert,
         "help": case_help,
     })
