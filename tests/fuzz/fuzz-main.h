@@ -16,19 +16,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_ITERATIONS 20000
 
-static inline int fuzz_main(int argc, char **argv, const char *const *corpus, size_t max_len)
+/* Runs each file named on the command line (reproducers); returns how
+ * many, or -1 when one cannot be read. */
+static inline int fuzz_run_files(int argc, char **argv)
 {
-    unsigned runs = 0;
     for (int i = 1; i < argc; i++) {
         g_autofree char *data = NULL;
         gsize len = 0;
         if (!g_file_get_contents(argv[i], &data, &len, NULL)) {
             fprintf(stderr, "cannot read %s\n", argv[i]);
-            return 1;
+            return -1;
         }
         LLVMFuzzerTestOneInput((const uint8_t *)data, len);
-        runs++;
     }
+    return argc - 1;
+}
+
+static inline int fuzz_main(int argc, char **argv, const char *const *corpus, size_t max_len)
+{
+    int files = fuzz_run_files(argc, argv);
+    if (files < 0)
+        return 1;
+    unsigned runs = (unsigned)files;
     GRand *rand = g_rand_new_with_seed(20261121);
     uint8_t *buf = g_malloc0(max_len);
     size_t n_corpus = 0;

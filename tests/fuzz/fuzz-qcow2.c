@@ -7,6 +7,7 @@
  * seeds made here (v2 and v3 images with data, zero, compressed and
  * unallocated clusters, feature table, backing name) and seeded mutations.
  */
+#include "fuzz-main.h"
 #include "qcow2-read.h"
 #include "source.h"
 
@@ -18,12 +19,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define ITERATIONS 20000
 /* The map walks every cluster of the virtual disk: skip it for disks of
  * more clusters than this (time, not memory, is what it would cost). */
 #define MAP_MAX_CLUSTERS (1u << 16)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -155,17 +153,11 @@ static GByteArray *seed_image(unsigned version, const char *backing)
 
 int main(int argc, char **argv)
 {
-    unsigned runs = 0;
-    for (int i = 1; i < argc; i++) {
-        g_autofree char *data = NULL;
-        gsize len = 0;
-        if (!g_file_get_contents(argv[i], &data, &len, NULL)) {
-            fprintf(stderr, "cannot read %s\n", argv[i]);
-            return 1;
-        }
-        LLVMFuzzerTestOneInput((const uint8_t *)data, len);
-        runs++;
-    }
+    /* Binary seeds, so not fuzz_main's string corpus; its file runner. */
+    int files = fuzz_run_files(argc, argv);
+    if (files < 0)
+        return 1;
+    unsigned runs = (unsigned)files;
     GByteArray *seeds[] = {seed_image(3, NULL), seed_image(2, NULL),
                            seed_image(3, "missing-backing.raw"), seed_image(2, "/dev/null")};
     /* The seeds are valid: each opens and reads back what was written. */
@@ -202,7 +194,7 @@ int main(int argc, char **argv)
         LLVMFuzzerTestOneInput(seeds[s]->data, seeds[s]->len);
         runs++;
     }
-    for (unsigned it = 0; it < ITERATIONS; it++) {
+    for (unsigned it = 0; it < FUZZ_ITERATIONS; it++) {
         GByteArray *seed = seeds[g_rand_int_range(rand, 0, G_N_ELEMENTS(seeds))];
         g_autofree uint8_t *buf = g_memdup2(seed->data, seed->len);
         size_t len = seed->len;

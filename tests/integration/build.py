@@ -14,6 +14,7 @@ The cases share one cache (VMFORGE_TEST_FIXTURES/build-cache): the
 quickstart case makes its base disk (with --rebuild, so the install always
 runs there), the others reuse it."""
 
+import contextlib
 import fcntl
 import gzip
 import hashlib
@@ -409,17 +410,27 @@ def case_lock(work):
     check(os.path.exists(os.path.join(out, "vdi", "quickstart.vdi")), "no image after the wait")
 
 
+@contextlib.contextmanager
+def small_tmpfs(d, size):
+    """A folder of `size` (e.g. "48m") on its own tmpfs, unmounted afterwards;
+    the case is skipped where tmpfs cannot be mounted."""
+    out = os.path.join(d, "small")
+    os.mkdir(out)
+    p = run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", out])
+    if p.returncode != 0:
+        raise Skip(f"cannot mount a small tmpfs here: {p.stderr.strip()}")
+    try:
+        yield out
+    finally:
+        run(["umount", out])
+
+
 def case_disk_full(work):
     """A full output folder: the path and the space needed, exit 4, no image."""
     libvirt_up()
     d = workdir(work)
     ensure_cached(d)
-    out = os.path.join(d, "small")
-    os.mkdir(out)
-    p = run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0755", "tmpfs", out])
-    if p.returncode != 0:
-        raise Skip(f"cannot mount a small tmpfs here: {p.stderr.strip()}")
-    try:
+    with small_tmpfs(d, "48m") as out:
         # Uncompressed: refused before writing.
         p = build(out, "--only", "vdi", rc=4)
         check(re.search(rf"{re.escape(out)}: not enough free space: .* free, the uncompressed "
@@ -430,8 +441,6 @@ def case_disk_full(work):
               and "the targets need up to" in p.stderr, p.stderr)
         files = [os.path.join(dp, f) for dp, _, fs in os.walk(out) for f in fs]
         check(not files, f"files left in the full folder: {files}")
-    finally:
-        run(["umount", out])
 
 
 def case_install_disk_full(work):
@@ -441,12 +450,7 @@ def case_install_disk_full(work):
     nothing is left."""
     libvirt_up()
     d = workdir(work)
-    out = os.path.join(d, "small")
-    os.mkdir(out)
-    p = run(["mount", "-t", "tmpfs", "-o", "size=160m,mode=0755", "tmpfs", out])
-    if p.returncode != 0:
-        raise Skip(f"cannot mount a small tmpfs here: {p.stderr.strip()}")
-    try:
+    with small_tmpfs(d, "160m") as out:
         t0 = time.time()
         p = build(out, "--var", f"hostname=full{os.getpid()}", rc=4)
         took = time.time() - t0
@@ -458,8 +462,6 @@ def case_install_disk_full(work):
         check(took < 240, f"it took {took:.0f} s: the full disk was not noticed")
         check_clean(out)
         check([f for f in os.listdir(out) if f != "logs"] == [], os.listdir(out))
-    finally:
-        run(["umount", out])
 
 
 def case_doctor(work):
