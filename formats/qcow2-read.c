@@ -113,9 +113,8 @@ static int pread_zero(int fd, const char *path, void *buf, size_t len, uint64_t 
     return 0;
 }
 
-static char *feature_name(const VfQcow2Header *h, char *const *names, unsigned bit)
+static char *feature_name(char *const *names, unsigned bit)
 {
-    (void)h;
     return names && names[bit] ? g_strdup_printf("bit %u, \"%s\"", bit, names[bit])
                                : g_strdup_printf("bit %u", bit);
 }
@@ -254,7 +253,7 @@ static int parse_header(const uint8_t *buf, size_t len, uint64_t file_size, cons
     inc &= ~(INCOMPAT_DIRTY | INCOMPAT_COMPRESSION);
     if (inc) {
         unsigned bit = (unsigned)__builtin_ctzll(inc);
-        g_autofree char *what = feature_name(h, names, bit);
+        g_autofree char *what = feature_name(names, bit);
         return fail(error,
                     "%s has an incompatible feature this reader does not know (%s); "
                     "convert it with a newer qemu-img first",

@@ -343,6 +343,13 @@ int vmf_build(const VmfBuildOptions *o)
         if (!ok)
             return fail_with(err, VMF_EXIT_INPUT);
     }
+    /* Checked before a half-hour install, not after it. */
+    int64_t epoch;
+    if (vmf_source_date_epoch(&epoch) < 0) {
+        vmf_error(CMD, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds since 1970",
+                  g_getenv("SOURCE_DATE_EPOCH"));
+        return VMF_EXIT_USAGE;
+    }
     b.outdir = g_canonicalize_filename(o->outdir ? o->outdir : ".", NULL);
     b.logdir = g_build_filename(b.outdir, "logs", NULL);
     g_autofree char *cache_dir = vmf_cache_default_dir(o->cache_dir);
@@ -404,6 +411,7 @@ int vmf_build(const VmfBuildOptions *o)
         .outdir = b.outdir,
         .progress = b.mode,
         .no_sync = o->no_sync,
+        .timestamp = epoch,
     };
     VmfConvertResult res = {0};
     rc = vmf_stage_convert(&cs, &res, &err);
@@ -415,17 +423,9 @@ int vmf_build(const VmfBuildOptions *o)
     stage_time(&b, "package", "ran", res.package_seconds);
 
     collect_versions(&b);
-    g_autofree char *recipe_sha = NULL;
-    {
-        g_autofree char *text = NULL;
-        gsize len = 0;
-        if (g_file_get_contents(b.recipe->path, &text, &len, NULL))
-            recipe_sha = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)text, len);
-    }
     double seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
     VmfReport rep = {
         .recipe = b.recipe,
-        .recipe_sha256 = recipe_sha,
         .accel = o->accel,
         .libvirt_version = b.libvirt_version,
         .qemu_version = b.qemu_version,

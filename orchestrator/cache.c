@@ -268,12 +268,6 @@ JsonNode *vmf_cache_entry_info(const VmfCacheEntry *e)
     return root ? json_node_copy(root) : NULL;
 }
 
-/* Removes a folder of plain files. */
-static void remove_entry_dir(const char *dir)
-{
-    vmf_remove_workdir(dir);
-}
-
 int vmf_cache_entry_commit(VmfCacheEntry *e, const char *disk, const char *info_json,
                            GError **error)
 {
@@ -326,8 +320,8 @@ int vmf_cache_entry_commit(VmfCacheEntry *e, const char *disk, const char *info_
                     g_strerror(errno));
     }
     if (rc < 0)
-        remove_entry_dir(tmp);
+        vmf_remove_workdir(tmp);
     if (old)
-        remove_entry_dir(old);
+        vmf_remove_workdir(old);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "ova.h"
 #include "qcow2-read.h"
 #include "signals.h"
+#include "stage-convert.h"
 #include "util.h"
 
 #include <errno.h>
@@ -124,38 +125,6 @@ static char *default_name(const char *path)
         if (g_str_has_suffix(base, *s) && strlen(base) > strlen(*s))
             return g_strndup(base, strlen(base) - strlen(*s));
     return g_steal_pointer(&base);
-}
-
-static int parse_epoch(int64_t *out)
-{
-    const char *sde = g_getenv("SOURCE_DATE_EPOCH");
-    *out = 0;
-    if (!sde || !*sde)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(sde, &end, 10);
-    if (errno || *end || v < 0) {
-        vmf_error(CMD, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds since 1970", sde);
-        return -EINVAL;
-    }
-    *out = v;
-    return 0;
-}
-
-typedef struct ProgressCtx {
-    VmfProgress *bar;
-} ProgressCtx;
-
-static void on_progress(const VfProgress *p, void *data)
-{
-    ProgressCtx *ctx = data;
-    if (p->data_total > 0)
-        vmf_progress_update(ctx->bar, p->data_done, p->data_total,
-                            p->finishing ? "finishing" : NULL);
-    else
-        vmf_progress_update(ctx->bar, p->bytes_done, p->bytes_total,
-                            p->finishing ? "finishing" : NULL);
 }
 
 static void print_json(const VfSource *src, GArray *artefacts, double seconds)
@@ -422,8 +391,11 @@ int vmf_cmd_convert(int argc, char **argv)
         return VMF_EXIT_USAGE;
     }
     int64_t epoch;
-    if (parse_epoch(&epoch) < 0)
+    if (vmf_source_date_epoch(&epoch) < 0) {
+        vmf_error(CMD, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds since 1970",
+                  g_getenv("SOURCE_DATE_EPOCH"));
         return VMF_EXIT_USAGE;
+    }
     const char *disk = a.rest[0];
     g_autofree char *name = a.name ? g_strdup(a.name) : default_name(disk);
     if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
@@ -509,15 +481,14 @@ int vmf_cmd_convert(int argc, char **argv)
     vmf_signals_install();
     g_autoptr(VmfProgress) bar =
         vmf_progress_new("convert", a.quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO);
-    ProgressCtx pctx = {.bar = bar};
     VfConvertOptions copts = {
         .jobs = (unsigned)a.jobs,
         .level = a.level,
         .sink_flags = (a.force ? VF_SINK_FORCE : 0) | (a.no_sync ? VF_SINK_NO_SYNC : 0),
         .timestamp = epoch,
         .cancel = &vmf_interrupted,
-        .progress = on_progress,
-        .progress_data = &pctx,
+        .progress = vmf_convert_progress,
+        .progress_data = bar,
     };
     gint64 t0 = g_get_monotonic_time();
     g_autoptr(GArray) artefacts = NULL;

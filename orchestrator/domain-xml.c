@@ -28,16 +28,41 @@ static void add_serial_console(xmlNodePtr devices)
     prop(ct, "port", "0");
 }
 
-/* The document as text; frees it. */
-static char *doc_text(xmlDocPtr doc)
+char *vmf_xml_doc_text(xmlDocPtr doc)
 {
     xmlChar *buf = NULL;
     int len = 0;
     xmlDocDumpFormatMemory(doc, &buf, &len, 1);
     char *out = g_strndup((const char *)buf, (gsize)len);
     xmlFree(buf);
+    return out;
+}
+
+/* The document as text; frees it. */
+static char *doc_text(xmlDocPtr doc)
+{
+    char *out = vmf_xml_doc_text(doc);
     xmlFreeDoc(doc);
     return out;
+}
+
+/* Memory, vCPUs, an x86-64 HVM <os> on `machine` (returned, for its boot
+ * children) and the ACPI/APIC features every vmforge domain has. */
+static xmlNodePtr add_hvm(xmlNodePtr dom, uint64_t memory, unsigned vcpus, const char *machine)
+{
+    char num[32];
+    g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, memory >> 20);
+    prop(child(dom, "memory", num), "unit", "MiB");
+    g_snprintf(num, sizeof(num), "%u", vcpus);
+    child(dom, "vcpu", num);
+    xmlNodePtr os = child(dom, "os", NULL);
+    xmlNodePtr type = child(os, "type", "hvm");
+    prop(type, "arch", "x86_64");
+    prop(type, "machine", machine);
+    xmlNodePtr features = child(dom, "features", NULL);
+    child(features, "acpi", NULL);
+    child(features, "apic", NULL);
+    return os;
 }
 
 static void add_disk(xmlNodePtr devices, const char *device, const char *path, const char *dev,
@@ -68,16 +93,7 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
     xmlDocSetRootElement(doc, dom);
     prop(dom, "type", s->type);
     child(dom, "name", s->name);
-    char num[32];
-    g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, s->memory >> 20);
-    prop(child(dom, "memory", num), "unit", "MiB");
-    g_snprintf(num, sizeof(num), "%u", s->vcpus);
-    child(dom, "vcpu", num);
-
-    xmlNodePtr os = child(dom, "os", NULL);
-    xmlNodePtr type = child(os, "type", "hvm");
-    prop(type, "arch", "x86_64");
-    prop(type, "machine", "pc");
+    xmlNodePtr os = add_hvm(dom, s->memory, s->vcpus, "pc");
     if (s->kernel) {
         child(os, "kernel", s->kernel);
         if (s->initrd)
@@ -86,9 +102,6 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
     } else {
         prop(child(os, "boot", NULL), "dev", "hd");
     }
-    xmlNodePtr features = child(dom, "features", NULL);
-    child(features, "acpi", NULL);
-    child(features, "apic", NULL);
     /* KVM: the host's CPU. TCG: everything QEMU emulates, which includes the
      * x86-64-v2 features EL9 kernels require (qemu64 lacks them). */
     prop(child(dom, "cpu", NULL), "mode",
@@ -170,19 +183,8 @@ char *vmf_domain_xml_deploy(const VmfDeploySpec *s)
         if (s->scratch_command)
             prop(sc, "create", s->scratch_command);
     }
-    char num[32];
-    g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, s->memory >> 20);
-    prop(child(dom, "memory", num), "unit", "MiB");
-    g_snprintf(num, sizeof(num), "%u", s->vcpus);
-    child(dom, "vcpu", num);
-    xmlNodePtr os = child(dom, "os", NULL);
-    xmlNodePtr type = child(os, "type", "hvm");
-    prop(type, "arch", "x86_64");
-    prop(type, "machine", xen ? "xenfv" : "pc");
+    xmlNodePtr os = add_hvm(dom, s->memory, s->vcpus, xen ? "xenfv" : "pc");
     prop(child(os, "boot", NULL), "dev", "hd");
-    xmlNodePtr features = child(dom, "features", NULL);
-    child(features, "acpi", NULL);
-    child(features, "apic", NULL);
     if (!xen)
         prop(child(dom, "cpu", NULL), "mode", "host-model");
     prop(child(dom, "clock", NULL), "offset", "utc");

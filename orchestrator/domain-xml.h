@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <libxml/tree.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -52,3 +53,7 @@ typedef struct {
 
 /* The deployable domain's XML (g_free). */
 char *vmf_domain_xml_deploy(const VmfDeploySpec *s);
+
+/* A libxml2 document as indented text (g_free); the document stays the
+ * caller's. For every XML vmforge hands libvirt. */
+char *vmf_xml_doc_text(xmlDocPtr doc);

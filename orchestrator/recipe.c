@@ -531,6 +531,7 @@ VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, 
                                        "targets",   "convert",  NULL};
     g_autoptr(VmfRecipe) r = g_new0(VmfRecipe, 1);
     r->path = g_canonicalize_filename(path, NULL);
+    r->sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)text, len);
     r->dir = g_path_get_dirname(r->path);
     r->vars = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     r->timeout = DEFAULT_TIMEOUT;
@@ -599,6 +600,7 @@ void vmf_recipe_free(VmfRecipe *r)
         g_free(r->partitions[i].fstype);
     }
     g_free(r->path);
+    g_free(r->sha256);
     g_free(r->dir);
     g_free(r->name);
     g_free(r->version);

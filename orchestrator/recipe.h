@@ -39,8 +39,9 @@ typedef struct {
 } VmfPartition;
 
 typedef struct {
-    char *path; /* the recipe file, absolute */
-    char *dir;  /* its folder */
+    char *path;   /* the recipe file, absolute */
+    char *sha256; /* of the bytes read (hex) */
+    char *dir;    /* its folder */
     char *name;
     char *version;
     GHashTable *vars; /* char* -> char*: vars: merged with --var */

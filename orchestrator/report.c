@@ -37,7 +37,7 @@ char *vmf_report_json(const VmfReport *r)
     member_str(b, "path", r->recipe->path);
     member_str(b, "name", r->recipe->name);
     member_str(b, "version", r->recipe->version);
-    member_str(b, "sha256", r->recipe_sha256);
+    member_str(b, "sha256", r->recipe->sha256);
     json_builder_end_object(b);
 
     json_builder_set_member_name(b, "versions");

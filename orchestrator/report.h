@@ -25,7 +25,6 @@ typedef struct {
 
 typedef struct {
     const VmfRecipe *recipe;
-    const char *recipe_sha256;
     const char *accel;
     const char *libvirt_version, *qemu_version, *libguestfs_version;
     const char *cache_key, *cache_status; /* status: hit, miss, rebuilt */

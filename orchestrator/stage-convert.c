@@ -281,16 +281,12 @@ static char *openstack_json(const VmfConvertStage *s, const VmfTarget *t,
     return vmf_json_text(b);
 }
 
-typedef struct {
-    VmfProgress *bar;
-} ProgressCtx;
-
-static void on_progress(const VfProgress *p, void *data)
+void vmf_convert_progress(const VfProgress *p, void *bar)
 {
-    ProgressCtx *ctx = data;
+    /* Allocated bytes are what costs time; a disk without any shows bytes. */
     uint64_t done = p->data_total ? p->data_done : p->bytes_done;
     uint64_t total = p->data_total ? p->data_total : p->bytes_total;
-    vmf_progress_update(ctx->bar, done, total, p->finishing ? "finishing" : NULL);
+    vmf_progress_update(bar, done, total, p->finishing ? "finishing" : NULL);
 }
 
 static int package(const VmfConvertStage *s, VmfConvertResult *res, GError **error)
@@ -400,20 +396,15 @@ int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **
         }
     }
 
-    int64_t epoch = 0;
-    const char *sde = g_getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde)
-        epoch = g_ascii_strtoll(sde, NULL, 10);
     g_autoptr(VmfProgress) bar = vmf_progress_new("convert", s->progress);
-    ProgressCtx pctx = {.bar = bar};
     VfConvertOptions copts = {
         .jobs = tg->jobs,
         .level = tg->level,
         .sink_flags = sink_flags,
-        .timestamp = epoch,
+        .timestamp = s->timestamp,
         .cancel = &vmf_interrupted,
-        .progress = on_progress,
-        .progress_data = &pctx,
+        .progress = vmf_convert_progress,
+        .progress_data = bar,
     };
     gint64 t0 = g_get_monotonic_time();
     g_autoptr(GArray) arts = NULL;

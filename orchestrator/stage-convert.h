@@ -28,6 +28,7 @@ typedef struct {
     const char *outdir; /* absolute */
     VmfProgressMode progress;
     bool no_sync;
+    int64_t timestamp; /* SOURCE_DATE_EPOCH, for formats that record a time */
 } VmfConvertStage;
 
 /* One file the build produced. */
@@ -59,3 +60,9 @@ int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **
  * most (every one as large as the disk's data), for `data_bytes` of data. */
 void vmf_convert_space_needed(const VmfTargets *t, uint64_t data_bytes, uint64_t *at_least,
                               uint64_t *at_most);
+
+/* The converter's progress callback (VfProgressFunc) for a VmfProgress bar:
+ * the allocated bytes done, or all bytes for a disk without data. Shared by
+ * `vmforge convert` and the build's convert stage. */
+struct VfProgress;
+void vmf_convert_progress(const struct VfProgress *p, void *bar);

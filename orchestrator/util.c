@@ -115,3 +115,18 @@ int vmf_copy_sparse(const char *from, const char *to, GError **error)
     }
     return rc;
 }
+
+int vmf_source_date_epoch(int64_t *out)
+{
+    const char *sde = g_getenv("SOURCE_DATE_EPOCH");
+    *out = 0;
+    if (!sde || !*sde)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(sde, &end, 10);
+    if (errno || *end || v < 0)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}

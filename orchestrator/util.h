@@ -22,3 +22,8 @@ void vmf_remove_workdir(const char *dir);
  * (SEEK_DATA/SEEK_HOLE + copy_file_range), and syncs it. On failure `to` is
  * removed and *error (G_FILE_ERROR) names the file at fault. */
 int vmf_copy_sparse(const char *from, const char *to, GError **error);
+
+/* $SOURCE_DATE_EPOCH as seconds (0 when unset or empty), for the formats
+ * that record a time. Returns -EINVAL when it is not a whole, non-negative
+ * number of seconds. */
+int vmf_source_date_epoch(int64_t *out);

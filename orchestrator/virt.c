@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "virt.h"
 
+#include "domain-xml.h"
+
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -201,16 +203,6 @@ const char *vmf_virt_domain_type(VmfVirt *v, const char *accel, GError **error)
     return NULL;
 }
 
-static char *xml_text(xmlDocPtr doc)
-{
-    xmlChar *buf = NULL;
-    int len = 0;
-    xmlDocDumpFormatMemory(doc, &buf, &len, 1);
-    char *s = g_strndup((const char *)buf, (gsize)len);
-    xmlFree(buf);
-    return s;
-}
-
 int vmf_virt_pool_start(VmfVirt *v, const char *name, const char *dir, GError **error)
 {
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
@@ -220,7 +212,7 @@ int vmf_virt_pool_start(VmfVirt *v, const char *name, const char *dir, GError **
     xmlNewTextChild(pool, NULL, BAD_CAST "name", BAD_CAST name);
     xmlNodePtr target = xmlNewChild(pool, NULL, BAD_CAST "target", NULL);
     xmlNewTextChild(target, NULL, BAD_CAST "path", BAD_CAST dir);
-    g_autofree char *xml = xml_text(doc);
+    g_autofree char *xml = vmf_xml_doc_text(doc);
     xmlFreeDoc(doc);
     v->pool = virStoragePoolCreateXML(v->conn, xml, 0);
     if (!v->pool) {
@@ -286,7 +278,7 @@ static virStorageVolPtr vol_new_full(VmfVirt *v, const char *name, uint64_t capa
         xmlNodePtr bf = xmlNewChild(bs, NULL, BAD_CAST "format", NULL);
         xmlNewProp(bf, BAD_CAST "type", BAD_CAST "raw");
     }
-    g_autofree char *xml = xml_text(doc);
+    g_autofree char *xml = vmf_xml_doc_text(doc);
     xmlFreeDoc(doc);
     virStorageVolPtr p = virStorageVolCreateXML(v->pool, xml, 0);
     if (!p)
