@@ -198,7 +198,7 @@ static gpointer writer_main(gpointer data)
     if (ok) {
         GError *err = NULL;
         int r = w->ops->finish ? w->ops->finish(w, &err) : 0;
-        if (r >= 0)
+        if (r >= 0 && w->sink)
             r = vf_sink_prepare(w->sink, &err);
         if (r < 0)
             fail(e, err ? err : g_error_new(VF_ERROR, VF_ERROR_INTERNAL, "finish failed"));
@@ -456,7 +456,7 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
 
     for (size_t i = 0; i < n_outputs; i++)
         for (size_t j = 0; j < i; j++)
-            if (strcmp(outputs[i].path, outputs[j].path) == 0) {
+            if (outputs[i].path && outputs[j].path && strcmp(outputs[i].path, outputs[j].path) == 0) {
                 g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
                             "two outputs would both be written to %s", outputs[i].path);
                 r = -EINVAL;
@@ -475,7 +475,7 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
     e.infos = g_new0(VfDiskInfo, n_outputs);
     for (size_t i = 0; i < n_outputs; i++) {
         const VfOutputSpec *o = &outputs[i];
-        r = check_not_input(src, o->path, error);
+        r = o->ops->no_file ? 0 : check_not_input(src, o->path, error);
         if (r < 0)
             goto out;
         VfWriter *w = g_new0(VfWriter, 1);
@@ -489,12 +489,16 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
         memcpy(info->identity, identity, sizeof identity);
         info->timestamp = opts->timestamp;
         info->level = e.level;
-        info->file_name = strrchr(o->path, '/') ? strrchr(o->path, '/') + 1 : o->path;
+        info->file_name = !o->path                ? o->ops->name
+                          : strrchr(o->path, '/') ? strrchr(o->path, '/') + 1
+                                                  : o->path;
         w->disk = info;
-        r = vf_sink_open(o->path, opts->sink_flags, &w->sink, error);
-        if (r < 0)
-            goto out;
-        vf_sink_set_cancel(w->sink, opts->cancel);
+        if (!o->ops->no_file) {
+            r = vf_sink_open(o->path, opts->sink_flags, &w->sink, error);
+            if (r < 0)
+                goto out;
+            vf_sink_set_cancel(w->sink, opts->cancel);
+        }
         r = o->ops->open(w, error);
         if (r < 0)
             goto out;
@@ -562,6 +566,8 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
      * outputs their names. If one cannot be linked, unlink the ones that
      * were, so a failed run leaves nothing behind. */
     for (size_t i = 0; i < n_outputs; i++) {
+        if (!e.writers[i]->sink)
+            continue;
         r = vf_sink_commit(e.writers[i]->sink, error);
         if (r >= 0 && e.writers[i]->ops->commit) {
             r = e.writers[i]->ops->commit(e.writers[i], error);
@@ -571,7 +577,8 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
         if (r < 0) {
             if (!(opts->sink_flags & VF_SINK_FORCE))
                 for (size_t j = 0; j < i; j++)
-                    (void)unlink(outputs[j].path);
+                    if (e.writers[j]->sink)
+                        (void)unlink(outputs[j].path);
             goto out;
         }
     }
@@ -585,8 +592,10 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
         a.format = w->ops->name;
         a.spec = spec_string(&outputs[i]);
         a.virtual_size = w->virtual_size;
-        a.file_size = vf_sink_size(w->sink);
-        memcpy(a.sha256, vf_sink_sha256(w->sink), sizeof a.sha256);
+        if (w->sink) {
+            a.file_size = vf_sink_size(w->sink);
+            memcpy(a.sha256, vf_sink_sha256(w->sink), sizeof a.sha256);
+        }
         g_array_append_val(arr, a);
     }
     *artefacts = arr;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ova.c — OVF appliances in one tar file, the VMDK streamed in. See ova.h. */
 #include "ova.h"
-#include "writer.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -113,32 +112,42 @@ out:
 
 #define TAR_BLOCK 512u
 #define TAR_EOF_BLOCKS 2u
-/* Longest decimal uint64: the OVF is reserved at its length with numbers
- * this wide, then padded to it. */
-#define U64_MAX_DIGITS 20u
 
-typedef struct Ova {
-    VfWriter inner; /* the streamOptimized VMDK writer, writing through a view */
-    VfDiskInfo inner_disk;
-    VfSink *view;
-    char *base; /* the appliance's name: the file name without .ova */
-    char *ovf_name, *mf_name, *cert_name, *vmdk_name;
+/*
+ * The appliance: the archive's members are NAME.ovf, NAME.mf, NAME.cert
+ * (when signing), then each disk's VMDK. The first three are reserved at
+ * their final length and written last; each VMDK member is streamed in by a
+ * writer (one at a time), which patches its tar header when it ends.
+ */
+struct VfOvaAppliance {
+    VfSink *sink;    /* the archive */
+    bool owns_sink;  /* opened by vf_ova_appliance_open (else the "ova" writer's) */
+    const VfOvfProfile *profile;
+    const VfOvaSigner *signer;
     const char *algorithm;
     size_t hex_len;
-    uint64_t ovf_offset, ovf_len; /* header offset, reserved data length */
-    uint64_t mf_offset, mf_len;
-    uint64_t cert_offset, cert_len; /* cert_len 0: not signed */
-    uint64_t vmdk_offset;
-    uint64_t populated;
-    VfOvfParams ovf;
-    /* --ovf-dir: the members as files (NULL when not asked for) */
-    VfSink *dir_ovf, *dir_mf, *dir_cert, *dir_vmdk;
-} Ova;
+    int64_t timestamp;
+    char *base, *ovf_name, *mf_name, *cert_name;
+    VfOvfParams ovf;  /* ovf.disks points at disks */
+    VfOvfDisk *disks;
+    size_t n_disks;
+    char **member_hex; /* per disk: the VMDK member's digest once written */
+    unsigned next;     /* the disk whose member comes next */
+    uint64_t ovf_len, mf_len, cert_len;
+    uint64_t mf_offset, cert_offset;
+    /* The member being written. */
+    VfWriter inner;    /* the streamOptimized VMDK writer, writing through view */
+    VfDiskInfo inner_disk;
+    VfSink *view;
+    uint64_t header_offset, populated;
+    bool in_member;
+    /* What finish wrote, for the "ova" writer's --ovf-dir copies. */
+    char *ovf_text, *mf_text, *cert_text;
+};
 
-static int open_dir_sink(const VfOvaParams *p, const char *name, VfSink **out, GError **error)
+static uint64_t pad_block(uint64_t n)
 {
-    g_autofree char *path = g_build_filename(p->ovf_dir, name, NULL);
-    return vf_sink_open(path, p->sink_flags, out, error);
+    return VF_ROUND_UP(n, TAR_BLOCK);
 }
 
 /* One 512-byte tar header (GNU format, libarchive) for a regular file. */
@@ -175,9 +184,296 @@ out:
     return r;
 }
 
-static uint64_t pad_block(uint64_t n)
+static int put_member(VfOvaAppliance *a, uint64_t offset, const char *name, const void *data,
+                      uint64_t len, GError **error)
 {
-    return VF_ROUND_UP(n, TAR_BLOCK);
+    uint8_t hdr[TAR_BLOCK];
+    int r = vf_ova_tar_header(name, len, a->timestamp, hdr, error);
+    if (r >= 0)
+        r = vf_sink_pwrite(a->sink, offset, hdr, TAR_BLOCK, error);
+    if (r >= 0 && data)
+        r = vf_sink_pwrite(a->sink, offset + TAR_BLOCK, data, (size_t)len, error);
+    return r;
+}
+
+static void appliance_clear(VfOvaAppliance *a)
+{
+    vf_sink_free(a->view);
+    a->view = NULL;
+    if (a->inner.ops && a->inner.ops->cleanup && a->inner.priv)
+        a->inner.ops->cleanup(&a->inner);
+    g_clear_pointer(&a->inner.priv, g_free);
+    if (a->inner.options)
+        g_clear_pointer(&a->inner.options, g_hash_table_unref);
+    if (a->owns_sink)
+        vf_sink_free(a->sink);
+    a->sink = NULL;
+    g_free(a->base);
+    g_free(a->ovf_name);
+    g_free(a->mf_name);
+    g_free(a->cert_name);
+    for (size_t i = 0; a->disks && i < a->n_disks; i++)
+        g_free((char *)a->disks[i].href);
+    g_free(a->disks);
+    if (a->member_hex)
+        for (size_t i = 0; i < a->n_disks; i++)
+            g_free(a->member_hex[i]);
+    g_free(a->member_hex);
+    g_free(a->ovf_text);
+    g_free(a->mf_text);
+    g_free(a->cert_text);
+}
+
+/* Names the members, reserves the descriptor (at its longest: every number
+ * as UINT64_MAX), the manifest (exactly) and the signature, in `sink`. */
+static int appliance_init(VfOvaAppliance *a, VfSink *sink, const char *file_name,
+                          const VfOvfProfile *profile, const VfOvaSigner *signer,
+                          const char *manifest, const VfOvfParams *ovf, int64_t timestamp,
+                          GError **error)
+{
+    if (!profile) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "an OVA needs a hardware profile (--profile vmware, virtualbox, generic...)");
+        return -EINVAL;
+    }
+    a->sink = sink;
+    a->profile = profile;
+    a->signer = signer;
+    a->timestamp = timestamp;
+    a->algorithm = manifest ? manifest : profile->manifest;
+    if (!g_strv_contains((const char *const *)profile->manifest_allowed, a->algorithm)) {
+        g_autofree char *allowed = g_strjoinv(", ", profile->manifest_allowed);
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "profile %s takes manifest %s, not \"%s\"",
+                    profile->name, allowed, a->algorithm);
+        return -EINVAL;
+    }
+    a->hex_len = vf_digest_hex_len(a->algorithm);
+    a->base = g_str_has_suffix(file_name, ".ova") ? g_strndup(file_name, strlen(file_name) - 4)
+                                                  : g_strdup(file_name);
+    a->ovf_name = g_strdup_printf("%s.ovf", a->base);
+    a->mf_name = g_strdup_printf("%s.mf", a->base);
+    a->cert_name = g_strdup_printf("%s.cert", a->base);
+
+    a->ovf = *ovf;
+    if (!a->ovf.name)
+        a->ovf.name = a->base;
+    a->n_disks = ovf->n_disks;
+    if (a->n_disks == 0 || a->n_disks > VF_OVF_MAX_DISKS) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "an appliance has from 1 to %u disks",
+                    VF_OVF_MAX_DISKS);
+        return -EINVAL;
+    }
+    a->disks = g_new0(VfOvfDisk, a->n_disks);
+    a->member_hex = g_new0(char *, a->n_disks);
+    unsigned nfile = 0;
+    g_autofree char *zeros = g_strnfill(a->hex_len, '0');
+    GString *mf = g_string_new(NULL);
+    for (size_t i = 0; i < a->n_disks; i++) {
+        a->disks[i] = ovf->disks[i];
+        a->disks[i].href = ovf->disks[i].href
+                               ? g_strdup_printf("%s-disk%u.vmdk", a->base, ++nfile)
+                               : NULL;
+        a->disks[i].file_size = UINT64_MAX;
+        a->disks[i].populated = UINT64_MAX;
+        if (a->disks[i].href) {
+            g_autofree char *line = vf_ovf_manifest_line(a->algorithm, a->disks[i].href, zeros);
+            g_string_append(mf, line);
+        }
+    }
+    a->ovf.disks = a->disks;
+    a->ovf.n_disks = a->n_disks;
+    g_autofree char *text = NULL;
+    size_t len = 0;
+    int r = vf_ovf_build(profile, &a->ovf, &text, &len, error);
+    if (r < 0) {
+        g_string_free(mf, true);
+        return r;
+    }
+    a->ovf_len = len;
+    g_autofree char *l1 = vf_ovf_manifest_line(a->algorithm, a->ovf_name, zeros);
+    a->mf_len = strlen(l1) + mf->len;
+    g_string_free(mf, true);
+    if (signer) {
+        /* "SHA256(NAME.mf)= <signature hex>\n" then the certificate; an
+         * RSA signature is exactly the key size, others at most that (the
+         * rest is padded with newlines after the PEM block). */
+        size_t sig_max = (size_t)EVP_PKEY_get_size(signer->key);
+        g_autofree char *sig = g_strnfill(2 * sig_max, '0');
+        g_autofree char *line = vf_ovf_manifest_line(a->algorithm, a->mf_name, sig);
+        a->cert_len = strlen(line) + strlen(signer->cert_pem);
+    }
+    vf_sink_will_patch(sink);
+    a->mf_offset = TAR_BLOCK + pad_block(a->ovf_len);
+    a->cert_offset = a->mf_offset + TAR_BLOCK + pad_block(a->mf_len);
+    uint64_t end = a->cert_offset + (a->cert_len ? TAR_BLOCK + pad_block(a->cert_len) : 0);
+    return vf_sink_write_zeros(sink, end, error);
+}
+
+/* Starts the next disk's VMDK member for writer `w`: its tar header is
+ * reserved and an inner streamOptimized VMDK writer writes through a view
+ * of the archive (also into `tee` when given). */
+static int member_begin(VfOvaAppliance *a, unsigned index, VfWriter *w, VfSink *tee,
+                        GError **error)
+{
+    while (a->next < a->n_disks && !a->disks[a->next].href)
+        a->next++;
+    if (a->in_member || index != a->next || index >= a->n_disks) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "appliance %s: disk %u is not the next to be written", a->base, index + 1);
+        return -EINVAL;
+    }
+    if (a->disks[index].capacity != VF_ROUND_UP(w->disk->size, VF_SECTOR_SIZE)) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "appliance %s: disk %u has %" G_GUINT64_FORMAT " bytes, not the %" G_GUINT64_FORMAT
+                    " its descriptor was planned with",
+                    a->base, index + 1, w->disk->size, a->disks[index].capacity);
+        return -EINVAL;
+    }
+    g_autofree char *spec = g_strdup_printf("vmdk:subformat=streamOptimized:adapter=%s",
+                                            a->profile->vmdk_adapter);
+    const VfWriterOps *ops = NULL;
+    GHashTable *opts = NULL;
+    int r = vf_writer_parse_spec(spec, &ops, &opts, error);
+    if (r < 0) {
+        g_prefix_error(error, "profile %s: ", a->profile->name);
+        return r;
+    }
+    a->header_offset = vf_sink_offset(a->sink);
+    r = vf_sink_write_zeros(a->sink, TAR_BLOCK, error);
+    if (r < 0) {
+        g_hash_table_unref(opts);
+        return r;
+    }
+    a->in_member = true;
+    a->populated = 0;
+    a->inner = (VfWriter){.ops = ops, .options = opts, .priv = g_malloc0(ops->priv_size)};
+    a->inner_disk = *w->disk;
+    a->inner_disk.file_name = a->disks[index].href;
+    a->inner.disk = &a->inner_disk;
+    a->view = vf_sink_new_view(a->sink, a->algorithm);
+    if (tee)
+        vf_sink_view_tee(a->view, tee);
+    a->inner.sink = a->view;
+    r = ops->open(&a->inner, error);
+    if (r < 0)
+        return r;
+    w->needs = a->inner.needs;
+    w->virtual_size = a->inner.virtual_size;
+    return 0;
+}
+
+static int member_write(VfOvaAppliance *a, const VfBatch *b, GError **error)
+{
+    if (!b->zero_span)
+        for (unsigned i = 0; i < b->n_units; i++)
+            if (!b->units[i].zero)
+                a->populated += VF_UNIT_SIZE;
+    return a->inner.ops->write(&a->inner, b, error);
+}
+
+/* Ends the member: the VMDK's trailer, its padding and its tar header. */
+static int member_end(VfOvaAppliance *a, GError **error)
+{
+    int r = a->inner.ops->finish(&a->inner, error);
+    if (r < 0)
+        return r;
+    char hex[129];
+    uint64_t len = 0;
+    vf_sink_view_finish(a->view, hex, &len);
+    g_clear_pointer(&a->view, vf_sink_free);
+    a->inner.sink = NULL;
+    VfOvfDisk *d = &a->disks[a->next];
+    d->file_size = len;
+    d->populated = a->populated;
+    a->member_hex[a->next] = g_strdup(hex);
+    r = vf_sink_write_zeros(a->sink, pad_block(len) - len, error);
+    if (r >= 0)
+        r = put_member(a, a->header_offset, d->href, NULL, len, error);
+    if (r < 0)
+        return r;
+    if (a->inner.ops->cleanup)
+        a->inner.ops->cleanup(&a->inner);
+    g_clear_pointer(&a->inner.priv, g_free);
+    g_clear_pointer(&a->inner.options, g_hash_table_unref);
+    a->inner.ops = NULL;
+    a->in_member = false;
+    a->next++;
+    return 0;
+}
+
+/* Every member is in: the end-of-archive blocks, then the descriptor (with
+ * the real numbers, padded to its reserved length), the manifest and the
+ * signature, each under its tar header. */
+static int appliance_finish(VfOvaAppliance *a, GError **error)
+{
+    while (a->next < a->n_disks && !a->disks[a->next].href)
+        a->next++;
+    if (a->in_member || a->next < a->n_disks) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "appliance %s: disk %u was not written",
+                    a->base, a->next + 1);
+        return -EINVAL;
+    }
+    int r = vf_sink_write_zeros(a->sink, TAR_EOF_BLOCKS * TAR_BLOCK, error);
+    if (r < 0)
+        return r;
+    g_autofree char *ovf = NULL;
+    size_t ovf_len = 0;
+    r = vf_ovf_build(a->profile, &a->ovf, &ovf, &ovf_len, error);
+    if (r < 0)
+        return r;
+    g_return_val_if_fail(ovf_len <= a->ovf_len, -EINVAL);
+    a->ovf_text = g_malloc(a->ovf_len);
+    memcpy(a->ovf_text, ovf, ovf_len);
+    memset(a->ovf_text + ovf_len, ' ', a->ovf_len - ovf_len);
+    if (a->ovf_len > ovf_len)
+        a->ovf_text[a->ovf_len - 1] = '\n';
+
+    g_autofree char *ovf_hex = vf_digest_hex(a->algorithm, a->ovf_text, a->ovf_len);
+    GString *mf = g_string_new(NULL);
+    g_autofree char *l1 = vf_ovf_manifest_line(a->algorithm, a->ovf_name, ovf_hex);
+    g_string_append(mf, l1);
+    for (size_t i = 0; i < a->n_disks; i++)
+        if (a->disks[i].href) {
+            g_autofree char *line =
+                vf_ovf_manifest_line(a->algorithm, a->disks[i].href, a->member_hex[i]);
+            g_string_append(mf, line);
+        }
+    a->mf_text = g_string_free(mf, false);
+    g_return_val_if_fail(strlen(a->mf_text) == a->mf_len, -EINVAL);
+
+    if (a->cert_len) {
+        g_autofree char *sig = NULL;
+        r = sign_hex(a->signer, a->algorithm, a->mf_text, a->mf_len, &sig, error);
+        if (r < 0)
+            return r;
+        g_autofree char *line = vf_ovf_manifest_line(a->algorithm, a->mf_name, sig);
+        size_t used = strlen(line) + strlen(a->signer->cert_pem);
+        g_return_val_if_fail(used <= a->cert_len, -EINVAL);
+        a->cert_text = g_malloc(a->cert_len);
+        memcpy(a->cert_text, line, strlen(line));
+        memcpy(a->cert_text + strlen(line), a->signer->cert_pem, strlen(a->signer->cert_pem));
+        memset(a->cert_text + used, '\n', a->cert_len - used);
+        r = put_member(a, a->cert_offset, a->cert_name, a->cert_text, a->cert_len, error);
+    }
+    if (r >= 0)
+        r = put_member(a, 0, a->ovf_name, a->ovf_text, a->ovf_len, error);
+    if (r >= 0)
+        r = put_member(a, a->mf_offset, a->mf_name, a->mf_text, a->mf_len, error);
+    return r;
+}
+
+/* ---- the "ova" writer: one disk (and an optional scratch disk) ---------- */
+
+typedef struct Ova {
+    VfOvaAppliance app;
+    /* --ovf-dir: the members as files (NULL when not asked for) */
+    VfSink *dir_ovf, *dir_mf, *dir_cert, *dir_vmdk;
+} Ova;
+
+static int open_dir_sink(const VfOvaParams *p, const char *name, VfSink **out, GError **error)
+{
+    g_autofree char *path = g_build_filename(p->ovf_dir, name, NULL);
+    return vf_sink_open(path, p->sink_flags, out, error);
 }
 
 static int ova_open(VfWriter *w, GError **error)
@@ -189,183 +485,54 @@ static int ova_open(VfWriter *w, GError **error)
                     "an OVA needs a hardware profile (--profile vmware, virtualbox, generic...)");
         return -EINVAL;
     }
-    o->algorithm = p->manifest ? p->manifest : p->profile->manifest;
-    if (!g_strv_contains((const char *const *)p->profile->manifest_allowed, o->algorithm)) {
-        g_autofree char *allowed = g_strjoinv(", ", p->profile->manifest_allowed);
-        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
-                    "profile %s takes manifest %s, not \"%s\"", p->profile->name, allowed,
-                    o->algorithm);
-        return -EINVAL;
-    }
-    o->hex_len = vf_digest_hex_len(o->algorithm);
-
-    const char *file = w->disk->file_name;
-    o->base = g_str_has_suffix(file, ".ova") ? g_strndup(file, strlen(file) - 4) : g_strdup(file);
-    o->ovf_name = g_strdup_printf("%s.ovf", o->base);
-    o->mf_name = g_strdup_printf("%s.mf", o->base);
-    o->cert_name = g_strdup_printf("%s.cert", o->base);
-    o->vmdk_name = g_strdup_printf("%s-disk1.vmdk", o->base);
-
-    /* The embedded VMDK: streamOptimized, the profile's adapter. */
-    g_autofree char *spec = g_strdup_printf("vmdk:subformat=streamOptimized:adapter=%s",
-                                            p->profile->vmdk_adapter);
-    const VfWriterOps *vmdk_ops = NULL;
-    GHashTable *vmdk_opts = NULL;
-    int r = vf_writer_parse_spec(spec, &vmdk_ops, &vmdk_opts, error);
-    if (r < 0) {
-        g_prefix_error(error, "profile %s: ", p->profile->name);
-        return r;
-    }
-    o->inner.ops = vmdk_ops;
-    o->inner.options = vmdk_opts;
-    o->inner.priv = g_malloc0(vmdk_ops->priv_size);
-    o->inner_disk = *w->disk;
-    o->inner_disk.file_name = o->vmdk_name;
-    o->inner.disk = &o->inner_disk;
-
-    /* Reserve the descriptor at its longest and the manifest exactly. */
-    o->ovf = p->ovf;
-    o->ovf.name = o->base;
-    o->ovf.disk_href = o->vmdk_name;
-    o->ovf.disk_capacity = VF_ROUND_UP(w->disk->size, VF_SECTOR_SIZE);
-    o->ovf.disk_file_size = UINT64_MAX;
-    o->ovf.disk_populated = UINT64_MAX;
-    g_autofree char *ovf = NULL;
-    size_t ovf_len = 0;
-    r = vf_ovf_build(p->profile, &o->ovf, &ovf, &ovf_len, error);
+    VfOvfDisk disks[2] = {
+        {.href = "", .capacity = VF_ROUND_UP(w->disk->size, VF_SECTOR_SIZE), .label = "Boot disk"},
+        {.capacity = p->ovf.scratch_capacity,
+         .label = "Scratch disk, created empty at deploy time"},
+    };
+    VfOvfParams ovf = p->ovf;
+    ovf.name = NULL;
+    ovf.disks = disks;
+    ovf.n_disks = p->ovf.scratch_capacity ? 2 : 1;
+    int r = appliance_init(&o->app, w->sink, w->disk->file_name, p->profile, p->signer,
+                           p->manifest, &ovf, w->disk->timestamp, error);
     if (r < 0)
         return r;
-    o->ovf_len = ovf_len;
-    g_autofree char *hex = g_strnfill(o->hex_len, '0');
-    g_autofree char *l1 = vf_ovf_manifest_line(o->algorithm, o->ovf_name, hex);
-    g_autofree char *l2 = vf_ovf_manifest_line(o->algorithm, o->vmdk_name, hex);
-    o->mf_len = strlen(l1) + strlen(l2);
-
-    if (p->signer) {
-        /* "SHA256(NAME.mf)= <signature hex>\n" then the certificate; an
-         * RSA signature is exactly the key size, others at most that (the
-         * rest is padded with newlines after the PEM block). */
-        size_t sig_max = (size_t)EVP_PKEY_get_size(p->signer->key);
-        g_autofree char *sig = g_strnfill(2 * sig_max, '0');
-        g_autofree char *line = vf_ovf_manifest_line(o->algorithm, o->mf_name, sig);
-        o->cert_len = strlen(line) + strlen(p->signer->cert_pem);
-    }
-
-    vf_sink_will_patch(w->sink);
-    o->ovf_offset = 0;
-    o->mf_offset = TAR_BLOCK + pad_block(o->ovf_len);
-    o->cert_offset = o->mf_offset + TAR_BLOCK + pad_block(o->mf_len);
-    o->vmdk_offset = o->cert_offset + (o->cert_len ? TAR_BLOCK + pad_block(o->cert_len) : 0);
-    r = vf_sink_write_zeros(w->sink, o->vmdk_offset + TAR_BLOCK, error);
-    if (r < 0)
-        return r;
-
-    o->view = vf_sink_new_view(w->sink, o->algorithm);
-    o->inner.sink = o->view;
     if (p->ovf_dir) {
         /* Made now so that an existing file stops the run before any work. */
-        if ((r = open_dir_sink(p, o->ovf_name, &o->dir_ovf, error)) < 0 ||
-            (r = open_dir_sink(p, o->mf_name, &o->dir_mf, error)) < 0 ||
-            (p->signer && (r = open_dir_sink(p, o->cert_name, &o->dir_cert, error)) < 0) ||
-            (r = open_dir_sink(p, o->vmdk_name, &o->dir_vmdk, error)) < 0)
+        VfOvaAppliance *a = &o->app;
+        if ((r = open_dir_sink(p, a->ovf_name, &o->dir_ovf, error)) < 0 ||
+            (r = open_dir_sink(p, a->mf_name, &o->dir_mf, error)) < 0 ||
+            (p->signer && (r = open_dir_sink(p, a->cert_name, &o->dir_cert, error)) < 0) ||
+            (r = open_dir_sink(p, a->disks[0].href, &o->dir_vmdk, error)) < 0)
             return r;
-        vf_sink_view_tee(o->view, o->dir_vmdk);
     }
-    r = vmdk_ops->open(&o->inner, error);
-    if (r < 0)
-        return r;
-    w->needs = o->inner.needs;
-    w->virtual_size = o->inner.virtual_size;
-    return 0;
+    return member_begin(&o->app, 0, w, o->dir_vmdk, error);
 }
 
 static int ova_write(VfWriter *w, const VfBatch *b, GError **error)
 {
     Ova *o = w->priv;
-    if (!b->zero_span)
-        for (unsigned i = 0; i < b->n_units; i++)
-            if (!b->units[i].zero)
-                o->populated += VF_UNIT_SIZE;
-    return o->inner.ops->write(&o->inner, b, error);
+    return member_write(&o->app, b, error);
 }
 
 static int ova_finish(VfWriter *w, GError **error)
 {
     Ova *o = w->priv;
-    const VfOvaParams *p = w->extra;
-    int r = o->inner.ops->finish(&o->inner, error);
-    if (r < 0)
-        return r;
-    char vmdk_hex[129];
-    uint64_t vmdk_len = 0;
-    vf_sink_view_finish(o->view, vmdk_hex, &vmdk_len);
-    g_clear_pointer(&o->view, vf_sink_free);
-    o->inner.sink = NULL;
-
-    /* End of the VMDK member, end of archive. */
-    r = vf_sink_write_zeros(w->sink, pad_block(vmdk_len) - vmdk_len, error);
+    VfOvaAppliance *a = &o->app;
+    int r = member_end(a, error);
     if (r >= 0)
-        r = vf_sink_write_zeros(w->sink, TAR_EOF_BLOCKS * TAR_BLOCK, error);
+        r = appliance_finish(a, error);
     if (r < 0)
         return r;
-
-    /* The descriptor with the real numbers, padded to its reserved length. */
-    o->ovf.disk_file_size = vmdk_len;
-    o->ovf.disk_populated = o->populated;
-    g_autofree char *ovf = NULL;
-    size_t ovf_len = 0;
-    r = vf_ovf_build(p->profile, &o->ovf, &ovf, &ovf_len, error);
-    if (r < 0)
+    if (o->dir_cert && ((r = vf_sink_write(o->dir_cert, a->cert_text, a->cert_len, error)) < 0 ||
+                        (r = vf_sink_prepare(o->dir_cert, error)) < 0))
         return r;
-    g_return_val_if_fail(ovf_len <= o->ovf_len, -EINVAL);
-    g_autofree char *padded = g_malloc(o->ovf_len);
-    memcpy(padded, ovf, ovf_len);
-    memset(padded + ovf_len, ' ', o->ovf_len - ovf_len);
-    if (o->ovf_len > ovf_len)
-        padded[o->ovf_len - 1] = '\n';
-
-    g_autofree char *ovf_hex = vf_digest_hex(o->algorithm, padded, o->ovf_len);
-    g_autofree char *l1 = vf_ovf_manifest_line(o->algorithm, o->ovf_name, ovf_hex);
-    g_autofree char *l2 = vf_ovf_manifest_line(o->algorithm, o->vmdk_name, vmdk_hex);
-    g_autofree char *mf = g_strconcat(l1, l2, NULL);
-    g_return_val_if_fail(strlen(mf) == o->mf_len, -EINVAL);
-
-    uint8_t hdr[TAR_BLOCK];
-    const int64_t mtime = w->disk->timestamp;
-    if (o->cert_len) {
-        g_autofree char *sig = NULL;
-        r = sign_hex(p->signer, o->algorithm, mf, o->mf_len, &sig, error);
-        if (r < 0)
-            return r;
-        g_autofree char *line = vf_ovf_manifest_line(o->algorithm, o->mf_name, sig);
-        g_autofree char *cert = g_malloc(o->cert_len);
-        size_t used = strlen(line) + strlen(p->signer->cert_pem);
-        g_return_val_if_fail(used <= o->cert_len, -EINVAL);
-        memcpy(cert, line, strlen(line));
-        memcpy(cert + strlen(line), p->signer->cert_pem, strlen(p->signer->cert_pem));
-        memset(cert + used, '\n', o->cert_len - used);
-        if ((r = vf_ova_tar_header(o->cert_name, o->cert_len, mtime, hdr, error)) < 0 ||
-            (r = vf_sink_pwrite(w->sink, o->cert_offset, hdr, TAR_BLOCK, error)) < 0 ||
-            (r = vf_sink_pwrite(w->sink, o->cert_offset + TAR_BLOCK, cert, o->cert_len, error)) < 0)
-            return r;
-        if (o->dir_cert && ((r = vf_sink_write(o->dir_cert, cert, o->cert_len, error)) < 0 ||
-                            (r = vf_sink_prepare(o->dir_cert, error)) < 0))
-            return r;
-    }
-    if (o->dir_ovf && ((r = vf_sink_write(o->dir_ovf, padded, o->ovf_len, error)) < 0 ||
+    if (o->dir_ovf && ((r = vf_sink_write(o->dir_ovf, a->ovf_text, a->ovf_len, error)) < 0 ||
                        (r = vf_sink_prepare(o->dir_ovf, error)) < 0 ||
-                       (r = vf_sink_write(o->dir_mf, mf, o->mf_len, error)) < 0 ||
+                       (r = vf_sink_write(o->dir_mf, a->mf_text, a->mf_len, error)) < 0 ||
                        (r = vf_sink_prepare(o->dir_mf, error)) < 0 ||
                        (r = vf_sink_prepare(o->dir_vmdk, error)) < 0))
-        return r;
-    if ((r = vf_ova_tar_header(o->ovf_name, o->ovf_len, mtime, hdr, error)) < 0 ||
-        (r = vf_sink_pwrite(w->sink, o->ovf_offset, hdr, TAR_BLOCK, error)) < 0 ||
-        (r = vf_sink_pwrite(w->sink, o->ovf_offset + TAR_BLOCK, padded, o->ovf_len, error)) < 0 ||
-        (r = vf_ova_tar_header(o->mf_name, o->mf_len, mtime, hdr, error)) < 0 ||
-        (r = vf_sink_pwrite(w->sink, o->mf_offset, hdr, TAR_BLOCK, error)) < 0 ||
-        (r = vf_sink_pwrite(w->sink, o->mf_offset + TAR_BLOCK, mf, o->mf_len, error)) < 0 ||
-        (r = vf_ova_tar_header(o->vmdk_name, vmdk_len, mtime, hdr, error)) < 0 ||
-        (r = vf_sink_pwrite(w->sink, o->vmdk_offset, hdr, TAR_BLOCK, error)) < 0)
         return r;
     return 0;
 }
@@ -394,20 +561,9 @@ static void ova_cleanup(VfWriter *w)
     vf_sink_free(o->dir_ovf);
     vf_sink_free(o->dir_mf);
     vf_sink_free(o->dir_cert);
-    /* The view writes into dir_vmdk: free the view first. */
-    vf_sink_free(o->view);
-    o->view = NULL;
+    /* The view tees into dir_vmdk: free the view first. */
+    appliance_clear(&o->app);
     vf_sink_free(o->dir_vmdk);
-    if (o->inner.ops && o->inner.ops->cleanup && o->inner.priv)
-        o->inner.ops->cleanup(&o->inner);
-    g_free(o->inner.priv);
-    if (o->inner.options)
-        g_hash_table_unref(o->inner.options);
-    g_free(o->base);
-    g_free(o->ovf_name);
-    g_free(o->mf_name);
-    g_free(o->cert_name);
-    g_free(o->vmdk_name);
 }
 
 const VfWriterOps vf_writer_ova = {
@@ -421,4 +577,87 @@ const VfWriterOps vf_writer_ova = {
     .finish = ova_finish,
     .commit = ova_commit,
     .cleanup = ova_cleanup,
+};
+
+/* ---- multi-disk appliances ------------------------------------------------ */
+
+int vf_ova_appliance_open(const char *path, const VfOvaApplianceParams *p, VfOvaAppliance **out,
+                          GError **error)
+{
+    g_autoptr(VfOvaAppliance) a = g_new0(VfOvaAppliance, 1);
+    VfSink *sink = NULL;
+    int r = vf_sink_open(path, p->sink_flags, &sink, error);
+    if (r < 0)
+        return r;
+    a->sink = sink;
+    a->owns_sink = true;
+    vf_sink_set_cancel(sink, p->cancel);
+    const char *slash = strrchr(path, '/');
+    r = appliance_init(a, sink, slash ? slash + 1 : path, p->profile, p->signer, p->manifest,
+                       &p->ovf, p->timestamp, error);
+    if (r < 0)
+        return r;
+    *out = g_steal_pointer(&a);
+    return 0;
+}
+
+int vf_ova_appliance_commit(VfOvaAppliance *a, GError **error)
+{
+    int r = appliance_finish(a, error);
+    if (r >= 0)
+        r = vf_sink_prepare(a->sink, error);
+    if (r >= 0)
+        r = vf_sink_commit(a->sink, error);
+    return r;
+}
+
+const char *vf_ova_appliance_sha256(const VfOvaAppliance *a)
+{
+    return vf_sink_sha256(a->sink);
+}
+
+uint64_t vf_ova_appliance_size(const VfOvaAppliance *a)
+{
+    return vf_sink_size(a->sink);
+}
+
+void vf_ova_appliance_free(VfOvaAppliance *a)
+{
+    if (!a)
+        return;
+    appliance_clear(a);
+    g_free(a);
+}
+
+static int disk_open(VfWriter *w, GError **error)
+{
+    const VfOvaDiskRef *ref = w->extra;
+    if (!ref || !ref->appliance) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "an appliance disk needs its appliance");
+        return -EINVAL;
+    }
+    return member_begin(ref->appliance, ref->index, w, NULL, error);
+}
+
+static int disk_write(VfWriter *w, const VfBatch *b, GError **error)
+{
+    const VfOvaDiskRef *ref = w->extra;
+    return member_write(ref->appliance, b, error);
+}
+
+static int disk_finish(VfWriter *w, GError **error)
+{
+    const VfOvaDiskRef *ref = w->extra;
+    return member_end(ref->appliance, error);
+}
+
+const VfWriterOps vf_writer_ova_disk = {
+    .name = "ova-disk",
+    .extension = "vmdk",
+    .summary = "one disk of a multi-disk OVA (vf_ova_appliance_open)",
+    .size_rule = "as the VMDK: source size rounded up to 512 bytes",
+    .no_file = true,
+    .open = disk_open,
+    .write = disk_write,
+    .finish = disk_finish,
 };

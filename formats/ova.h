@@ -17,6 +17,7 @@
 #pragma once
 
 #include "ovf.h"
+#include "writer.h"
 
 /* A private key and its X.509 certificate, to sign the manifest. */
 typedef struct VfOvaSigner VfOvaSigner;
@@ -39,6 +40,43 @@ typedef struct VfOvaParams {
     const char *ovf_dir;
     unsigned sink_flags;  /* VfSinkFlags for those files */
 } VfOvaParams;
+
+/*
+ * A multi-disk appliance (vmforge backup): one OVA whose disks come from
+ * separate conversions. Open it with every disk's capacity and bus (ovf.disks;
+ * a disk with href NULL is a scratch disk made at deploy time, any other href
+ * is replaced by NAME-diskN.vmdk). Then, for each data disk in order, one
+ * vf_convert with an output {.ops = &vf_writer_ova_disk, .extra =
+ * &(VfOvaDiskRef){appliance, index}} streams that disk's VMDK into the
+ * archive. vf_ova_appliance_commit writes the descriptor, manifest and
+ * signature and links the file. Freed uncommitted, it leaves nothing.
+ */
+typedef struct VfOvaAppliance VfOvaAppliance;
+typedef struct VfOvaApplianceParams {
+    const VfOvfProfile *profile;
+    const VfOvaSigner *signer; /* NULL: no .cert member */
+    const char *manifest;      /* NULL: the profile's */
+    VfOvfParams ovf;           /* name NULL: the file name without .ova */
+    int64_t timestamp;         /* tar mtimes */
+    unsigned sink_flags;
+    const volatile int *cancel;
+} VfOvaApplianceParams;
+
+int vf_ova_appliance_open(const char *path, const VfOvaApplianceParams *p, VfOvaAppliance **out,
+                          GError **error);
+int vf_ova_appliance_commit(VfOvaAppliance *a, GError **error);
+/* After commit: the archive's SHA-256 (hex) and size. */
+const char *vf_ova_appliance_sha256(const VfOvaAppliance *a);
+uint64_t vf_ova_appliance_size(const VfOvaAppliance *a);
+void vf_ova_appliance_free(VfOvaAppliance *a);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfOvaAppliance, vf_ova_appliance_free)
+
+typedef struct VfOvaDiskRef {
+    VfOvaAppliance *appliance;
+    unsigned index; /* in VfOvaApplianceParams.ovf.disks */
+} VfOvaDiskRef;
+/* Not in vf_writers: it writes into the appliance, not a file of its own. */
+extern const VfWriterOps vf_writer_ova_disk;
 
 /* The 512-byte tar header vmforge writes for a member (exposed for tests). */
 int vf_ova_tar_header(const char *name, uint64_t size, int64_t mtime, uint8_t out[512],

@@ -37,13 +37,26 @@ void vf_ovf_profile_free(VfOvfProfile *p)
     g_free(p->manifest);
     g_strfreev(p->manifest_allowed);
     g_free(p->vmdk_adapter);
-    g_free(p->controller_subtype);
-    g_free(p->controller_name);
+    g_free(p->controller.subtype);
+    g_free(p->controller.name);
+    if (p->controllers)
+        g_ptr_array_unref(p->controllers);
     g_free(p->nic_subtype);
     g_free(p->nic_name);
+    if (p->nic_models)
+        g_hash_table_unref(p->nic_models);
     if (p->os)
         g_hash_table_unref(p->os);
     g_free(p);
+}
+
+static void controller_free(gpointer data)
+{
+    VfOvfController *c = data;
+    g_free(c->bus);
+    g_free(c->subtype);
+    g_free(c->name);
+    g_free(c);
 }
 
 static char *get_string(GKeyFile *kf, const char *path, const char *group, const char *key,
@@ -58,6 +71,51 @@ static char *get_string(GKeyFile *kf, const char *path, const char *group, const
         return NULL;
     }
     return g_strstrip(v);
+}
+
+/* resource-type, resource-subtype, name and max-devices (default 15) of a
+ * controller group. */
+static int load_controller(GKeyFile *kf, const char *path, const char *group, VfOvfController *c,
+                           GError **error)
+{
+    g_autoptr(GError) err = NULL;
+    int rt = g_key_file_get_integer(kf, group, "resource-type", &err);
+    if (err || rt <= 0 || rt > 65535) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "%s: [%s] resource-type must be a CIM ResourceType number", path, group);
+        return -EINVAL;
+    }
+    c->type = (unsigned)rt;
+    c->max_devices = 15;
+    if (g_key_file_has_key(kf, group, "max-devices", NULL)) {
+        int m = g_key_file_get_integer(kf, group, "max-devices", &err);
+        if (err || m < 1 || m > 256) {
+            g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                        "%s: [%s] max-devices must be a number from 1 to 256", path, group);
+            return -EINVAL;
+        }
+        c->max_devices = (unsigned)m;
+    }
+    if (!(c->subtype = get_string(kf, path, group, "resource-subtype", error)) ||
+        !(c->name = get_string(kf, path, group, "name", error)))
+        return -EINVAL;
+    return 0;
+}
+
+const VfOvfController *vf_ovf_profile_controller(const VfOvfProfile *p, const char *bus)
+{
+    for (guint i = 0; bus && p->controllers && i < p->controllers->len; i++) {
+        const VfOvfController *c = g_ptr_array_index(p->controllers, i);
+        if (strcmp(c->bus, bus) == 0)
+            return c;
+    }
+    return &p->controller;
+}
+
+const char *vf_ovf_profile_nic(const VfOvfProfile *p, const char *model)
+{
+    const char *v = model && p->nic_models ? g_hash_table_lookup(p->nic_models, model) : NULL;
+    return v ? v : p->nic_subtype;
 }
 
 int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, GError **error)
@@ -94,8 +152,7 @@ int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, G
         !(p->virtual_system_type = get_string(kf, path, "profile", "virtual-system-type", error)) ||
         !(p->manifest = get_string(kf, path, "profile", "manifest", error)) ||
         !(p->vmdk_adapter = get_string(kf, path, "profile", "vmdk-adapter", error)) ||
-        !(p->controller_subtype = get_string(kf, path, "controller", "resource-subtype", error)) ||
-        !(p->controller_name = get_string(kf, path, "controller", "name", error)) ||
+        load_controller(kf, path, "controller", &p->controller, error) < 0 ||
         !(p->nic_subtype = get_string(kf, path, "nic", "resource-subtype", error)) ||
         !(p->nic_name = get_string(kf, path, "nic", "name", error)))
         return -EINVAL;
@@ -120,13 +177,29 @@ int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, G
                     path, p->manifest);
         return -EINVAL;
     }
-    int rt = g_key_file_get_integer(kf, "controller", "resource-type", &err);
-    if (err || rt <= 0 || rt > 65535) {
-        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
-                    "%s: [controller] resource-type must be a CIM ResourceType number", path);
-        return -EINVAL;
+    p->controllers = g_ptr_array_new_with_free_func(controller_free);
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+    for (char **gr = groups; *gr; gr++) {
+        if (!g_str_has_prefix(*gr, "controller-"))
+            continue;
+        VfOvfController *c = g_new0(VfOvfController, 1);
+        g_ptr_array_add(p->controllers, c);
+        c->bus = g_strdup(*gr + strlen("controller-"));
+        if (load_controller(kf, path, *gr, c, error) < 0)
+            return -EINVAL;
     }
-    p->controller_type = (unsigned)rt;
+    p->nic_models = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_auto(GStrv) models = g_key_file_get_keys(kf, "nic-models", NULL, NULL);
+    for (char **k = models; k && *k; k++) {
+        g_autofree char *v = g_key_file_get_string(kf, "nic-models", *k, NULL);
+        g_strstrip(v);
+        if (!*v) {
+            g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                        "%s: [nic-models] %s needs a ResourceSubType", path, *k);
+            return -EINVAL;
+        }
+        g_hash_table_insert(p->nic_models, g_strdup(*k), g_steal_pointer(&v));
+    }
 
     p->os = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_auto(GStrv) keys = g_key_file_get_keys(kf, "os", NULL, NULL);
@@ -211,6 +284,7 @@ static xmlNodePtr section(Builder *b, xmlNodePtr parent, const char *name, const
 /* A VirtualHardwareSection Item. RASD children must follow the schema's
  * (alphabetical) order; NULL values are left out. */
 typedef struct ItemSpec {
+    const char *address;
     const char *address_on_parent;
     const char *allocation_units;
     const char *automatic_allocation;
@@ -231,6 +305,7 @@ static void item(Builder *b, xmlNodePtr hw, const ItemSpec *s)
     const struct {
         const char *name, *value;
     } fields[] = {
+        {"Address", s->address},
         {"AddressOnParent", s->address_on_parent},
         {"AllocationUnits", s->allocation_units},
         {"AutomaticAllocation", s->automatic_allocation},
@@ -266,14 +341,25 @@ static int check_params(const VfOvfProfile *p, const VfOvfParams *o, GError **er
     const char *bad = NULL;
     if (!o->name || !*o->name)
         bad = "a virtual system name is required";
-    else if (!o->disk_href || !*o->disk_href || strchr(o->disk_href, '/'))
+    else if (!o->disks && (!o->disk_href || !*o->disk_href || strchr(o->disk_href, '/')))
         bad = "the disk file name must be a plain file name";
-    else if (o->disk_capacity == 0)
+    else if (!o->disks && o->disk_capacity == 0)
         bad = "the disk capacity must not be zero";
+    else if (o->disks && (o->n_disks == 0 || o->n_disks > VF_OVF_MAX_DISKS))
+        bad = "an appliance has from 1 to 64 disks";
+    else if (o->nics_given && o->n_nics > VF_OVF_MAX_NICS)
+        bad = "an appliance has at most 32 network adapters";
+    else if (o->firmware && strcmp(o->firmware, "bios") != 0 && strcmp(o->firmware, "efi") != 0)
+        bad = "firmware must be bios or efi";
     else if (o->vcpus == 0 || o->vcpus > VF_OVF_MAX_VCPUS)
         bad = "vCPUs must be from 1 to 768";
     else if (o->memory_mib == 0 || o->memory_mib > VF_OVF_MAX_MEMORY_MIB)
         bad = "memory must be from 1 MiB to 24 TiB";
+    for (size_t i = 0; !bad && o->disks && i < o->n_disks; i++)
+        if (o->disks[i].capacity == 0)
+            bad = "a disk's capacity must not be zero";
+        else if (o->disks[i].href && (!*o->disks[i].href || strchr(o->disks[i].href, '/')))
+            bad = "a disk file name must be a plain file name";
     if (bad) {
         g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "OVF descriptor: %s", bad);
         return -EINVAL;
@@ -313,35 +399,65 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
     b.vmw = xmlNewNs(env, X(NS_VMW), X("vmw"));
     xmlNewNs(env, X(NS_XSI), X("xsi"));
 
+    /* The disks: the given list, or the boot disk and optional scratch. */
+    VfOvfDisk legacy[2] = {
+        {.href = o->disk_href, .file_size = o->disk_file_size, .capacity = o->disk_capacity,
+         .populated = o->disk_populated, .label = "Boot disk"},
+        {.capacity = o->scratch_capacity, .label = "Scratch disk, created empty at deploy time"},
+    };
+    const VfOvfDisk *dv = o->disks ? o->disks : legacy;
+    size_t nd = o->disks ? o->n_disks : (o->scratch_capacity ? 2 : 1);
+
     /* References */
     xmlNodePtr refs = child(env, b.def, "References", NULL);
-    xmlNodePtr file = child(refs, b.def, "File", NULL);
-    attr(file, b.ovf, "href", o->disk_href);
-    attr(file, b.ovf, "id", "file1");
-    attr_u64(file, b.ovf, "size", o->disk_file_size);
-
-    /* DiskSection: the boot disk, and the scratch disk with no fileRef. */
-    xmlNodePtr disks = section(&b, env, "DiskSection", "Virtual disks");
-    xmlNodePtr disk = child(disks, b.def, "Disk", NULL);
-    attr_u64(disk, b.ovf, "capacity", o->disk_capacity);
-    attr(disk, b.ovf, "capacityAllocationUnits", "byte");
-    attr(disk, b.ovf, "diskId", "vmdisk1");
-    attr(disk, b.ovf, "fileRef", "file1");
-    attr(disk, b.ovf, "format", VMDK_STREAM_URI);
-    attr_u64(disk, b.ovf, "populatedSize", o->disk_populated);
-    if (o->scratch_capacity) {
-        xmlNodePtr scratch = child(disks, b.def, "Disk", NULL);
-        attr_u64(scratch, b.ovf, "capacity", o->scratch_capacity);
-        attr(scratch, b.ovf, "capacityAllocationUnits", "byte");
-        attr(scratch, b.ovf, "diskId", "scratch1");
-        attr(scratch, b.ovf, "format", VMDK_STREAM_URI);
+    unsigned nfile = 0, nscratch = 0;
+    for (size_t i = 0; i < nd; i++) {
+        if (!dv[i].href)
+            continue;
+        g_autofree char *id = g_strdup_printf("file%u", ++nfile);
+        xmlNodePtr file = child(refs, b.def, "File", NULL);
+        attr(file, b.ovf, "href", dv[i].href);
+        attr(file, b.ovf, "id", id);
+        attr_u64(file, b.ovf, "size", dv[i].file_size);
     }
 
-    /* NetworkSection */
+    /* DiskSection: scratch disks have no fileRef. */
+    xmlNodePtr disks = section(&b, env, "DiskSection", "Virtual disks");
+    g_autoptr(GPtrArray) disk_ids = g_ptr_array_new_with_free_func(g_free);
+    nfile = 0;
+    for (size_t i = 0; i < nd; i++) {
+        const VfOvfDisk *d = &dv[i];
+        char *id = d->href ? g_strdup_printf("vmdisk%u", ++nfile)
+                           : g_strdup_printf("scratch%u", ++nscratch);
+        g_ptr_array_add(disk_ids, id);
+        xmlNodePtr disk = child(disks, b.def, "Disk", NULL);
+        attr_u64(disk, b.ovf, "capacity", d->capacity);
+        attr(disk, b.ovf, "capacityAllocationUnits", "byte");
+        attr(disk, b.ovf, "diskId", id);
+        if (d->href) {
+            g_autofree char *ref = g_strdup_printf("file%u", nfile);
+            attr(disk, b.ovf, "fileRef", ref);
+        }
+        attr(disk, b.ovf, "format", VMDK_STREAM_URI);
+        if (d->href)
+            attr_u64(disk, b.ovf, "populatedSize", d->populated);
+    }
+
+    /* NetworkSection: every network an adapter connects to, once. */
+    VfOvfNic default_nic = {0};
+    const VfOvfNic *nv = o->nics_given ? o->nics : &default_nic;
+    size_t nn = o->nics_given ? o->n_nics : 1;
     xmlNodePtr nets = section(&b, env, "NetworkSection", "Logical networks");
-    xmlNodePtr net = child(nets, b.def, "Network", NULL);
-    attr(net, b.ovf, "name", network);
-    child(net, b.def, "Description", "The network the virtual machine attaches to");
+    g_autoptr(GPtrArray) net_names = g_ptr_array_new();
+    for (size_t i = 0; i < MAX(nn, 1); i++) {
+        const char *n = i < nn && nv[i].network ? nv[i].network : network;
+        if (g_ptr_array_find_with_equal_func(net_names, n, g_str_equal, NULL))
+            continue;
+        g_ptr_array_add(net_names, (gpointer)n);
+        xmlNodePtr net = child(nets, b.def, "Network", NULL);
+        attr(net, b.ovf, "name", n);
+        child(net, b.def, "Description", "The network the virtual machine attaches to");
+    }
 
     /* VirtualSystem */
     xmlNodePtr vs = child(env, b.def, "VirtualSystem", NULL);
@@ -366,12 +482,15 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
     child(sys, b.vssd, "VirtualSystemIdentifier", o->name);
     child(sys, b.vssd, "VirtualSystemType", p->virtual_system_type);
 
+    unsigned instance = 0;
+    char iid[16];
+#define NEXT_ID() (g_snprintf(iid, sizeof iid, "%u", ++instance), iid)
     g_autofree char *cpus = g_strdup_printf("%u", o->vcpus);
     g_autofree char *cpu_name = g_strdup_printf("%u virtual CPU(s)", o->vcpus);
     item(&b, hw, &(ItemSpec){.allocation_units = "hertz * 10^6",
                              .description = "Number of virtual CPUs",
                              .element_name = cpu_name,
-                             .instance_id = "1",
+                             .instance_id = NEXT_ID(),
                              .resource_type = G_STRINGIFY(RT_PROCESSOR),
                              .virtual_quantity = cpus});
     g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, o->memory_mib);
@@ -379,37 +498,91 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
     item(&b, hw, &(ItemSpec){.allocation_units = "byte * 2^20",
                              .description = "Memory size",
                              .element_name = mem_name,
-                             .instance_id = "2",
+                             .instance_id = NEXT_ID(),
                              .resource_type = G_STRINGIFY(RT_MEMORY),
                              .virtual_quantity = mem});
-    g_autofree char *ctl_type = g_strdup_printf("%u", p->controller_type);
-    item(&b, hw, &(ItemSpec){.description = "Disk controller",
-                             .element_name = p->controller_name,
-                             .instance_id = "3",
-                             .resource_subtype = p->controller_subtype,
-                             .resource_type = ctl_type});
-    item(&b, hw, &(ItemSpec){.address_on_parent = "0",
-                             .description = "Boot disk",
-                             .element_name = "Hard disk 1",
-                             .host_resource = "ovf:/disk/vmdisk1",
-                             .instance_id = "4",
-                             .parent = "3",
-                             .resource_type = G_STRINGIFY(RT_DISK)});
-    if (o->scratch_capacity)
-        item(&b, hw, &(ItemSpec){.address_on_parent = "1",
-                                 .description = "Scratch disk, created empty at deploy time",
-                                 .element_name = "Hard disk 2",
-                                 .host_resource = "ovf:/disk/scratch1",
-                                 .instance_id = "5",
-                                 .parent = "3",
+
+    /* Controllers: each disk goes to its bus's controller kind, a new
+     * instance of it when the last one is full. */
+    g_autofree unsigned *disk_ctl = g_new0(unsigned, nd);  /* InstanceID of its controller */
+    g_autofree unsigned *disk_addr = g_new0(unsigned, nd); /* AddressOnParent */
+    typedef struct {
+        const VfOvfController *kind;
+        unsigned instance, used, ordinal;
+    } Ctl;
+    g_autoptr(GArray) ctls = g_array_new(false, true, sizeof(Ctl));
+    for (size_t i = 0; i < nd; i++) {
+        const VfOvfController *kind = vf_ovf_profile_controller(p, dv[i].bus);
+        Ctl *c = NULL;
+        unsigned ordinal = 0;
+        for (guint j = 0; j < ctls->len; j++) {
+            Ctl *x = &g_array_index(ctls, Ctl, j);
+            if (x->kind != kind)
+                continue;
+            ordinal++;
+            if (x->used < kind->max_devices)
+                c = x;
+        }
+        if (!c) {
+            g_array_append_val(ctls, ((Ctl){.kind = kind, .ordinal = ordinal}));
+            c = &g_array_index(ctls, Ctl, ctls->len - 1);
+        }
+        disk_addr[i] = c->used++;
+        disk_ctl[i] = (unsigned)(c - &g_array_index(ctls, Ctl, 0));
+    }
+    for (guint j = 0; j < ctls->len; j++) {
+        Ctl *c = &g_array_index(ctls, Ctl, j);
+        g_autofree char *type = g_strdup_printf("%u", c->kind->type);
+        /* "SCSI Controller 0" → "SCSI Controller 1" for a second instance. */
+        const char *kn = c->kind->name;
+        size_t klen = strlen(kn);
+        g_autofree char *name =
+            !c->ordinal ? g_strdup(kn)
+            : g_ascii_isdigit(kn[klen - 1])
+                ? g_strdup_printf("%.*s%u", (int)klen - 1, kn, (unsigned)(kn[klen - 1] - '0') + c->ordinal)
+                : g_strdup_printf("%s %u", kn, c->ordinal + 1);
+        c->instance = ++instance;
+        g_snprintf(iid, sizeof iid, "%u", c->instance);
+        item(&b, hw, &(ItemSpec){.description = "Disk controller",
+                                 .element_name = name,
+                                 .instance_id = iid,
+                                 .resource_subtype = c->kind->subtype,
+                                 .resource_type = type});
+    }
+    for (size_t i = 0; i < nd; i++) {
+        g_autofree char *addr = g_strdup_printf("%u", disk_addr[i]);
+        g_autofree char *parent =
+            g_strdup_printf("%u", g_array_index(ctls, Ctl, disk_ctl[i]).instance);
+        g_autofree char *ename = g_strdup_printf("Hard disk %zu", i + 1);
+        g_autofree char *host = g_strdup_printf("ovf:/disk/%s", (char *)disk_ids->pdata[i]);
+        item(&b, hw, &(ItemSpec){.address_on_parent = addr,
+                                 .description = dv[i].label ? dv[i].label : "Disk",
+                                 .element_name = ename,
+                                 .host_resource = host,
+                                 .instance_id = NEXT_ID(),
+                                 .parent = parent,
                                  .resource_type = G_STRINGIFY(RT_DISK)});
-    item(&b, hw, &(ItemSpec){.automatic_allocation = "true",
-                             .connection = network,
-                             .description = "Network adapter",
-                             .element_name = p->nic_name,
-                             .instance_id = "6",
-                             .resource_subtype = p->nic_subtype,
-                             .resource_type = G_STRINGIFY(RT_ETHERNET)});
+    }
+    for (size_t i = 0; i < nn; i++) {
+        g_autofree char *ename = i == 0 ? g_strdup(p->nic_name)
+                                        : g_strdup_printf("Network adapter %zu", i + 1);
+        item(&b, hw, &(ItemSpec){.address = nv[i].mac,
+                                 .automatic_allocation = "true",
+                                 .connection = nv[i].network ? nv[i].network : network,
+                                 .description = "Network adapter",
+                                 .element_name = ename,
+                                 .instance_id = NEXT_ID(),
+                                 .resource_subtype = vf_ovf_profile_nic(p, nv[i].model),
+                                 .resource_type = G_STRINGIFY(RT_ETHERNET)});
+    }
+#undef NEXT_ID
+    if (o->firmware) {
+        /* VMware's (and virt-v2v's) way of saying BIOS or UEFI. */
+        xmlNodePtr cfg = child(hw, b.vmw, "Config", NULL);
+        attr(cfg, b.ovf, "required", "false");
+        attr(cfg, b.vmw, "key", "firmware");
+        attr(cfg, b.vmw, "value", o->firmware);
+    }
 
     if (o->product || o->vendor || o->version) {
         xmlNodePtr ps = section(&b, vs, "ProductSection", "Information about the appliance");

@@ -4,14 +4,26 @@
  * http://schemas.dmtf.org/ovf/envelope/1) built with libxml2, from a
  * hypervisor hardware profile read out of templates/profiles/NAME.conf.
  *
- * The descriptor describes one virtual system with a boot disk (a
- * streamOptimized VMDK file) and, optionally, a scratch disk: a Disk with no
- * fileRef, which the hypervisor creates empty at deploy time (the HEPiX V2
- * image format keeps work space out of the image).
+ * The descriptor describes one virtual system with its disks (each a
+ * streamOptimized VMDK file, or a scratch disk: a Disk with no fileRef, which
+ * the hypervisor creates empty at deploy time, as the HEPiX V2 image format
+ * keeps work space out of the image), its disk controllers, network adapters
+ * and firmware. Buses and NIC models of a libvirt domain are mapped onto what
+ * the profile's hypervisor has ([controller-BUS] and [nic-models] groups).
  */
 #pragma once
 
 #include "vf.h"
+
+/* A disk controller of a profile: [controller] (the default) or
+ * [controller-BUS] (ide, sata, scsi...) in the profile file. */
+typedef struct VfOvfController {
+    char *bus;         /* NULL for the default controller */
+    unsigned type;     /* CIM ResourceType */
+    char *subtype;
+    char *name;
+    unsigned max_devices; /* disks per controller instance */
+} VfOvfController;
 
 /* A hypervisor hardware profile. */
 typedef struct VfOvfProfile {
@@ -21,11 +33,11 @@ typedef struct VfOvfProfile {
     char *manifest;            /* default manifest algorithm: sha1, sha256, sha512 */
     char **manifest_allowed;   /* NULL-terminated */
     char *vmdk_adapter;        /* ddb.adapterType of the VMDK */
-    unsigned controller_type;  /* CIM ResourceType of the disk controller */
-    char *controller_subtype;
-    char *controller_name;
+    VfOvfController controller; /* the default disk controller */
+    GPtrArray *controllers;     /* of VfOvfController *: the bus-specific ones */
     char *nic_subtype;
     char *nic_name;
+    GHashTable *nic_models;    /* libvirt NIC model → ResourceSubType */
     GHashTable *os;            /* OS name → "CIMID" or "CIMID;vmwOsType" */
 } VfOvfProfile;
 
@@ -43,6 +55,27 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfOvfProfile, vf_ovf_profile_free)
 /* Names of the profiles in dir (sorted; free with g_strfreev). */
 char **vf_ovf_profile_list(const char *dir);
 
+/* One disk of a multi-disk descriptor. */
+typedef struct VfOvfDisk {
+    const char *href;     /* file name in the appliance; NULL: a scratch disk made at deploy time */
+    uint64_t file_size;   /* exact bytes of that file */
+    uint64_t capacity;    /* virtual size in bytes */
+    uint64_t populated;   /* allocated bytes */
+    const char *bus;      /* the source's bus (virtio, scsi, sata, ide...); NULL: the profile's */
+    const char *label;    /* shown as the Item's Description (e.g. "vda"); NULL: a default */
+} VfOvfDisk;
+
+/* One network adapter. */
+typedef struct VfOvfNic {
+    const char *model;    /* libvirt model (virtio, e1000...); NULL: the profile's adapter */
+    const char *mac;      /* "52:54:00:..."; NULL: the hypervisor picks one */
+    const char *network;  /* NULL: VfOvfParams.network */
+} VfOvfNic;
+
+/* Largest number of disks and NICs one descriptor takes. */
+#define VF_OVF_MAX_DISKS 64u
+#define VF_OVF_MAX_NICS 32u
+
 /* What goes into one descriptor. Strings are borrowed. */
 typedef struct VfOvfParams {
     const char *name;          /* VirtualSystem id and name */
@@ -58,7 +91,21 @@ typedef struct VfOvfParams {
     const char *product;       /* ProductSection; all three may be NULL */
     const char *vendor;
     const char *version;
+    /* When disks is set, it replaces disk_* and scratch_capacity above. */
+    const VfOvfDisk *disks;
+    size_t n_disks;
+    /* When nics_given, exactly these adapters (possibly none); otherwise
+     * one adapter of the profile's kind. */
+    const VfOvfNic *nics;
+    size_t n_nics;
+    bool nics_given;
+    const char *firmware; /* "bios", "efi" (vmw:Config firmware); NULL: not stated */
 } VfOvfParams;
+
+/* The controller a disk on `bus` gets in this profile (the bus's own, or the
+ * default); the NIC subtype a libvirt `model` gets. Never NULL. */
+const VfOvfController *vf_ovf_profile_controller(const VfOvfProfile *p, const char *bus);
+const char *vf_ovf_profile_nic(const VfOvfProfile *p, const char *model);
 
 /* Limits on what a descriptor may ask for (what ESXi 8 supports). */
 #define VF_OVF_MAX_VCPUS 768u

@@ -83,6 +83,10 @@ typedef struct VfWriterOps {
     const char *size_rule; /* how the virtual size is rounded, for docs */
     const VfOptionSpec *options; /* terminated by an entry with key NULL */
     size_t priv_size;
+    /* Writes into something its `extra` names, not a file: the converter
+     * opens, prepares and commits no sink for it (VfOutputSpec.path may be
+     * NULL) and its artefact has no path, size or digest. */
+    bool no_file;
     /* Validates options against the disk, sets w->virtual_size and w->needs,
      * writes or reserves the header. */
     int (*open)(VfWriter *w, GError **error);
