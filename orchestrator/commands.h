@@ -16,6 +16,7 @@ int vmf_cmd_install(int argc, char **argv);
 int vmf_cmd_customize(int argc, char **argv);
 int vmf_cmd_build(int argc, char **argv);
 int vmf_cmd_doctor(int argc, char **argv);
+int vmf_cmd_backup(int argc, char **argv);
 
 /* Prints "vmforge CMD: error: MESSAGE" on stderr. */
 void vmf_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

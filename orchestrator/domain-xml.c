@@ -219,3 +219,31 @@ char *vmf_domain_xml_deploy(const VmfDeploySpec *s)
 
     return doc_text(doc);
 }
+
+char *vmf_snapshot_xml(const char *name, const char *description, const char *const *targets,
+                       const char *const *overlays, const char *const *excluded)
+{
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr snap = xmlNewNode(NULL, BAD_CAST "domainsnapshot");
+    xmlDocSetRootElement(doc, snap);
+    child(snap, "name", name);
+    child(snap, "description", description);
+    xmlNodePtr disks = child(snap, "disks", NULL);
+    for (size_t i = 0; targets[i]; i++) {
+        xmlNodePtr d = child(disks, "disk", NULL);
+        prop(d, "name", targets[i]);
+        prop(d, "snapshot", "external");
+        xmlNodePtr drv = child(d, "driver", NULL);
+        prop(drv, "type", "qcow2");
+        xmlNodePtr src = child(d, "source", NULL);
+        prop(src, "file", overlays[i]);
+    }
+    for (size_t i = 0; excluded && excluded[i]; i++) {
+        xmlNodePtr d = child(disks, "disk", NULL);
+        prop(d, "name", excluded[i]);
+        prop(d, "snapshot", "no");
+    }
+    char *text = vmf_xml_doc_text(doc);
+    xmlFreeDoc(doc);
+    return text;
+}

@@ -57,3 +57,9 @@ char *vmf_domain_xml_deploy(const VmfDeploySpec *s);
 /* A libxml2 document as indented text (g_free); the document stays the
  * caller's. For every XML vmforge hands libvirt. */
 char *vmf_xml_doc_text(xmlDocPtr doc);
+
+/* A disk-only external snapshot (vmforge backup): each of `targets` gets
+ * the qcow2 overlay at the same index of `overlays`; every name in
+ * `excluded` (cdroms, floppies) is left out with snapshot='no'. */
+char *vmf_snapshot_xml(const char *name, const char *description, const char *const *targets,
+                       const char *const *overlays, const char *const *excluded);

@@ -72,6 +72,13 @@ void vmf_guest_free(VmfGuest *g)
 
 VmfGuest *vmf_guest_open(const char *disk, const char *accel, bool network, GError **error)
 {
+    const char *disks[] = {disk, NULL};
+    return vmf_guest_open_drives(disks, "raw", accel, network, error);
+}
+
+VmfGuest *vmf_guest_open_drives(const char *const *disks, const char *format, const char *accel,
+                                bool network, GError **error)
+{
     VmfGuest *g = g_new0(VmfGuest, 1);
     g->g = guestfs_create();
     if (!g->g) {
@@ -87,9 +94,14 @@ VmfGuest *vmf_guest_open(const char *disk, const char *accel, bool network, GErr
     }
     if (network)
         guestfs_set_network(g->g, 1);
-    if (guestfs_add_drive_opts(g->g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0 ||
-        guestfs_launch(g->g) < 0) {
-        vmf_guest_fail(g, error, "%s: cannot start the libguestfs appliance", disk);
+    for (const char *const *d = disks; *d; d++)
+        if (guestfs_add_drive_opts(g->g, *d, GUESTFS_ADD_DRIVE_OPTS_FORMAT, format, -1) < 0) {
+            vmf_guest_fail(g, error, "%s: cannot add the disk", *d);
+            vmf_guest_free(g);
+            return NULL;
+        }
+    if (guestfs_launch(g->g) < 0) {
+        vmf_guest_fail(g, error, "%s: cannot start the libguestfs appliance", disks[0]);
         vmf_guest_free(g);
         return NULL;
     }
@@ -296,4 +308,22 @@ int vmf_guest_probe(const char *accel, GError **error)
     if (guestfs_shutdown(g->g) < 0)
         return vmf_guest_fail(g, error, "the libguestfs appliance did not shut down");
     return 0;
+}
+
+int vmf_guest_overlay_create(const char *path, const char *backing, const char *backing_format,
+                             GError **error)
+{
+    guestfs_h *g = guestfs_create();
+    if (!g) {
+        g_set_error(error, vmf_guest_error_quark(), 1, "cannot create a libguestfs handle");
+        return -ENOMEM;
+    }
+    guestfs_set_error_handler(g, NULL, NULL);
+    int r = guestfs_disk_create(g, path, "qcow2", -1, GUESTFS_DISK_CREATE_BACKINGFILE, backing,
+                                GUESTFS_DISK_CREATE_BACKINGFORMAT, backing_format, -1);
+    if (r < 0)
+        g_set_error(error, vmf_guest_error_quark(), 1, "%s: cannot create an overlay of %s: %s",
+                    path, backing, guestfs_last_error(g));
+    guestfs_close(g);
+    return r < 0 ? -EIO : 0;
 }

@@ -18,6 +18,13 @@ typedef struct VmfGuest VmfGuest;
  * and "auto" leave the choice to libguestfs. `network` gives the appliance
  * QEMU user-mode networking. */
 VmfGuest *vmf_guest_open(const char *disk, const char *accel, bool network, GError **error);
+/* The same with several disks of one guest, all in `format` ("raw", "qcow2"). */
+VmfGuest *vmf_guest_open_drives(const char *const *disks, const char *format, const char *accel,
+                                bool network, GError **error);
+/* Creates a qcow2 overlay at `path` whose backing file is `backing` (in
+ * `backing_format`), without launching an appliance. */
+int vmf_guest_overlay_create(const char *path, const char *backing, const char *backing_format,
+                             GError **error);
 /* Inspects the disk and mounts the guest's file systems (read-write). */
 int vmf_guest_mount(VmfGuest *g, GError **error);
 /* Unmounts, flushes and shuts the appliance down; the disk is complete when

@@ -5,7 +5,7 @@
 
 #include <json-glib/json-glib.h>
 
-static void member_str(JsonBuilder *b, const char *name, const char *value)
+void vmf_json_str(JsonBuilder *b, const char *name, const char *value)
 {
     json_builder_set_member_name(b, name);
     if (value)
@@ -14,14 +14,14 @@ static void member_str(JsonBuilder *b, const char *name, const char *value)
         json_builder_add_null_value(b);
 }
 
-static void member_int(JsonBuilder *b, const char *name, uint64_t value)
+void vmf_json_int(JsonBuilder *b, const char *name, uint64_t value)
 {
     json_builder_set_member_name(b, name);
     json_builder_add_int_value(b, (gint64)value);
 }
 
 /* Wall times as whole milliseconds: exact, with no float noise in the file. */
-static void member_ms(JsonBuilder *b, const char *name, double seconds)
+void vmf_json_ms(JsonBuilder *b, const char *name, double seconds)
 {
     json_builder_set_member_name(b, name);
     json_builder_add_int_value(b, (gint64)(seconds * 1000 + 0.5));
@@ -31,36 +31,36 @@ char *vmf_report_json(const VmfReport *r)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
-    member_int(b, "report_format", VMF_REPORT_FORMAT);
+    vmf_json_int(b, "report_format", VMF_REPORT_FORMAT);
     json_builder_set_member_name(b, "recipe");
     json_builder_begin_object(b);
-    member_str(b, "path", r->recipe->path);
-    member_str(b, "name", r->recipe->name);
-    member_str(b, "version", r->recipe->version);
-    member_str(b, "sha256", r->recipe->sha256);
+    vmf_json_str(b, "path", r->recipe->path);
+    vmf_json_str(b, "name", r->recipe->name);
+    vmf_json_str(b, "version", r->recipe->version);
+    vmf_json_str(b, "sha256", r->recipe->sha256);
     json_builder_end_object(b);
 
     json_builder_set_member_name(b, "versions");
     json_builder_begin_object(b);
-    member_str(b, "vmforge", VMFORGE_VERSION);
-    member_str(b, "libvirt", r->libvirt_version);
-    member_str(b, "qemu", r->qemu_version);
-    member_str(b, "libguestfs", r->libguestfs_version);
+    vmf_json_str(b, "vmforge", VMFORGE_VERSION);
+    vmf_json_str(b, "libvirt", r->libvirt_version);
+    vmf_json_str(b, "qemu", r->qemu_version);
+    vmf_json_str(b, "libguestfs", r->libguestfs_version);
     json_builder_end_object(b);
-    member_str(b, "accel", r->accel);
+    vmf_json_str(b, "accel", r->accel);
 
     g_autofree char *started = g_date_time_format_iso8601(r->started);
-    member_str(b, "started", started);
-    member_ms(b, "milliseconds", r->seconds);
-    member_str(b, "output_dir", r->outdir);
+    vmf_json_str(b, "started", started);
+    vmf_json_ms(b, "milliseconds", r->seconds);
+    vmf_json_str(b, "output_dir", r->outdir);
 
     json_builder_set_member_name(b, "base_disk");
     json_builder_begin_object(b);
-    member_str(b, "cache_key", r->cache_key);
-    member_str(b, "cache", r->cache_status);
-    member_str(b, "path", r->base_disk);
-    member_int(b, "virtual_size", r->disk_size);
-    member_int(b, "data_bytes", r->data_bytes);
+    vmf_json_str(b, "cache_key", r->cache_key);
+    vmf_json_str(b, "cache", r->cache_status);
+    vmf_json_str(b, "path", r->base_disk);
+    vmf_json_int(b, "virtual_size", r->disk_size);
+    vmf_json_int(b, "data_bytes", r->data_bytes);
     json_builder_end_object(b);
 
     json_builder_set_member_name(b, "stages");
@@ -68,9 +68,9 @@ char *vmf_report_json(const VmfReport *r)
     for (guint i = 0; r->stages && i < r->stages->len; i++) {
         const VmfStageTime *s = &g_array_index(r->stages, VmfStageTime, i);
         json_builder_begin_object(b);
-        member_str(b, "name", s->name);
-        member_str(b, "status", s->status);
-        member_ms(b, "milliseconds", s->seconds);
+        vmf_json_str(b, "name", s->name);
+        vmf_json_str(b, "status", s->status);
+        vmf_json_ms(b, "milliseconds", s->seconds);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -80,15 +80,15 @@ char *vmf_report_json(const VmfReport *r)
     for (guint i = 0; r->artefacts && i < r->artefacts->len; i++) {
         const VmfBuildArtefact *a = &g_array_index(r->artefacts, VmfBuildArtefact, i);
         json_builder_begin_object(b);
-        member_str(b, "target", a->target);
-        member_str(b, "path", a->path);
-        member_str(b, "format", a->format);
+        vmf_json_str(b, "target", a->target);
+        vmf_json_str(b, "path", a->path);
+        vmf_json_str(b, "format", a->format);
         if (a->spec) {
-            member_str(b, "spec", a->spec);
-            member_int(b, "virtual_size", a->virtual_size);
+            vmf_json_str(b, "spec", a->spec);
+            vmf_json_int(b, "virtual_size", a->virtual_size);
         }
-        member_int(b, "file_size", a->file_size);
-        member_str(b, "sha256", a->sha256);
+        vmf_json_int(b, "file_size", a->file_size);
+        vmf_json_str(b, "sha256", a->sha256);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);

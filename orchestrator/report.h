@@ -37,6 +37,12 @@ typedef struct {
     double seconds;
 } VmfReport;
 
+/* Object members: a string (null when NULL), a number, and seconds as whole
+ * milliseconds. */
+void vmf_json_str(JsonBuilder *b, const char *name, const char *value);
+void vmf_json_int(JsonBuilder *b, const char *name, uint64_t value);
+void vmf_json_ms(JsonBuilder *b, const char *name, double seconds);
+
 /* What `b` built, as pretty-printed JSON ending in a newline (g_free). */
 char *vmf_json_text(JsonBuilder *b);
 

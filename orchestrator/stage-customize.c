@@ -788,3 +788,42 @@ out:
     fclose(run.log);
     return rc;
 }
+
+int vmf_generalize(const char *const *disks, const char *accel, const char *log_path, bool quiet,
+                   GError **error)
+{
+    Run run = {.error = error, .quiet = quiet};
+    run.log = fopen(log_path, "we");
+    if (!run.log) {
+        g_set_error(error, vmf_stage_customize_error_quark(), VMF_EXIT_OUTPUT, "%s: %s", log_path,
+                    g_strerror(errno));
+        return VMF_EXIT_OUTPUT;
+    }
+    say(&run, "generalize: launching the libguestfs appliance on the backup's overlays");
+    int rc = VMF_EXIT_OK;
+    run.guest = vmf_guest_open_drives(disks, "qcow2", accel, false, error);
+    if (!run.guest) {
+        rc = VMF_EXIT_FAILURE;
+        goto out;
+    }
+    run.g = vmf_guest_handle(run.guest);
+    if (vmf_guest_mount(run.guest, error) < 0) {
+        rc = VMF_EXIT_FAILURE;
+        goto out;
+    }
+    say(&run, "guest: %s; sysprep (the default set)", vmf_guest_distro(run.guest));
+    if (sysprep(&run, VMF_SYSPREP_DEFAULT) < 0)
+        rc = VMF_EXIT_GUEST;
+out:
+    if (run.guest) {
+        GError *cerr = NULL;
+        if (vmf_guest_close(run.guest, rc == VMF_EXIT_OK ? &cerr : NULL) < 0 && rc == VMF_EXIT_OK) {
+            g_propagate_error(error, cerr);
+            rc = VMF_EXIT_FAILURE;
+        }
+    }
+    if (rc != VMF_EXIT_OK)
+        say(&run, "failed: %s", error && *error ? (*error)->message : "?");
+    fclose(run.log);
+    return rc;
+}

@@ -45,3 +45,10 @@ int vmf_customize_fingerprint(const VmfRecipe *recipe, VmfCache *cache, GChecksu
  * line. */
 int vmf_stage_customize(const VmfRecipe *recipe, const VmfCustomizeOptions *opts,
                         VmfCustomizeResult *result, GError **error);
+
+/* `vmforge backup --generalize`: the default sysprep set on a guest whose
+ * disks are `disks` (qcow2 overlays of the backup's frozen chains; the
+ * domain's own disks are never opened for writing). The log goes to
+ * `log_path`. Returns a VMF_EXIT_* status. */
+int vmf_generalize(const char *const *disks, const char *accel, const char *log_path, bool quiet,
+                   GError **error);

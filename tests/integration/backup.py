@@ -1,0 +1,601 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""`vmforge backup`, for real: persistent libvirt domains under TCG.
+
+The running guest is the offline installer's kernel and initramfs with an
+/init of our own: it writes numbered records, one 512-byte sector each,
+synchronously (O_DIRECT + fsync), to its disk, a qcow2 overlay on a raw
+backing file, for as long as it runs. A backup taken while it writes must
+hold exactly the disk at the snapshot: the records up to some K and the
+original bytes after them (qemu-img compare against the final disk with the
+records written after K put back to what they were). The records written
+during the backup must be on the domain's disk afterwards, the disk chain
+must be what it was, and no overlay may be left. The OVA is checked with
+vmforge verify, xmllint (DMTF schemas), 7-Zip and virt-v2v --print-source.
+
+Also: a shut-off domain with two disks on different buses, two NICs and
+UEFI firmware; a domain that does not exist; a disk on network storage;
+SIGINT and a libvirtd restart in the middle of a running domain's backup
+(the overlay is committed afterwards)."""
+
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from install import URI, iso, libvirt_up, virsh, workdir  # noqa: E402
+from testlib import Failure, check, main, random_bytes, run, sha256_file, vmforge_path  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCHEMAS = os.path.join(ROOT, "..", "shared", "schemas", "ovf-1.x")
+MIB = 1 << 20
+DISK_SIZE = 64 * MIB
+RECORD_SECTOR = 16384  # records start at 8 MiB
+MAGIC = b"vmforge-writer "
+
+WRITER_INIT = r"""#!/bin/sh
+# The backup test's guest: writes record N to sector START+N, synchronously,
+# until powered off.
+export PATH=/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+while read -r mod; do insmod "/lib/modules/$mod" 2>/dev/null; done < /lib/modules/load-order
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+echo "writer: ready"
+n=0
+while [ $n -lt 50000 ]; do
+    printf 'vmforge-writer %08d\n' $n |
+        dd of=/dev/vda bs=512 seek=$((START + n)) conv=notrunc,sync,fsync oflag=direct 2>/dev/null
+    n=$((n + 1))
+    [ $((n % 20)) -eq 0 ] && echo "writer: $n"
+done
+echo "writer: done"
+while true; do sleep 60; done
+""".replace("START", str(RECORD_SECTOR))
+
+
+def writer_media(d):
+    """The installer's kernel, and its initramfs with our /init appended (a
+    second gzipped newc archive overrides the first one's /init)."""
+    kernel, initrd = os.path.join(d, "vmlinuz"), os.path.join(d, "writer.img")
+    run(["xorriso", "-osirrox", "on", "-indev", iso(), "-extract", "/images/pxeboot/vmlinuz",
+         kernel, "-extract", "/images/pxeboot/initrd.img", initrd], check_rc=0)
+    root = os.path.join(d, "initroot")
+    os.makedirs(root)
+    with open(os.path.join(root, "init"), "w") as f:
+        f.write(WRITER_INIT)
+    os.chmod(os.path.join(root, "init"), 0o755)
+    p = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], input=b"init\n", cwd=root,
+                       capture_output=True, check=True)
+    os.chmod(initrd, 0o644)
+    with open(initrd, "ab") as f:
+        f.write(b"\0" * (-f.tell() % 4))
+        f.write(gzip.compress(p.stdout))
+    for f in (kernel, initrd):
+        os.chmod(f, 0o644)
+    return kernel, initrd
+
+
+def make_chain(d, name="disk"):
+    """A qcow2 overlay (with data of its own) on a raw backing file full of
+    data. Returns (overlay, backing)."""
+    base = os.path.join(d, name + "-base.raw")
+    with open(base, "wb") as f:
+        f.write(random_bytes(DISK_SIZE // 2, seed=hash(name) & 0xffff))
+        f.truncate(DISK_SIZE)
+    top = os.path.join(d, name + ".qcow2")
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", os.path.basename(base), "-F", "raw",
+         top], check_rc=0)
+    run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 40M 2M", "-c", "write -z 1M 1M", top],
+        check_rc=0)
+    return top, base
+
+
+def domain_xml(name, disks, nics=(("virtio", "52:54:00:b0:00:01"),), kernel=None, initrd=None,
+               console=None, firmware=None, extra_devices=""):
+    """disks: (type, driver, source, target, bus)."""
+    os_extra = ""
+    if kernel:
+        os_extra = (f"<kernel>{kernel}</kernel><initrd>{initrd}</initrd>"
+                    "<cmdline>console=ttyS0 quiet</cmdline>")
+    if firmware == "efi":
+        os_extra += ("<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>")
+    devs = ""
+    for kind, driver, source, target, bus in disks:
+        attr = {"file": "file", "block": "dev"}.get(kind)
+        src = f"<source {attr}='{source}'/>" if attr else source
+        devs += (f"<disk type='{kind}' device='disk'><driver name='qemu' type='{driver}'/>"
+                 f"{src}<target dev='{target}' bus='{bus}'/></disk>")
+    for model, mac in nics:
+        devs += f"<interface type='user'><mac address='{mac}'/><model type='{model}'/></interface>"
+    if console:
+        devs += f"<serial type='file'><source path='{console}'/><target port='0'/></serial>"
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type>{os_extra}</os>
+  <features><acpi/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>{devs}{extra_devices}</devices>
+</domain>
+"""
+
+
+def define(d, xml):
+    path = os.path.join(d, "domain.xml")
+    with open(path, "w") as f:
+        f.write(xml)
+    virsh("define", path)
+
+
+def remove_domain(name):
+    run(["virsh", "-c", URI, "destroy", name])
+    run(["virsh", "-c", URI, "undefine", name, "--nvram"])
+    run(["virsh", "-c", URI, "undefine", name])
+
+
+def domain_name(tag):
+    return f"bktest-{tag}-{os.getpid()}"
+
+
+def wait_for(pred, what, timeout=300, step=0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise Failure(f"timed out after {timeout} s waiting for {what}")
+
+
+def records_written(console):
+    """The last count the writer printed on its console."""
+    try:
+        text = open(console, errors="replace").read()
+    except FileNotFoundError:
+        return 0
+    counts = re.findall(r"writer: (\d+)", text)
+    return int(counts[-1]) if counts else (0 if "writer: ready" not in text else 1)
+
+
+def to_raw(image, out, fmt=None):
+    argv = ["qemu-img", "convert", "-O", "raw", image, out]
+    if fmt:
+        argv[2:2] = ["-f", fmt]
+    run(argv, check_rc=0)
+    return out
+
+
+def read_records(raw):
+    """The sequence numbers found from RECORD_SECTOR on, in order, until the
+    first sector that is not a record."""
+    seq = []
+    with open(raw, "rb") as f:
+        f.seek(RECORD_SECTOR * 512)
+        while True:
+            s = f.read(512)
+            if len(s) < 512 or not s.startswith(MAGIC):
+                break
+            seq.append(int(s[len(MAGIC):len(MAGIC) + 8]))
+    return seq
+
+
+def chain_of(image):
+    p = run(["qemu-img", "info", "--backing-chain", "--output=json", "-U", image], check_rc=0)
+    return [(x["filename"], x["format"]) for x in json.loads(p.stdout)]
+
+
+def disk_sources(name, inactive=False):
+    args = ["domblklist", name, "--details"] + (["--inactive"] if inactive else [])
+    out = virsh(*args)
+    return [line.split() for line in out.strip().splitlines()]
+
+
+def leftover_overlays(d):
+    return [f for f in os.listdir(d) if "vmforge-backup-" in f]
+
+
+def check_ova(work, ova, expect):
+    """An appliance from a backup, read with independent tools."""
+    out = run(["7zz", "t", ova], check_rc=0).stdout
+    check("Everything is Ok" in out, f"7zz t {ova}:\n{out}")
+    p = run([vmforge_path(), "verify", ova])
+    check(p.returncode == 0, f"vmforge verify {ova}: {p.stdout}{p.stderr}")
+    x = os.path.join(work, os.path.basename(ova) + "-x")
+    with tarfile.open(ova) as t:
+        names = t.getnames()
+        t.extractall(x)
+    ovf = os.path.join(x, names[0])
+    check(names[0].endswith(".ovf") and names[1].endswith(".mf"), f"members {names}")
+    p = run(["xmllint", "--noout", "--nonet", "--schema",
+             os.path.join(SCHEMAS, "ovf-envelope.xsd"), ovf])
+    check(p.returncode == 0, f"xmllint {ovf}: {p.stderr}")
+    text = open(ovf).read()
+    for want in expect.get("ovf", ()):
+        check(want in text, f"{want!r} not in the descriptor:\n{text}")
+    vmdks = [os.path.join(x, n) for n in names if n.endswith(".vmdk")]
+    for v in vmdks:
+        run(["vmdkinfo", v], check_rc=0)
+    env = dict(os.environ, LIBGUESTFS_BACKEND="direct")
+    p = subprocess.run(["virt-v2v", "-i", "ova", ova, "--print-source"], capture_output=True,
+                       text=True, env=env, timeout=900)
+    outp = p.stdout + p.stderr
+    check(p.returncode == 0, f"virt-v2v: exit {p.returncode}\n{outp}")
+    for want in expect.get("v2v", ()):
+        check(re.search(want, outp), f"virt-v2v --print-source: {want!r} not in\n{outp}")
+    return vmdks
+
+
+def backup(name, out, *extra, rc=0):
+    p = run([vmforge_path(), "backup", name, "--connect", URI, "-o", out, *extra])
+    if p.returncode != rc:
+        raise Failure(f"vmforge backup: exit {p.returncode}, expected {rc}\n"
+                      f"stdout: {p.stdout[-3000:]}\nstderr: {p.stderr[-5000:]}")
+    return p
+
+
+class Writer:
+    """The running writer domain on a qcow2-on-raw chain."""
+
+    def __init__(self, work, tag):
+        libvirt_up()
+        self.d = workdir(work)
+        self.name = domain_name(tag)
+        self.top, self.base = make_chain(self.d)
+        self.initial = to_raw(self.top, os.path.join(self.d, "initial.raw"))
+        kernel, initrd = writer_media(self.d)
+        self.console = os.path.join(self.d, "console.log")
+        define(self.d, domain_xml(self.name, [("file", "qcow2", self.top, "vda", "virtio")],
+                                  kernel=kernel, initrd=initrd, console=self.console))
+        self.chain = chain_of(self.top)
+        self.inactive = virsh("dumpxml", "--inactive", self.name)
+        virsh("start", self.name)
+        wait_for(lambda: records_written(self.console) >= 40, "the guest to write 40 records")
+
+    def check_restored(self):
+        """Still running, on the same chain, the persistent definition as it
+        was, no overlay left; more records keep coming."""
+        state = virsh("domstate", self.name).strip()
+        check(state == "running", f"the domain is {state!r} after the backup")
+        live = disk_sources(self.name)
+        check(live == [["file", "disk", "vda", self.top]], f"live disks: {live}")
+        check(virsh("dumpxml", "--inactive", self.name) == self.inactive,
+              "the persistent definition changed")
+        check(chain_of(self.top) == self.chain, f"chain {chain_of(self.top)} != {self.chain}")
+        check(not leftover_overlays(self.d), f"overlays left: {leftover_overlays(self.d)}")
+        n = records_written(self.console)
+        wait_for(lambda: records_written(self.console) > n + 20,
+                 "the guest to go on writing after the backup")
+
+    def stop(self):
+        """Destroyed: every record it wrote was synchronous, so all are on
+        the disk. Returns the disk's content as raw."""
+        virsh("destroy", self.name)
+        final = to_raw(self.top, os.path.join(self.d, "final.raw"))
+        return final
+
+    def close(self):
+        remove_domain(self.name)
+
+
+def snapshot_time_image(w, final, k, out):
+    """The disk as it was when record k was the last one: the final disk
+    with the sectors of later records put back to their initial bytes."""
+    shutil.copyfile(final, out)
+    later = read_records(final)[k + 1:]
+    with open(w.initial, "rb") as src, open(out, "r+b") as dst:
+        for n in later:
+            src.seek((RECORD_SECTOR + n) * 512)
+            dst.seek((RECORD_SECTOR + n) * 512)
+            dst.write(src.read(512))
+    return out
+
+
+def case_running(work):
+    w = Writer(work, "run")
+    try:
+        out = os.path.join(w.d, "out")
+        before = records_written(w.console)
+        p = backup(w.name, out, "--to", "ova,qcow2", "--profile", "vmware", "--json")
+        err = p.stderr
+        check("snapshot taken, crash-consistent" in err, err[-2000:])
+        check("committing the writes made during the backup" in err, err[-2000:])
+        report = json.loads(p.stdout)
+        check(report["consistency"] == "crash-consistent", f"consistency {report['consistency']}")
+        check(report["quiesce_error"] and "agent" in report["quiesce_error"],
+              f"quiesce_error {report['quiesce_error']}")
+        check(report["domain"]["state"] == "running", "state")
+        w.check_restored()
+        final = w.stop()
+        # The backup: records 0..K, in order, then what was there before.
+        img = os.path.join(out, f"{w.name}-vda.qcow2")
+        run(["qemu-img", "check", img], check_rc=0)
+        got = to_raw(img, os.path.join(w.d, "backup.raw"))
+        seq = read_records(got)
+        check(seq == list(range(len(seq))), f"the backup's records are not 0..K: {seq[:10]}...")
+        k = len(seq) - 1
+        check(k + 1 >= before, f"the backup has {k + 1} records; {before} were written before it")
+        fseq = read_records(final)
+        check(fseq == list(range(len(fseq))), "the domain's records are not in order")
+        check(len(fseq) > k + 1 + 20,
+              f"the domain's disk has {len(fseq)} records, the backup {k + 1}: the writes made "
+              "during and after the backup are missing")
+        expect = snapshot_time_image(w, final, k, os.path.join(w.d, "expect.raw"))
+        p = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", expect, img])
+        check(p.returncode == 0, f"the backup is not the disk at the snapshot: {p.stdout}")
+        vmdks = check_ova(work, os.path.join(out, f"{w.name}.ova"), {
+            "ovf": ["<vssd:VirtualSystemType>vmx-14</vssd:VirtualSystemType>",
+                    "<rasd:Address>52:54:00:b0:00:01</rasd:Address>",
+                    'vmw:key="firmware" vmw:value="bios"',
+                    "<rasd:VirtualQuantity>256</rasd:VirtualQuantity>"],
+            "v2v": [rf"source name: {w.name}", "nr vCPUs: 1", rf"memory: {256 * MIB}",
+                    r"firmware: bios", r"52:54:00:b0:00:01"]})
+        check(len(vmdks) == 1, f"{len(vmdks)} VMDKs")
+        p = run(["qemu-img", "compare", "-f", "raw", "-F", "vmdk", expect, vmdks[0]])
+        check(p.returncode == 0, f"the OVA's disk is not the disk at the snapshot: {p.stdout}")
+        for a in report["artefacts"]:
+            check(a["sha256"] == sha256_file(a["path"]), f"{a['path']}: digest in the report")
+        check(os.path.isfile(os.path.join(out, f"{w.name}.xml")), "the domain XML is missing")
+        check(not [f for f in os.listdir(out) if f.startswith(".")], "staging left in the output")
+    finally:
+        w.close()
+
+
+def check_backup_content(w, out, final, before):
+    """The backup's qcow2 is the disk at the snapshot; the domain's disk
+    holds the records written during and after it."""
+    img = os.path.join(out, f"{w.name}-vda.qcow2")
+    run(["qemu-img", "check", img], check_rc=0)
+    seq = read_records(to_raw(img, os.path.join(w.d, "backup.raw")))
+    check(seq == list(range(len(seq))), f"the backup's records are not 0..K: {seq[:10]}...")
+    k = len(seq) - 1
+    check(k + 1 >= before, f"the backup has {k + 1} records; {before} were written before it")
+    fseq = read_records(final)
+    check(fseq == list(range(len(fseq))), "the domain's records are not in order")
+    check(len(fseq) > k + 1 + 20,
+          f"the domain's disk has {len(fseq)} records, the backup {k + 1}: the writes made "
+          "during and after the backup are missing")
+    expect = snapshot_time_image(w, final, k, os.path.join(w.d, "expect.raw"))
+    p = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", expect, img])
+    check(p.returncode == 0, f"the backup is not the disk at the snapshot: {p.stdout}")
+    return expect
+
+
+class Background:
+    """vmforge backup in the background, its stderr collected line by line."""
+
+    def __init__(self, argv):
+        self.lines = []
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, errors="replace")
+        import threading
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def text(self):
+        return "".join(self.lines)
+
+    def wait_line(self, needle, timeout=300):
+        return wait_for(lambda: needle in self.text() or self.proc.poll() is not None,
+                        f"{needle!r} from vmforge backup", timeout=timeout, step=0.05)
+
+    def finish(self, timeout=600):
+        self.proc.wait(timeout=timeout)
+        self.t.join(timeout=10)
+        return self.proc.returncode, self.text()
+
+
+def case_sigint(work):
+    """Ctrl-C after the snapshot: the overlay is still committed, exit 130,
+    no image kept."""
+    w = Writer(work, "int")
+    try:
+        out = os.path.join(w.d, "out")
+        bg = Background([vmforge_path(), "backup", w.name, "--connect", URI, "-o", out,
+                         "--to", "qcow2,vmdk,raw.gz"])
+        bg.wait_line("snapshot taken")
+        bg.proc.send_signal(signal.SIGINT)
+        rc, err = bg.finish()
+        check(rc == 130, f"exit {rc}\n{err[-3000:]}")
+        check("interrupted; no image was kept and the domain runs on its own disks again" in err,
+              err[-2000:])
+        w.check_restored()
+        check(not os.path.isdir(out) or not os.listdir(out), f"left in the output: {os.listdir(out)}")
+    finally:
+        w.close()
+
+
+def libvirtd_pid():
+    with open("/run/libvirtd.pid") as f:
+        return int(f.read().strip())
+
+
+def case_libvirtd_restart(work):
+    """libvirtd stopped right after the snapshot and started again a few
+    seconds later: vmforge reconnects, commits, and the backup is whole."""
+    w = Writer(work, "lvd")
+    restarted = False
+    try:
+        out = os.path.join(w.d, "out")
+        before = records_written(w.console)
+        bg = Background([vmforge_path(), "backup", w.name, "--connect", URI, "-o", out,
+                         "--to", "qcow2"])
+        bg.wait_line("snapshot taken")
+        pid = libvirtd_pid()  # started by scripts/start-libvirtd.sh
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), "libvirtd to stop", timeout=60)
+        time.sleep(3)
+        run(["bash", os.path.join(ROOT, "scripts", "start-libvirtd.sh")], check_rc=0)
+        restarted = True
+        rc, err = bg.finish()
+        check(rc == 0, f"exit {rc}\n{err[-3000:]}")
+        check("lost the connection to libvirtd" in err and "reconnected to libvirtd" in err,
+              f"no reconnection reported:\n{err[-3000:]}")
+        w.check_restored()
+        check_backup_content(w, out, w.stop(), before)
+    finally:
+        if not restarted:
+            run(["bash", os.path.join(ROOT, "scripts", "start-libvirtd.sh")])
+        w.close()
+
+
+def case_shutoff(work):
+    """A shut-off domain with a qcow2-on-raw disk on virtio, a raw disk on
+    SATA, a cdrom, two NICs and UEFI firmware: each disk read where it is,
+    its files unchanged; the OVA describes all of it."""
+    libvirt_up()
+    d = workdir(work)
+    name = domain_name("off")
+    top, base = make_chain(d, "sys")
+    data = os.path.join(d, "data.raw")
+    with open(data, "wb") as f:
+        f.write(random_bytes(3 * MIB, seed=7))
+        f.seek(20 * MIB)
+        f.write(b"end of the data disk")
+        f.truncate(24 * MIB)
+    define(d, domain_xml(name, [("file", "qcow2", top, "vda", "virtio"),
+                                ("file", "raw", data, "sda", "sata")],
+                         nics=(("e1000", "52:54:00:b0:00:0a"), ("virtio", "52:54:00:b0:00:0b")),
+                         firmware="efi",
+                         extra_devices="<disk type='file' device='cdrom'><target dev='hdc' "
+                                       "bus='ide'/><readonly/></disk>"))
+    sums = {f: sha256_file(f) for f in (top, base, data)}
+    try:
+        out = os.path.join(d, "out")
+        p = backup(name, out, "--to", "ova,raw.gz,vmdk", "--profile", "vmware")
+        check("not backed up: hdc (cdrom)" in p.stderr, p.stderr[-2000:])
+        check("OVF: disk sda (sata) on SATA Controller 0" in p.stderr, p.stderr[-2000:])
+        check({f: sha256_file(f) for f in sums} == sums, "a disk of the domain was changed")
+        report = json.load(open(os.path.join(out, f"{name}.report.json")))
+        check(report["consistency"] == "offline" and report["domain"]["state"] == "shut off",
+              f"{report['consistency']}, {report['domain']['state']}")
+        check(report["domain"]["firmware"] == "efi", "firmware")
+        files = sorted(os.listdir(out))
+        want = sorted([f"{name}-vda.raw.gz", f"{name}-sda.raw.gz", f"{name}-vda.vmdk",
+                       f"{name}-sda.vmdk", f"{name}.ova", f"{name}.xml", f"{name}.report.json"])
+        check(files == want, f"outputs {files}")
+        for tgt, src, fmt in (("vda", top, "qcow2"), ("sda", data, "raw")):
+            raw = os.path.join(d, f"{tgt}.raw")
+            with gzip.open(os.path.join(out, f"{name}-{tgt}.raw.gz")) as g, open(raw, "wb") as f:
+                shutil.copyfileobj(g, f, 4 * MIB)
+            p = run(["qemu-img", "compare", "-f", fmt, "-F", "raw", src, raw])
+            check(p.returncode == 0, f"{tgt}.raw.gz differs from the disk: {p.stdout}")
+            p = run(["qemu-img", "compare", "-f", fmt, "-F", "vmdk", src,
+                     os.path.join(out, f"{name}-{tgt}.vmdk")])
+            check(p.returncode == 0, f"{tgt}.vmdk differs from the disk: {p.stdout}")
+        vmdks = check_ova(work, os.path.join(out, f"{name}.ova"), {
+            "ovf": ["<rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>",
+                    "<rasd:ResourceSubType>vmware.sata.ahci</rasd:ResourceSubType>",
+                    "<rasd:ResourceSubType>E1000</rasd:ResourceSubType>",
+                    "<rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>",
+                    "<rasd:Address>52:54:00:b0:00:0a</rasd:Address>",
+                    "<rasd:Address>52:54:00:b0:00:0b</rasd:Address>",
+                    'vmw:key="firmware" vmw:value="efi"'],
+            "v2v": [rf"source name: {name}", r"firmware: uefi", r"52:54:00:b0:00:0a \[e1000\]",
+                    r"\[scsi\]", r"\[sata\]"]})
+        check(len(vmdks) == 2, f"{len(vmdks)} VMDKs in the OVA")
+        for vmdk, (src, fmt) in zip(sorted(vmdks), ((top, "qcow2"), (data, "raw"))):
+            p = run(["qemu-img", "compare", "-f", fmt, "-F", "vmdk", src, vmdk])
+            check(p.returncode == 0, f"{vmdk} differs from {src}: {p.stdout}")
+        # A second run refuses to overwrite and changes nothing.
+        before = {f: os.path.getmtime(os.path.join(out, f)) for f in files}
+        p = backup(name, out, "--to", "ova,raw.gz,vmdk", rc=4)
+        check("exists (--force replaces it)" in p.stderr, p.stderr[-1000:])
+        check({f: os.path.getmtime(os.path.join(out, f)) for f in files} == before, "files changed")
+    finally:
+        remove_domain(name)
+
+
+def case_no_domain(work):
+    libvirt_up()
+    out = os.path.join(work, "out")
+    p = backup("bktest-no-such-domain", out, "--to", "qcow2", rc=3)
+    check('no domain "bktest-no-such-domain" on qemu:///system' in p.stderr, p.stderr)
+    check(not os.path.isdir(out) or not os.listdir(out), "files were made")
+
+
+def case_network_disk(work):
+    """A disk on NBD is refused by name before anything is done (nothing
+    is contacted: the domain is shut off and its source is never opened)."""
+    libvirt_up()
+    d = workdir(work)
+    name = domain_name("net")
+    top, _ = make_chain(d)
+    nbd = ("<source protocol='nbd' name='export1'><host name='127.0.0.1' port='10809'/></source>")
+    define(d, domain_xml(name, [("file", "qcow2", top, "vda", "virtio"),
+                                ("network", "raw", nbd, "vdb", "virtio")]))
+    try:
+        out = os.path.join(d, "out")
+        p = backup(name, out, "--to", "ova,qcow2", rc=3)
+        check("disk vdb of " + name + " is on network storage (nbd://127.0.0.1/export1, "
+              "protocol nbd)" in p.stderr, p.stderr)
+        check(not os.path.isdir(out) or not os.listdir(out), f"files were made: {os.listdir(out)}")
+    finally:
+        remove_domain(name)
+
+
+def case_generalize(work):
+    """--generalize: sysprep on the backup's copy of a shut-off domain whose
+    disk is a qcow2 overlay of the installed test image; the domain's disk
+    keeps its machine-id and host keys."""
+    libvirt_up()
+    fixtures = os.environ.get("VMFORGE_TEST_FIXTURES")
+    base = os.path.join(fixtures or "", "tbase.raw")
+    if not os.path.exists(base):
+        from customize import base_disk
+        base = base_disk()
+    d = workdir(work)
+    name = domain_name("gen")
+    top = os.path.join(d, "os.qcow2")
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", top], check_rc=0)
+    env = dict(os.environ, LIBGUESTFS_BACKEND="direct", LIBGUESTFS_BACKEND_SETTINGS="force_tcg")
+    mid = "0123456789abcdef0123456789abcdef"
+    p = run(["guestfish", "--rw", "-a", top, "-i"], env=env,
+            input=f"write /etc/machine-id \"{mid}\\n\"\nwrite /etc/ssh/ssh_host_test_key x\n")
+    check(p.returncode == 0, f"guestfish: {p.stderr}")
+    define(d, domain_xml(name, [("file", "qcow2", top, "vda", "virtio")]))
+    before = sha256_file(top)
+    try:
+        out = os.path.join(d, "out")
+        p = backup(name, out, "--to", "qcow2", "--generalize", "--accel", "tcg")
+        check(sha256_file(top) == before, "the domain's own disk was changed")
+        check(os.path.isfile(os.path.join(out, f"{name}-generalize.log")), "no generalize log")
+        script = ("cat /etc/machine-id\necho @@\nglob-expand /etc/ssh/ssh_host_*\n")
+        got = run(["guestfish", "--ro", "-a", os.path.join(out, f"{name}-vda.qcow2"), "-i"],
+                  env=env, input=script)
+        check(got.returncode == 0, got.stderr)
+        mid_out, keys = got.stdout.split("@@\n", 1)
+        check(mid_out.strip() == "", f"machine-id in the backup: {mid_out!r}")
+        check(keys.strip() == "", f"host keys in the backup: {keys!r}")
+        orig = run(["guestfish", "--ro", "-a", top, "-i"], env=env, input=script).stdout
+        check(mid in orig and "ssh_host_test_key" in orig, f"the domain's disk lost data: {orig}")
+        run(["qemu-img", "check", os.path.join(out, f"{name}-vda.qcow2")], check_rc=0)
+    finally:
+        remove_domain(name)
+
+
+if __name__ == "__main__":
+    main({
+        "running": case_running,
+        "sigint": case_sigint,
+        "libvirtd-restart": case_libvirtd_restart,
+        "shutoff": case_shutoff,
+        "no-domain": case_no_domain,
+        "network-disk": case_network_disk,
+        "generalize": case_generalize,
+    })
