@@ -517,7 +517,9 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
         unsigned ordinal = 0;
         for (guint j = 0; j < ctls->len; j++) {
             Ctl *x = &g_array_index(ctls, Ctl, j);
-            if (x->kind != kind)
+            /* The default controller and a bus's own may be the same kind
+             * (vmware: virtio disks and scsi disks both on LSI Logic). */
+            if (x->kind->type != kind->type || strcmp(x->kind->subtype, kind->subtype) != 0)
                 continue;
             ordinal++;
             if (x->used < kind->max_devices)

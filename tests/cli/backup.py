@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""`vmforge backup` without a hypervisor: the command line, and shut-off
+domains of libvirt's test driver (test:///FILE, a node description read by
+the libvirt client library itself). The disks are real files, read by
+vmforge and checked with qemu-img; the domains' XML exercises what the
+backup reads from a definition (memory units, vCPUs, firmware, buses, NIC
+models, MACs) and what it refuses (image formats it does not read, disk
+types that are not files)."""
+
+import json
+import os
+import sys
+import tarfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from testlib import Failure, check, main, random_bytes, run, vmforge_path  # noqa: E402
+
+MIB = 1 << 20
+
+
+def vmforge(*args, rc=0):
+    p = run([vmforge_path(), *args])
+    if p.returncode != rc:
+        raise Failure(f"vmforge {' '.join(args)}: exit {p.returncode}, expected {rc}\n"
+                      f"stdout: {p.stdout[-2000:]}\nstderr: {p.stderr[-3000:]}")
+    return p
+
+
+def node(d, domains):
+    path = os.path.join(d, "node.xml")
+    with open(path, "w") as f:
+        f.write("<node xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\n")
+        for dom in domains:
+            f.write(dom)
+        f.write("</node>\n")
+    return "test://" + path
+
+
+def domain(name, devices, memory="<memory unit='GiB'>2</memory>", vcpu=4, os_extra=""):
+    return f"""<domain type='test'><name>{name}</name>{memory}<vcpu>{vcpu}</vcpu>
+<os><type>hvm</type>{os_extra}</os><devices>{devices}</devices>
+<test:runstate>5</test:runstate></domain>
+"""
+
+
+def file_disk(path, target, bus, driver=None):
+    drv = f"<driver name='qemu' type='{driver}'/>" if driver else ""
+    return (f"<disk type='file' device='disk'>{drv}<source file='{path}'/>"
+            f"<target dev='{target}' bus='{bus}'/></disk>")
+
+
+def case_help(work):
+    p = vmforge("backup", "--help")
+    for opt in ("--to", "--profile", "--generalize", "--connect", "--output", "--no-quiesce",
+                "--overlay-dir", "--force", "--json", "blockcommit", "Exit status"):
+        check(opt in p.stdout or opt in p.stdout.replace("block commit", "blockcommit"),
+              f"{opt} not in --help")
+    check("backup" in vmforge("--help").stdout, "vmforge --help does not list backup")
+
+
+def case_usage(work):
+    for args, msg in ((["backup"], "give exactly one domain"),
+                      (["backup", "a", "b"], "give exactly one domain"),
+                      (["backup", "a", "--to", "qcow3"], "--to qcow3:"),
+                      (["backup", "a", "--to", "qcow2,qcow2"], "--to names qcow2 twice"),
+                      (["backup", "a", "--to", "qcow2", "--profile", "vmware"],
+                       "--profile is for OVAs"),
+                      (["backup", "a", "--accel", "fast"], "fast")):
+        p = vmforge(*args, rc=2)
+        check(msg in p.stderr, f"{args}: {p.stderr}")
+        check(not os.listdir(work), f"{args} made files")
+
+
+def case_test_driver(work):
+    """A shut-off two-disk domain of the test driver: images of both disks,
+    an OVA whose descriptor has the domain's hardware, the report."""
+    top = os.path.join(work, "d.qcow2")
+    run(["qemu-img", "create", "-q", "-f", "qcow2", top, "16M"], check_rc=0)
+    run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x33 1M 3M", top], check_rc=0)
+    raw = os.path.join(work, "r.raw")
+    with open(raw, "wb") as f:
+        f.write(random_bytes(2 * MIB, seed=3))
+        f.truncate(8 * MIB)
+    nic = ("<interface type='network'><source network='lan'/><mac address='52:54:00:aa:bb:cc'/>"
+           "<model type='e1000e'/></interface>")
+    uri = node(work, [domain("off1", file_disk(top, "vda", "virtio", "qcow2") +
+                             file_disk(raw, "sdb", "scsi") + nic,
+                             memory="<memory unit='MiB'>1536</memory>", vcpu=3,
+                             os_extra="<loader readonly='yes' type='pflash'>/x/CODE.fd</loader>")])
+    out = os.path.join(work, "out")
+    p = vmforge("backup", "off1", "--connect", uri, "--to", "ova,qcow2", "--profile", "vmware",
+                "-o", out, "--json")
+    report = json.loads(p.stdout)
+    dom = report["domain"]
+    check((dom["vcpus"], dom["memory"], dom["firmware"], dom["state"]) ==
+          (3, 1536 * MIB, "efi", "shut off"), f"domain {dom}")
+    check([(x["target"], x["bus"], x["format"]) for x in report["disks"]] ==
+          [("vda", "virtio", "qcow2"), ("sdb", "scsi", "raw")], f"disks {report['disks']}")
+    check(report["nics"] == [{"model": "e1000e", "mac": "52:54:00:aa:bb:cc", "network": "lan"}],
+          f"nics {report['nics']}")
+    for tgt, src, fmt in (("vda", top, "qcow2"), ("sdb", raw, "raw")):
+        img = os.path.join(out, f"off1-{tgt}.qcow2")
+        q = run(["qemu-img", "compare", "-f", fmt, "-F", "qcow2", src, img])
+        check(q.returncode == 0, f"{img}: {q.stdout}")
+    with tarfile.open(os.path.join(out, "off1.ova")) as t:
+        names = t.getnames()
+        ovf = t.extractfile(names[0]).read().decode()
+    check(names == ["off1.ovf", "off1.mf", "off1-disk1.vmdk", "off1-disk2.vmdk"], f"{names}")
+    for want in ("<rasd:VirtualQuantity>3</rasd:VirtualQuantity>",
+                 "<rasd:VirtualQuantity>1536</rasd:VirtualQuantity>",
+                 "<rasd:ResourceSubType>E1000e</rasd:ResourceSubType>",
+                 "<rasd:Connection>lan</rasd:Connection>",
+                 'vmw:value="efi"', "<rasd:Description>sdb</rasd:Description>",
+                 "<rasd:AddressOnParent>1</rasd:AddressOnParent>"):
+        check(want in ovf, f"{want} not in the descriptor:\n{ovf}")
+    check(ovf.count("<rasd:ResourceType>6</rasd:ResourceType>") == 1,
+          "virtio and scsi disks should share one SCSI controller")
+
+
+def case_refusals(work):
+    """What cannot be read is refused by name, with exit 3 and no files."""
+    img = os.path.join(work, "x.img")
+    with open(img, "wb") as f:
+        f.truncate(MIB)
+    doms = [
+        domain("vmdk1", file_disk(img, "vda", "virtio", "vmdk")),
+        domain("nvme1", "<disk type='nvme' device='disk'><driver name='qemu' type='raw'/>"
+                        "<source type='pci' managed='yes' namespace='1'><address domain='0x0000' "
+                        "bus='0x01' slot='0x00' function='0x0'/></source>"
+                        "<target dev='vda' bus='virtio'/></disk>"),
+        domain("fake1", file_disk(img, "vda", "virtio", "qcow2")),
+        domain("nodisk", ""),
+    ]
+    uri = node(work, doms)
+    out = os.path.join(work, "out")
+    for name, msg in (("vmdk1", "disk vda of vmdk1 is a vmdk image"),
+                      ("nvme1", "<disk type='nvme'>, which vmforge backup cannot read"),
+                      ("fake1", "libvirt says disk vda is qcow2, but it is not a qcow2 image"),
+                      ("nodisk", "nodisk has no disks to back up"),
+                      ("absent", 'no domain "absent"')):
+        p = vmforge("backup", name, "--connect", uri, "--to", "qcow2", "-o", out, rc=3)
+        check(msg in p.stderr, f"{name}: {p.stderr}")
+        check(not os.listdir(out), f"{name}: files left: {os.listdir(out)}")
+
+
+if __name__ == "__main__":
+    main({
+        "help": case_help,
+        "usage": case_usage,
+        "test-driver": case_test_driver,
+        "refusals": case_refusals,
+    })
