@@ -106,24 +106,7 @@ static void backup_clear(Backup *b)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Backup, backup_clear)
 
-static void say(const Backup *b, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void say(const Backup *b, const char *fmt, ...)
-{
-    if (b->mode == VMF_PROGRESS_QUIET)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    if (b->mode == VMF_PROGRESS_PLAIN) {
-        g_autoptr(GDateTime) now = g_date_time_new_now_local();
-        g_autofree char *ts = g_date_time_format(now, "%H:%M:%S");
-        fprintf(stderr, "%s backup: %s\n", ts, msg);
-    } else {
-        fprintf(stderr, "backup: %s\n", msg);
-    }
-    fflush(stderr);
-}
+#define say(b, ...) vmf_progress_say((b)->mode, "backup", __VA_ARGS__)
 
 /* ---- libvirt, surviving a libvirtd restart ------------------------------- */
 

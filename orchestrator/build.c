@@ -62,24 +62,7 @@ static void build_clear(Build *b)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Build, build_clear)
 
 /* A line about the build's course: timestamped when not on a terminal. */
-static void say(const Build *b, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void say(const Build *b, const char *fmt, ...)
-{
-    if (b->mode == VMF_PROGRESS_QUIET)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    if (b->mode == VMF_PROGRESS_PLAIN) {
-        g_autoptr(GDateTime) now = g_date_time_new_now_local();
-        g_autofree char *ts = g_date_time_format(now, "%H:%M:%S");
-        fprintf(stderr, "%s build: %s\n", ts, msg);
-    } else {
-        fprintf(stderr, "build: %s\n", msg);
-    }
-    fflush(stderr);
-}
+#define say(b, ...) vmf_progress_say((b)->mode, "build", __VA_ARGS__)
 
 static void stage_time(Build *b, const char *name, const char *status, double seconds)
 {

@@ -130,3 +130,21 @@ void vmf_progress_free(VmfProgress *p)
     g_free(p->last_what);
     g_free(p);
 }
+
+void vmf_progress_say(VmfProgressMode mode, const char *stage, const char *fmt, ...)
+{
+    if (mode == VMF_PROGRESS_QUIET)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (mode == VMF_PROGRESS_PLAIN) {
+        g_autoptr(GDateTime) now = g_date_time_new_now_local();
+        g_autofree char *ts = g_date_time_format(now, "%H:%M:%S");
+        fprintf(stderr, "%s %s: %s\n", ts, stage, msg);
+    } else {
+        fprintf(stderr, "%s: %s\n", stage, msg);
+    }
+    fflush(stderr);
+}

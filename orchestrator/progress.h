@@ -14,6 +14,10 @@ typedef struct VmfProgress VmfProgress;
 
 typedef enum { VMF_PROGRESS_AUTO, VMF_PROGRESS_TTY, VMF_PROGRESS_PLAIN, VMF_PROGRESS_QUIET } VmfProgressMode;
 
+/* A line about a command's course on stderr, "STAGE: MESSAGE": with the
+ * time in front in plain mode, nothing when quiet. */
+void vmf_progress_say(VmfProgressMode mode, const char *stage, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
 VmfProgress *vmf_progress_new(const char *stage, VmfProgressMode mode);
 /* done/total in bytes; `note` is an optional word after the figures. */
 void vmf_progress_update(VmfProgress *p, uint64_t done, uint64_t total, const char *note);

@@ -401,6 +401,21 @@ static int apply(Run *run, const VmfOp *op)
     return 0;
 }
 
+/* Shuts the appliance down (the disk is complete when that succeeds);
+ * returns rc, or VMF_EXIT_FAILURE when closing fails after a success. */
+static int close_guest(Run *run, int rc)
+{
+    if (!run->guest)
+        return rc;
+    GError *cerr = NULL;
+    if (vmf_guest_close(run->guest, rc == VMF_EXIT_OK ? &cerr : NULL) < 0 && rc == VMF_EXIT_OK) {
+        g_propagate_error(run->error, cerr);
+        rc = VMF_EXIT_FAILURE;
+    }
+    run->guest = NULL;
+    return rc;
+}
+
 /* ---- sysprep ------------------------------------------------------------------------------ */
 
 /* Removes what `patterns` match (files, links; folders with `dirs`). */
@@ -731,13 +746,7 @@ int vmf_stage_customize(const VmfRecipe *r, const VmfCustomizeOptions *o, VmfCus
                 say(&run, "  fstrim %s: %s (left as it is)", *mp, guestfs_last_error(run.g));
     }
 out:
-    if (run.guest) {
-        GError *cerr = NULL;
-        if (vmf_guest_close(run.guest, rc == VMF_EXIT_OK ? &cerr : NULL) < 0 && rc == VMF_EXIT_OK) {
-            g_propagate_error(error, cerr);
-            rc = VMF_EXIT_FAILURE;
-        }
-    }
+    rc = close_guest(&run, rc);
     g_autoptr(VmfVerifyAuto) verify = g_new0(VmfVerify, 1);
     if (rc == VMF_EXIT_OK && !vmf_interrupted && !vmf_verify_parse(r, verify, error))
         rc = VMF_EXIT_INPUT;
@@ -815,13 +824,7 @@ int vmf_generalize(const char *const *disks, const char *accel, const char *log_
     if (sysprep(&run, VMF_SYSPREP_DEFAULT) < 0)
         rc = VMF_EXIT_GUEST;
 out:
-    if (run.guest) {
-        GError *cerr = NULL;
-        if (vmf_guest_close(run.guest, rc == VMF_EXIT_OK ? &cerr : NULL) < 0 && rc == VMF_EXIT_OK) {
-            g_propagate_error(error, cerr);
-            rc = VMF_EXIT_FAILURE;
-        }
-    }
+    rc = close_guest(&run, rc);
     if (rc != VMF_EXIT_OK)
         say(&run, "failed: %s", error && *error ? (*error)->message : "?");
     fclose(run.log);

@@ -302,56 +302,6 @@ def snapshot_time_image(w, final, k, out):
     return out
 
 
-def case_running(work):
-    w = Writer(work, "run")
-    try:
-        out = os.path.join(w.d, "out")
-        before = records_written(w.console)
-        p = backup(w.name, out, "--to", "ova,qcow2", "--profile", "vmware", "--json")
-        err = p.stderr
-        check("snapshot taken, crash-consistent" in err, err[-2000:])
-        check("committing the writes made during the backup" in err, err[-2000:])
-        report = json.loads(p.stdout)
-        check(report["consistency"] == "crash-consistent", f"consistency {report['consistency']}")
-        check(report["quiesce_error"] and "agent" in report["quiesce_error"],
-              f"quiesce_error {report['quiesce_error']}")
-        check(report["domain"]["state"] == "running", "state")
-        w.check_restored()
-        final = w.stop()
-        # The backup: records 0..K, in order, then what was there before.
-        img = os.path.join(out, f"{w.name}-vda.qcow2")
-        run(["qemu-img", "check", img], check_rc=0)
-        got = to_raw(img, os.path.join(w.d, "backup.raw"))
-        seq = read_records(got)
-        check(seq == list(range(len(seq))), f"the backup's records are not 0..K: {seq[:10]}...")
-        k = len(seq) - 1
-        check(k + 1 >= before, f"the backup has {k + 1} records; {before} were written before it")
-        fseq = read_records(final)
-        check(fseq == list(range(len(fseq))), "the domain's records are not in order")
-        check(len(fseq) > k + 1 + 20,
-              f"the domain's disk has {len(fseq)} records, the backup {k + 1}: the writes made "
-              "during and after the backup are missing")
-        expect = snapshot_time_image(w, final, k, os.path.join(w.d, "expect.raw"))
-        p = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", expect, img])
-        check(p.returncode == 0, f"the backup is not the disk at the snapshot: {p.stdout}")
-        vmdks = check_ova(work, os.path.join(out, f"{w.name}.ova"), {
-            "ovf": ["<vssd:VirtualSystemType>vmx-14</vssd:VirtualSystemType>",
-                    "<rasd:Address>52:54:00:b0:00:01</rasd:Address>",
-                    'vmw:key="firmware" vmw:value="bios"',
-                    "<rasd:VirtualQuantity>256</rasd:VirtualQuantity>"],
-            "v2v": [rf"source name: {w.name}", "nr vCPUs: 1", rf"memory: {256 * MIB}",
-                    r"firmware: bios", r"52:54:00:b0:00:01"]})
-        check(len(vmdks) == 1, f"{len(vmdks)} VMDKs")
-        p = run(["qemu-img", "compare", "-f", "raw", "-F", "vmdk", expect, vmdks[0]])
-        check(p.returncode == 0, f"the OVA's disk is not the disk at the snapshot: {p.stdout}")
-        for a in report["artefacts"]:
-            check(a["sha256"] == sha256_file(a["path"]), f"{a['path']}: digest in the report")
-        check(os.path.isfile(os.path.join(out, f"{w.name}.xml")), "the domain XML is missing")
-        check(not [f for f in os.listdir(out) if f.startswith(".")], "staging left in the output")
-    finally:
-        w.close()
-
-
 def check_backup_content(w, out, final, before):
     """The backup's qcow2 is the disk at the snapshot; the domain's disk
     holds the records written during and after it."""
@@ -370,6 +320,40 @@ def check_backup_content(w, out, final, before):
     p = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", expect, img])
     check(p.returncode == 0, f"the backup is not the disk at the snapshot: {p.stdout}")
     return expect
+
+
+def case_running(work):
+    w = Writer(work, "run")
+    try:
+        out = os.path.join(w.d, "out")
+        before = records_written(w.console)
+        p = backup(w.name, out, "--to", "ova,qcow2", "--profile", "vmware", "--json")
+        err = p.stderr
+        check("snapshot taken, crash-consistent" in err, err[-2000:])
+        check("committing the writes made during the backup" in err, err[-2000:])
+        report = json.loads(p.stdout)
+        check(report["consistency"] == "crash-consistent", f"consistency {report['consistency']}")
+        check(report["quiesce_error"] and "agent" in report["quiesce_error"],
+              f"quiesce_error {report['quiesce_error']}")
+        check(report["domain"]["state"] == "running", "state")
+        w.check_restored()
+        expect = check_backup_content(w, out, w.stop(), before)
+        vmdks = check_ova(work, os.path.join(out, f"{w.name}.ova"), {
+            "ovf": ["<vssd:VirtualSystemType>vmx-14</vssd:VirtualSystemType>",
+                    "<rasd:Address>52:54:00:b0:00:01</rasd:Address>",
+                    'vmw:key="firmware" vmw:value="bios"',
+                    "<rasd:VirtualQuantity>256</rasd:VirtualQuantity>"],
+            "v2v": [rf"source name: {w.name}", "nr vCPUs: 1", rf"memory: {256 * MIB}",
+                    r"firmware: bios", r"52:54:00:b0:00:01"]})
+        check(len(vmdks) == 1, f"{len(vmdks)} VMDKs")
+        p = run(["qemu-img", "compare", "-f", "raw", "-F", "vmdk", expect, vmdks[0]])
+        check(p.returncode == 0, f"the OVA's disk is not the disk at the snapshot: {p.stdout}")
+        for a in report["artefacts"]:
+            check(a["sha256"] == sha256_file(a["path"]), f"{a['path']}: digest in the report")
+        check(os.path.isfile(os.path.join(out, f"{w.name}.xml")), "the domain XML is missing")
+        check(not [f for f in os.listdir(out) if f.startswith(".")], "staging left in the output")
+    finally:
+        w.close()
 
 
 class Background:
