@@ -442,7 +442,8 @@ static int take_snapshot(Backup *b, GError **error)
                                : d->d->kind == VMF_DISK_BLOCK ? g_strdup(b->outdir)
                                                               : g_path_get_dirname(d->path);
         g_autofree char *base = g_path_get_basename(d->path);
-        d->overlay = g_strdup_printf("%s/%s.%s.qcow2", dir, base, snap);
+        /* The target in the name: two disks may have one base name. */
+        d->overlay = g_strdup_printf("%s/%s.%s.%s.qcow2", dir, base, d->d->target, snap);
         if (g_file_test(d->overlay, G_FILE_TEST_EXISTS)) {
             g_set_error(error, vmf_virt_error_quark(), VMF_EXIT_OUTPUT, "%s exists", d->overlay);
             return -EEXIST;
