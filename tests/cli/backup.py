@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from testlib import Failure, check, main, random_bytes, run, vmforge_path  # noqa: E402
 
 MIB = 1 << 20
+SCHEMAS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "schemas", "ovf-1.x")
 
 
 def vmforge(*args, rc=0):
@@ -115,6 +116,41 @@ def case_test_driver(work):
         check(want in ovf, f"{want} not in the descriptor:\n{ovf}")
     check(ovf.count("<rasd:ResourceType>6</rasd:ResourceType>") == 1,
           "virtio and scsi disks should share one SCSI controller")
+    xmllint_ok(work, ovf)
+
+
+def xmllint_ok(work, ovf_text):
+    path = os.path.join(work, "check.ovf")
+    with open(path, "w") as f:
+        f.write(ovf_text)
+    p = run(["xmllint", "--noout", "--nonet", "--schema",
+             os.path.join(SCHEMAS, "ovf-envelope.xsd"), path])
+    check(p.returncode == 0, f"xmllint: {p.stderr}")
+
+
+def case_controllers(work):
+    """Three IDE disks in the generic profile: two per IDE controller, so a
+    second controller is made; no NIC in the domain, none in the OVF."""
+    disks = ""
+    for i, t in enumerate(("hda", "hdb", "hdd")):
+        path = os.path.join(work, f"{t}.raw")
+        with open(path, "wb") as f:
+            f.write(bytes([i + 1]) * 4096)
+            f.truncate(MIB)
+        disks += file_disk(path, t, "ide", "raw")
+    uri = node(work, [domain("ide3", disks)])
+    out = os.path.join(work, "out")
+    vmforge("backup", "ide3", "--connect", uri, "--to", "ova", "-o", out, "-q")
+    with tarfile.open(os.path.join(out, "ide3.ova")) as t:
+        ovf = t.extractfile("ide3.ovf").read().decode()
+    xmllint_ok(work, ovf)
+    for want in ("<rasd:ElementName>IDE Controller 0</rasd:ElementName>",
+                 "<rasd:ElementName>IDE Controller 1</rasd:ElementName>"):
+        check(want in ovf, f"{want} not in the descriptor")
+    check(ovf.count("<rasd:ResourceType>5</rasd:ResourceType>") == 2, "two IDE controllers")
+    check("<rasd:ResourceType>10</rasd:ResourceType>" not in ovf, "a NIC the domain has not")
+    parents = [int(x) for x in __import__("re").findall(r"<rasd:Parent>(\d+)</rasd:Parent>", ovf)]
+    check(len(parents) == 3 and parents[0] == parents[1] != parents[2], f"parents {parents}")
 
 
 def case_refusals(work):
@@ -148,5 +184,6 @@ if __name__ == "__main__":
         "help": case_help,
         "usage": case_usage,
         "test-driver": case_test_driver,
+        "controllers": case_controllers,
         "refusals": case_refusals,
     })
