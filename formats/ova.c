@@ -479,21 +479,17 @@ static int open_dir_sink(const VfOvaParams *p, const char *name, VfSink **out, G
 static int ova_open(VfWriter *w, GError **error)
 {
     Ova *o = w->priv;
-    const VfOvaParams *p = w->extra;
-    if (!p || !p->profile) {
-        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
-                    "an OVA needs a hardware profile (--profile vmware, virtualbox, generic...)");
-        return -EINVAL;
-    }
+    static const VfOvaParams none;
+    const VfOvaParams *p = w->extra ? w->extra : &none; /* appliance_init wants a profile */
     VfOvfDisk disks[2] = {
         {.href = "", .capacity = VF_ROUND_UP(w->disk->size, VF_SECTOR_SIZE), .label = "Boot disk"},
-        {.capacity = p->ovf.scratch_capacity,
+        {.capacity = p->scratch_capacity,
          .label = "Scratch disk, created empty at deploy time"},
     };
     VfOvfParams ovf = p->ovf;
     ovf.name = NULL;
     ovf.disks = disks;
-    ovf.n_disks = p->ovf.scratch_capacity ? 2 : 1;
+    ovf.n_disks = p->scratch_capacity ? 2 : 1;
     int r = appliance_init(&o->app, w->sink, w->disk->file_name, p->profile, p->signer,
                            p->manifest, &ovf, w->disk->timestamp, error);
     if (r < 0)

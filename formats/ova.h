@@ -32,9 +32,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfOvaSigner, vf_ova_signer_free)
 typedef struct VfOvaParams {
     const VfOvfProfile *profile;
     const VfOvaSigner *signer; /* NULL: no .cert member */
-    /* name, disk_href, disk_file_size, disk_capacity and disk_populated are
-     * filled in by the writer; the rest is used as given. */
+    /* name and disks are filled in by the writer (the disk it converts, and
+     * the scratch disk); the rest is used as given. */
     VfOvfParams ovf;
+    uint64_t scratch_capacity; /* bytes of the deploy-time scratch disk; 0: none */
     const char *manifest; /* sha1, sha256, sha512; NULL: the profile's */
     /* Also write the members as files into this directory; NULL: don't. */
     const char *ovf_dir;

@@ -341,11 +341,7 @@ static int check_params(const VfOvfProfile *p, const VfOvfParams *o, GError **er
     const char *bad = NULL;
     if (!o->name || !*o->name)
         bad = "a virtual system name is required";
-    else if (!o->disks && (!o->disk_href || !*o->disk_href || strchr(o->disk_href, '/')))
-        bad = "the disk file name must be a plain file name";
-    else if (!o->disks && o->disk_capacity == 0)
-        bad = "the disk capacity must not be zero";
-    else if (o->disks && (o->n_disks == 0 || o->n_disks > VF_OVF_MAX_DISKS))
+    else if (!o->disks || o->n_disks == 0 || o->n_disks > VF_OVF_MAX_DISKS)
         bad = "an appliance has from 1 to 64 disks";
     else if (o->nics_given && o->n_nics > VF_OVF_MAX_NICS)
         bad = "an appliance has at most 32 network adapters";
@@ -355,7 +351,7 @@ static int check_params(const VfOvfProfile *p, const VfOvfParams *o, GError **er
         bad = "vCPUs must be from 1 to 768";
     else if (o->memory_mib == 0 || o->memory_mib > VF_OVF_MAX_MEMORY_MIB)
         bad = "memory must be from 1 MiB to 24 TiB";
-    for (size_t i = 0; !bad && o->disks && i < o->n_disks; i++)
+    for (size_t i = 0; !bad && i < o->n_disks; i++)
         if (o->disks[i].capacity == 0)
             bad = "a disk's capacity must not be zero";
         else if (o->disks[i].href && (!*o->disks[i].href || strchr(o->disks[i].href, '/')))
@@ -399,14 +395,8 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
     b.vmw = xmlNewNs(env, X(NS_VMW), X("vmw"));
     xmlNewNs(env, X(NS_XSI), X("xsi"));
 
-    /* The disks: the given list, or the boot disk and optional scratch. */
-    VfOvfDisk legacy[2] = {
-        {.href = o->disk_href, .file_size = o->disk_file_size, .capacity = o->disk_capacity,
-         .populated = o->disk_populated, .label = "Boot disk"},
-        {.capacity = o->scratch_capacity, .label = "Scratch disk, created empty at deploy time"},
-    };
-    const VfOvfDisk *dv = o->disks ? o->disks : legacy;
-    size_t nd = o->disks ? o->n_disks : (o->scratch_capacity ? 2 : 1);
+    const VfOvfDisk *dv = o->disks;
+    size_t nd = o->n_disks;
 
     /* References */
     xmlNodePtr refs = child(env, b.def, "References", NULL);

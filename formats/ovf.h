@@ -79,11 +79,8 @@ typedef struct VfOvfNic {
 /* What goes into one descriptor. Strings are borrowed. */
 typedef struct VfOvfParams {
     const char *name;          /* VirtualSystem id and name */
-    const char *disk_href;     /* file name of the VMDK inside the OVA */
-    uint64_t disk_file_size;   /* exact bytes of that file (File ovf:size) */
-    uint64_t disk_capacity;    /* virtual size in bytes (Disk ovf:capacity) */
-    uint64_t disk_populated;   /* allocated bytes (Disk ovf:populatedSize) */
-    uint64_t scratch_capacity; /* bytes of the scratch disk; 0: none */
+    const VfOvfDisk *disks;    /* at least one */
+    size_t n_disks;
     unsigned vcpus;
     uint64_t memory_mib;
     const char *os;            /* key of the profile's [os] group; NULL: "linux" */
@@ -91,9 +88,6 @@ typedef struct VfOvfParams {
     const char *product;       /* ProductSection; all three may be NULL */
     const char *vendor;
     const char *version;
-    /* When disks is set, it replaces disk_* and scratch_capacity above. */
-    const VfOvfDisk *disks;
-    size_t n_disks;
     /* When nics_given, exactly these adapters (possibly none); otherwise
      * one adapter of the profile's kind. */
     const VfOvfNic *nics;

@@ -251,19 +251,19 @@ static int build_ova_params(const ConvertArgs *a, VfOvfProfile **profile, VfOvaS
         vmf_error(CMD, "give either --scratch or --scratch-per-core, not both");
         return VMF_EXIT_USAGE;
     }
-    if (a->scratch && size_option("--scratch", a->scratch, &ova->ovf.scratch_capacity))
+    if (a->scratch && size_option("--scratch", a->scratch, &ova->scratch_capacity))
         return VMF_EXIT_USAGE;
     if (a->scratch_per_core) {
         uint64_t per_core = 0;
         if (size_option("--scratch-per-core", a->scratch_per_core, &per_core))
             return VMF_EXIT_USAGE;
-        if (vf_ovf_scratch_per_core(per_core, ova->ovf.vcpus, &ova->ovf.scratch_capacity, &err) <
+        if (vf_ovf_scratch_per_core(per_core, ova->ovf.vcpus, &ova->scratch_capacity, &err) <
             0) {
             vmf_error(CMD, "%s", err->message);
             return VMF_EXIT_USAGE;
         }
     }
-    if (ova->ovf.scratch_capacity % VF_SECTOR_SIZE) {
+    if (ova->scratch_capacity % VF_SECTOR_SIZE) {
         vmf_error(CMD, "the scratch disk size must be a multiple of 512 bytes");
         return VMF_EXIT_USAGE;
     }

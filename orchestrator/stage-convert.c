@@ -388,7 +388,7 @@ int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **
             o->sink_flags = sink_flags;
             o->ovf.vcpus = r->vcpus;
             o->ovf.memory_mib = r->memory >> 20;
-            o->ovf.scratch_capacity = tg->scratch_size;
+            o->scratch_capacity = tg->scratch_size;
             o->ovf.os = t->os;
             o->ovf.product = r->name;
             o->ovf.version = r->version;

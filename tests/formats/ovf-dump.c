@@ -38,12 +38,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err->message);
         return 1;
     }
+    /* As the ova writer describes its disk and the scratch disk. */
+    VfOvfDisk disks[2] = {
+        {.href = "golden-el9-disk1.vmdk",
+         .file_size = 1234567168,
+         .capacity = 10ull << 30,
+         .populated = 2ull << 30,
+         .label = "Boot disk"},
+        {.label = "Scratch disk, created empty at deploy time"},
+    };
     VfOvfParams params = {
         .name = "golden-el9",
-        .disk_href = "golden-el9-disk1.vmdk",
-        .disk_file_size = 1234567168,
-        .disk_capacity = 10ull << 30,
-        .disk_populated = 2ull << 30,
+        .disks = disks,
+        .n_disks = 1,
         .vcpus = 2,
         .memory_mib = 2048,
         .os = "rhel9",
@@ -54,10 +61,11 @@ int main(int argc, char **argv)
     if (argc == 5) {
         params.vcpus = (unsigned)strtoul(argv[4], NULL, 10);
         if (vf_ovf_scratch_per_core(g_ascii_strtoull(argv[3], NULL, 10), params.vcpus,
-                                    &params.scratch_capacity, &err) < 0) {
+                                    &disks[1].capacity, &err) < 0) {
             fprintf(stderr, "%s\n", err->message);
             return 1;
         }
+        params.n_disks = disks[1].capacity ? 2 : 1;
     }
     g_autofree char *xml = NULL;
     size_t len = 0;
