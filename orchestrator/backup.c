@@ -41,10 +41,15 @@ typedef struct {
     char *overlay;          /* the snapshot's overlay, while the domain runs on it */
     bool committed;
     char *read_path;        /* what is read: path, or the generalize overlay */
-    uint64_t size;
+    VfSource *src;          /* read_path, opened once for the OVF plan and the convert */
     char *chain;            /* the chain read, for the report */
-    unsigned ova_index;
 } Disk;
+
+/* One --to format, parsed once. */
+typedef struct {
+    const VfWriterOps *ops;
+    GHashTable *options;
+} Output;
 
 typedef struct {
     const VmfBackupOptions *o;
@@ -62,7 +67,8 @@ typedef struct {
     char *quiesce_note;
     char *outdir, *staging;
     GPtrArray *files;    /* of char *: base names made in staging, to be moved to outdir */
-    GPtrArray *specs;    /* of char *: --to entries */
+    GArray *outs;        /* of Output: the --to formats */
+    bool want_ova;       /* one of them is ova */
     JsonBuilder *report_arts;
     char *libvirt_version, *qemu_version;
     GDateTime *started;
@@ -74,7 +80,15 @@ static void disk_clear(void *p)
     g_free(d->path);
     g_free(d->overlay);
     g_free(d->read_path);
+    vf_source_free(d->src);
     g_free(d->chain);
+}
+
+static void output_clear(void *p)
+{
+    Output *o = p;
+    if (o->options)
+        g_hash_table_unref(o->options);
 }
 
 static void backup_clear(Backup *b)
@@ -94,8 +108,8 @@ static void backup_clear(Backup *b)
     g_free(b->outdir);
     if (b->files)
         g_ptr_array_unref(b->files);
-    if (b->specs)
-        g_ptr_array_unref(b->specs);
+    if (b->outs)
+        g_array_unref(b->outs);
     if (b->report_arts)
         g_object_unref(b->report_arts);
     g_free(b->libvirt_version);
@@ -141,8 +155,8 @@ static int ensure_connected(Backup *b, GError **error)
     return -EIO;
 }
 
-/* The live definition's source of disk `target` and whether a block job
- * mirrors it. */
+/* The source of disk `target` in the live definition: the overlay while the
+ * domain runs on it, the disk's own image once pivoted. */
 static int live_source(Backup *b, const char *target, char **source, GError **error)
 {
     char *xml = virDomainGetXMLDesc(b->dom, 0);
@@ -260,7 +274,6 @@ static int commit_disk(Backup *b, Disk *d, GError **error)
 static int commit_all(Backup *b)
 {
     int rc = 0;
-    g_autoptr(GString) failed = g_string_new(NULL);
     for (guint i = 0; i < b->disks->len; i++) {
         Disk *d = &g_array_index(b->disks, Disk, i);
         if (!d->overlay || d->committed)
@@ -302,12 +315,6 @@ static int commit_all(Backup *b)
 }
 
 /* ---- the plan -------------------------------------------------------------- */
-
-static int fail(int rc, const GError *err)
-{
-    vmf_error(CMD, "%s", err ? err->message : "failed");
-    return rc;
-}
 
 /* Each disk's image on this host, refusing what cannot be read as a file. */
 static int resolve_disks(Backup *b, GError **error)
@@ -373,7 +380,6 @@ static int resolve_disks(Backup *b, GError **error)
         }
         d.format = strcmp(fmt, "raw") == 0 ? "raw" : "qcow2";
         d.snapshot = b->active && !dd->readonly;
-        d.ova_index = i;
         g_array_append_val(b->disks, d);
     }
     if (b->disks->len == 0) {
@@ -391,21 +397,18 @@ static char *output_name(const Backup *b, const Disk *d, const VfWriterOps *ops)
 }
 
 /* Every file the backup makes, refused up front if it exists. */
-static int plan_outputs(Backup *b, bool want_ova, GError **error)
+static int plan_outputs(Backup *b, GError **error)
 {
     b->files = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < b->disks->len; i++) {
         const Disk *d = &g_array_index(b->disks, Disk, i);
-        for (guint s = 0; s < b->specs->len; s++) {
-            const VfWriterOps *ops = NULL;
-            g_autoptr(GHashTable) opts = NULL;
-            if (vf_writer_parse_spec(b->specs->pdata[s], &ops, &opts, error) < 0)
-                return -EINVAL;
+        for (guint s = 0; s < b->outs->len; s++) {
+            const VfWriterOps *ops = g_array_index(b->outs, Output, s).ops;
             if (ops != &vf_writer_ova)
                 g_ptr_array_add(b->files, output_name(b, d, ops));
         }
     }
-    if (want_ova)
+    if (b->want_ova)
         g_ptr_array_add(b->files, output_name(b, NULL, &vf_writer_ova));
     g_ptr_array_add(b->files, g_strdup_printf("%s.xml", b->name));
     g_ptr_array_add(b->files, g_strdup_printf("%s.report.json", b->name));
@@ -505,20 +508,29 @@ static int take_snapshot(Backup *b, GError **error)
 
 /* ---- reading ---------------------------------------------------------------- */
 
-static int open_disk(const Disk *d, const char *path, VfSource **src, GError **error)
+/* Opens what each disk is read from (the frozen chain, or the generalize
+ * overlay on it), once, for the OVF plan and the convert. A raw disk is read
+ * as raw even if the guest wrote a qcow2 header in it; a qcow2 one (or the
+ * generalize overlay) must be qcow2. */
+static int open_sources(Backup *b, GError **error)
 {
-    /* A raw disk is read as raw even if the guest wrote a qcow2 header in
-     * it; a qcow2 one (or the generalize overlay) must be qcow2. */
-    bool raw = strcmp(d->format, "raw") == 0 && strcmp(path, d->path) == 0;
-    int r = vf_source_open(path, raw ? VF_SOURCE_ASSUME_RAW : 0, src, error);
-    if (r < 0)
-        return r;
-    if (!raw && !(*src)->qcow2) {
-        g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
-                    "%s: libvirt says disk %s is qcow2, but it is not a qcow2 image", path,
-                    d->d->target);
-        g_clear_pointer(src, vf_source_free);
-        return -EINVAL;
+    for (guint i = 0; i < b->disks->len; i++) {
+        Disk *d = &g_array_index(b->disks, Disk, i);
+        bool raw = strcmp(d->format, "raw") == 0 && strcmp(d->read_path, d->path) == 0;
+        if (vf_source_open(d->read_path, raw ? VF_SOURCE_ASSUME_RAW : 0, &d->src, error) < 0)
+            return -EIO;
+        if (!raw && !d->src->qcow2) {
+            g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
+                        "%s: libvirt says disk %s is qcow2, but it is not a qcow2 image",
+                        d->read_path, d->d->target);
+            return -EINVAL;
+        }
+        if (d->src->qcow2) {
+            g_autofree char *desc = vf_qcow2_describe(d->src->qcow2);
+            d->chain = g_strdup_printf("qcow2: %s", desc);
+        } else {
+            d->chain = g_strdup_printf("raw: %s", d->read_path);
+        }
     }
     return 0;
 }
@@ -544,40 +556,23 @@ static int convert_disks(Backup *b, VfOvaAppliance *app, int64_t timestamp, GErr
 {
     for (guint i = 0; i < b->disks->len; i++) {
         Disk *d = &g_array_index(b->disks, Disk, i);
-        g_autoptr(VfSource) src = NULL;
-        if (open_disk(d, d->read_path, &src, error) < 0)
-            return VMF_EXIT_INPUT;
         g_autoptr(GArray) outs = g_array_new(false, true, sizeof(VfOutputSpec));
-        g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func(
-            (GDestroyNotify)g_hash_table_unref);
-        VfOvaDiskRef ref = {.appliance = app, .index = d->ova_index};
-        for (guint s = 0; s < b->specs->len; s++) {
-            const VfWriterOps *ops = NULL;
-            GHashTable *opts = NULL;
-            if (vf_writer_parse_spec(b->specs->pdata[s], &ops, &opts, error) < 0)
-                return VMF_EXIT_USAGE;
-            g_ptr_array_add(tables, opts);
-            VfOutputSpec o = {.ops = ops, .options = opts};
-            if (ops == &vf_writer_ova) {
+        g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+        VfOvaDiskRef ref = {.appliance = app, .index = i};
+        for (guint s = 0; s < b->outs->len; s++) {
+            const Output *out = &g_array_index(b->outs, Output, s);
+            VfOutputSpec o = {.ops = out->ops, .options = out->options};
+            if (out->ops == &vf_writer_ova) {
                 o.ops = &vf_writer_ova_disk;
                 o.extra = &ref;
             } else {
-                g_autofree char *name = output_name(b, d, ops);
-                char *path = g_build_filename(b->staging, name, NULL);
-                g_ptr_array_add(keep, path);
-                o.path = path;
+                g_autofree char *name = output_name(b, d, out->ops);
+                o.path = g_build_filename(b->staging, name, NULL);
+                g_ptr_array_add(paths, (char *)o.path);
             }
             g_array_append_val(outs, o);
         }
-        g_autofree char *size = vf_format_size(src->size);
-        if (src->qcow2) {
-            g_autofree char *desc = vf_qcow2_describe(src->qcow2);
-            d->chain = g_strdup_printf("qcow2: %s", desc);
-        } else {
-            d->chain = g_strdup_printf("raw: %s", d->read_path);
-        }
-        d->size = src->size;
+        g_autofree char *size = vf_format_size(d->src->size);
         say(b, "reading %s (%s, %s): %s", d->d->target, d->d->bus ? d->d->bus : "?", size,
             d->chain);
         g_autofree char *label = g_strdup_printf("read %s", d->d->target);
@@ -591,26 +586,9 @@ static int convert_disks(Backup *b, VfOvaAppliance *app, int64_t timestamp, GErr
         };
         GArray *arts = NULL;
         gint64 t0 = g_get_monotonic_time();
-        int r = vf_convert(src, (VfOutputSpec *)outs->data, outs->len, &copts, &arts, error);
-        if (r < 0) {
+        if (vf_convert(d->src, (VfOutputSpec *)outs->data, outs->len, &copts, &arts, error) < 0) {
             vmf_progress_end(bar, "failed");
-            if (error && *error && (*error)->domain == VF_ERROR) {
-                switch ((*error)->code) {
-                case VF_ERROR_CANCELLED:
-                    return vmf_signals_exit_code();
-                case VF_ERROR_INPUT:
-                    return VMF_EXIT_INPUT;
-                case VF_ERROR_OUTPUT:
-                    return VMF_EXIT_OUTPUT;
-                case VF_ERROR_LIMIT:
-                    return VMF_EXIT_LIMIT;
-                case VF_ERROR_USAGE:
-                    return VMF_EXIT_USAGE;
-                default:
-                    break;
-                }
-            }
-            return VMF_EXIT_FAILURE;
+            return vmf_convert_exit_code(*error);
         }
         double secs = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
         g_autofree char *summary = g_strdup_printf("%.1f s", secs);
@@ -618,7 +596,7 @@ static int convert_disks(Backup *b, VfOvaAppliance *app, int64_t timestamp, GErr
         for (guint a = 0; a < arts->len; a++) {
             const VfArtefact *x = &g_array_index(arts, VfArtefact, a);
             if (!x->path)
-                continue;
+                continue; /* the OVA's disk: the appliance is reported once */
             g_autofree char *file = g_path_get_basename(x->path);
             add_artefact(b, d->d->target, file, x->format, x->spec, x->virtual_size, x->file_size,
                          x->sha256);
@@ -703,7 +681,7 @@ static char *report_json(Backup *b, double seconds)
         vmf_json_str(j, "source", d->path);
         vmf_json_str(j, "format", d->format);
         vmf_json_str(j, "read", d->chain);
-        vmf_json_int(j, "virtual_size", d->size);
+        vmf_json_int(j, "virtual_size", d->src ? d->src->size : 0);
         json_builder_set_member_name(j, "snapshot");
         json_builder_add_boolean_value(j, d->overlay != NULL);
         json_builder_end_object(j);
@@ -808,19 +786,14 @@ static int backup_run(Backup *b, GError **error)
     if (resolve_disks(b, error) < 0)
         return (*error)->code;
 
-    bool want_ova = false;
-    for (guint s = 0; s < b->specs->len; s++)
-        want_ova |= strcmp(b->specs->pdata[s], "ova") == 0 ||
-                    g_str_has_prefix(b->specs->pdata[s], "ova:");
     g_autoptr(VfOvfProfile) profile = NULL;
-    if (want_ova) {
+    if (b->want_ova) {
         g_autofree char *pdir = g_build_filename(vmf_templates_dir(), "profiles", NULL);
         if (vf_ovf_profile_load(pdir, o->profile ? o->profile : "generic", &profile, error) < 0)
             return VMF_EXIT_USAGE;
     }
-    if (plan_outputs(b, want_ova, error) < 0)
-        return error && *error && (*error)->domain == VF_ERROR ? VMF_EXIT_USAGE
-                                                               : VMF_EXIT_OUTPUT;
+    if (plan_outputs(b, error) < 0)
+        return VMF_EXIT_OUTPUT;
     int64_t timestamp = 0;
     if (vmf_source_date_epoch(&timestamp) < 0) {
         g_set_error(error, vmf_virt_error_quark(), 1,
@@ -861,19 +834,18 @@ static int backup_run(Backup *b, GError **error)
         if (rc != VMF_EXIT_OK)
             return rc;
     }
+    if (open_sources(b, error) < 0)
+        return VMF_EXIT_INPUT;
 
     g_autoptr(VfOvaAppliance) app = NULL;
     g_autofree VfOvfDisk *odisks = NULL;
     g_autofree VfOvfNic *onics = NULL;
-    if (want_ova && !vmf_interrupted) {
+    if (b->want_ova && !vmf_interrupted) {
         odisks = g_new0(VfOvfDisk, b->disks->len);
         for (guint i = 0; i < b->disks->len; i++) {
             Disk *d = &g_array_index(b->disks, Disk, i);
-            g_autoptr(VfSource) src = NULL;
-            if (open_disk(d, d->read_path, &src, error) < 0)
-                return VMF_EXIT_INPUT;
             odisks[i] = (VfOvfDisk){.href = "disk",
-                                    .capacity = VF_ROUND_UP(src->size, VF_SECTOR_SIZE),
+                                    .capacity = VF_ROUND_UP(d->src->size, VF_SECTOR_SIZE),
                                     .bus = d->d->bus,
                                     .label = d->d->target};
             const VfOvfController *c = vf_ovf_profile_controller(profile, d->d->bus);
@@ -935,42 +907,38 @@ int vmf_backup(const VmfBackupOptions *o)
     gint64 t0 = g_get_monotonic_time();
     g_autoptr(GError) err = NULL;
 
-    b.specs = g_ptr_array_new_with_free_func(g_free);
+    b.outs = g_array_new(false, true, sizeof(Output));
+    g_array_set_clear_func(b.outs, output_clear);
     for (char **f = o->formats; f && *f; f++) {
         g_auto(GStrv) parts = g_strsplit(*f, ",", -1);
         for (char **p = parts; *p; p++) {
             g_strstrip(*p);
             if (!**p)
                 continue;
-            const VfWriterOps *ops = NULL;
-            g_autoptr(GHashTable) opts = NULL;
-            if (vf_writer_parse_spec(*p, &ops, &opts, &err) < 0) {
+            Output out = {0};
+            if (vf_writer_parse_spec(*p, &out.ops, &out.options, &err) < 0) {
                 vmf_error(CMD, "--to %s: %s", *p, err->message);
                 return VMF_EXIT_USAGE;
             }
-            for (guint i = 0; i < b.specs->len; i++) {
-                const VfWriterOps *other = NULL;
-                g_autoptr(GHashTable) oo = NULL;
-                vf_writer_parse_spec(b.specs->pdata[i], &other, &oo, NULL);
-                if (other == ops) {
+            for (guint i = 0; i < b.outs->len; i++)
+                if (g_array_index(b.outs, Output, i).ops == out.ops) {
+                    g_hash_table_unref(out.options);
                     vmf_error(CMD, "--to names %s twice: each disk gets one file per format",
-                              ops->name);
+                              out.ops->name);
                     return VMF_EXIT_USAGE;
                 }
-            }
-            g_ptr_array_add(b.specs, g_strdup(*p));
+            b.want_ova |= out.ops == &vf_writer_ova;
+            g_array_append_val(b.outs, out);
         }
     }
-    if (b.specs->len == 0)
-        g_ptr_array_add(b.specs, g_strdup("qcow2"));
-    if (o->profile) {
-        bool ova = false;
-        for (guint i = 0; i < b.specs->len; i++)
-            ova |= g_str_has_prefix(b.specs->pdata[i], "ova");
-        if (!ova) {
-            vmf_error(CMD, "--profile is for OVAs: add ova to --to");
-            return VMF_EXIT_USAGE;
-        }
+    if (b.outs->len == 0) {
+        Output out = {0};
+        vf_writer_parse_spec("qcow2", &out.ops, &out.options, NULL);
+        g_array_append_val(b.outs, out);
+    }
+    if (o->profile && !b.want_ova) {
+        vmf_error(CMD, "--profile is for OVAs: add ova to --to");
+        return VMF_EXIT_USAGE;
     }
     const char *outdir = o->outdir ? o->outdir : ".";
     if (g_mkdir_with_parents(outdir, 0755) < 0) {
@@ -1013,7 +981,7 @@ int vmf_backup(const VmfBackupOptions *o)
                                                                    ? " and the domain runs on its own disks again"
                                                                    : "");
         else
-            fail(rc, err);
+            vmf_error(CMD, "%s", err ? err->message : "failed");
         return rc;
     }
     if (commit_rc < 0)

@@ -75,26 +75,6 @@ static void args_clear(ConvertArgs *a)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ConvertArgs, args_clear)
 
-static int exit_code_for(const GError *err)
-{
-    if (err->domain != VF_ERROR)
-        return VMF_EXIT_FAILURE;
-    switch (err->code) {
-    case VF_ERROR_INPUT:
-        return VMF_EXIT_INPUT;
-    case VF_ERROR_OUTPUT:
-        return VMF_EXIT_OUTPUT;
-    case VF_ERROR_USAGE:
-        return VMF_EXIT_USAGE;
-    case VF_ERROR_LIMIT:
-        return VMF_EXIT_LIMIT;
-    case VF_ERROR_CANCELLED:
-        return vmf_signals_exit_code();
-    default:
-        return VMF_EXIT_FAILURE;
-    }
-}
-
 static void list_formats(void)
 {
     printf("Output formats (--to FORMAT[:KEY=VALUE...], comma-separated):\n\n");
@@ -468,7 +448,7 @@ int vmf_cmd_convert(int argc, char **argv)
     g_autoptr(VfSource) src = NULL;
     if (vf_source_open(disk, a.assume_raw ? VF_SOURCE_ASSUME_RAW : 0, &src, &err) < 0) {
         vmf_error(CMD, "%s", err->message);
-        return exit_code_for(err);
+        return vmf_convert_exit_code(err);
     }
 
     if (src->qcow2 && !a.quiet) {
@@ -502,7 +482,7 @@ int vmf_cmd_convert(int argc, char **argv)
             return vmf_signals_exit_code();
         }
         vmf_error(CMD, "%s; no output was written", err->message);
-        return exit_code_for(err);
+        return vmf_convert_exit_code(err);
     }
     g_autofree char *summary = g_strdup_printf("done in %.1f s", seconds);
     vmf_progress_end(bar, a.quiet ? NULL : summary);

@@ -66,3 +66,6 @@ void vmf_convert_space_needed(const VmfTargets *t, uint64_t data_bytes, uint64_t
  * `vmforge convert` and the build's convert stage. */
 struct VfProgress;
 void vmf_convert_progress(const struct VfProgress *p, void *bar);
+/* The exit status for a converter error (VF_ERROR codes: input, output,
+ * usage, limit, cancelled → 128 + signal); VMF_EXIT_FAILURE otherwise. */
+int vmf_convert_exit_code(const GError *err);
