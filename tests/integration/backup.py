@@ -25,16 +25,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
+from build import ova_tool_checks, v2v_print_source  # noqa: E402
 from install import URI, iso, libvirt_up, virsh, workdir  # noqa: E402
 from testlib import Failure, check, main, random_bytes, run, sha256_file, vmforge_path  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SCHEMAS = os.path.join(ROOT, "..", "shared", "schemas", "ovf-1.x")
 MIB = 1 << 20
 DISK_SIZE = 64 * MIB
 RECORD_SECTOR = 16384  # records start at 8 MiB
@@ -208,30 +207,10 @@ def leftover_overlays(d):
 
 def check_ova(work, ova, expect):
     """An appliance from a backup, read with independent tools."""
-    out = run(["7zz", "t", ova], check_rc=0).stdout
-    check("Everything is Ok" in out, f"7zz t {ova}:\n{out}")
-    p = run([vmforge_path(), "verify", ova])
-    check(p.returncode == 0, f"vmforge verify {ova}: {p.stdout}{p.stderr}")
-    x = os.path.join(work, os.path.basename(ova) + "-x")
-    with tarfile.open(ova) as t:
-        names = t.getnames()
-        t.extractall(x)
-    ovf = os.path.join(x, names[0])
-    check(names[0].endswith(".ovf") and names[1].endswith(".mf"), f"members {names}")
-    p = run(["xmllint", "--noout", "--nonet", "--schema",
-             os.path.join(SCHEMAS, "ovf-envelope.xsd"), ovf])
-    check(p.returncode == 0, f"xmllint {ovf}: {p.stderr}")
-    text = open(ovf).read()
+    _, text, vmdks = ova_tool_checks(ova, os.path.join(work, os.path.basename(ova) + "-x"))
     for want in expect.get("ovf", ()):
         check(want in text, f"{want!r} not in the descriptor:\n{text}")
-    vmdks = [os.path.join(x, n) for n in names if n.endswith(".vmdk")]
-    for v in vmdks:
-        run(["vmdkinfo", v], check_rc=0)
-    env = dict(os.environ, LIBGUESTFS_BACKEND="direct")
-    p = subprocess.run(["virt-v2v", "-i", "ova", ova, "--print-source"], capture_output=True,
-                       text=True, env=env, timeout=900)
-    outp = p.stdout + p.stderr
-    check(p.returncode == 0, f"virt-v2v: exit {p.returncode}\n{outp}")
+    outp = v2v_print_source(ova, os.path.basename(ova))
     for want in expect.get("v2v", ()):
         check(re.search(want, outp), f"virt-v2v --print-source: {want!r} not in\n{outp}")
     return vmdks

@@ -144,35 +144,51 @@ def strip_scratch(ova, dest):
     return dest
 
 
-def check_ova(work, ova, base, profile, vst, scratch_bytes):
+def ova_tool_checks(ova, x):
+    """What tools that share no code with vmforge's writer say of an OVA:
+    7-Zip tests it, vmforge verify passes, it unpacks into `x` with the
+    descriptor and manifest first, the descriptor passes xmllint with the
+    DMTF schema, vmdkinfo reads every VMDK. Returns (member names, the
+    descriptor's text, the VMDKs' paths)."""
     out = run(["7zz", "t", ova], check_rc=0).stdout
     check("Everything is Ok" in out and "Warning" not in out, f"7zz t {ova}:\n{out}")
     p = run([vmforge_path(), "verify", ova])
     check(p.returncode == 0, f"vmforge verify {ova}: {p.stdout}{p.stderr}")
-    x = os.path.join(work, profile + "-x")
     names = extract_ova(ova, x)
-    check(names[0] == "quickstart.ovf" and names[1] == "quickstart.mf", f"members {names}")
-    ovf = os.path.join(x, "quickstart.ovf")
+    check(names[0].endswith(".ovf") and names[1].endswith(".mf"), f"members {names}")
+    ovf = os.path.join(x, names[0])
     p = run(["xmllint", "--noout", "--nonet", "--schema",
              os.path.join(SCHEMAS, "ovf-envelope.xsd"), ovf])
     check(p.returncode == 0, f"xmllint {ovf}: {p.stderr}")
-    text = open(ovf).read()
+    vmdks = [os.path.join(x, n) for n in names if n.endswith(".vmdk")]
+    for v in vmdks:
+        run(["vmdkinfo", v], check_rc=0)
+    return names, open(ovf).read(), vmdks
+
+
+def v2v_print_source(ova, label):
+    """virt-v2v -i ova ... --print-source: it must read the appliance."""
+    env = dict(os.environ, LIBGUESTFS_BACKEND="direct")
+    p = subprocess.run(["virt-v2v", "-i", "ova", ova, "--print-source"],
+                       capture_output=True, text=True, env=env, timeout=900)
+    outp = p.stdout + p.stderr
+    check(p.returncode == 0, f"virt-v2v {label}: exit {p.returncode}\n{outp}")
+    return outp
+
+
+def check_ova(work, ova, base, profile, vst, scratch_bytes):
+    names, text, vmdks = ova_tool_checks(ova, os.path.join(work, profile + "-x"))
+    check(names[0] == "quickstart.ovf" and names[1] == "quickstart.mf", f"members {names}")
     check(f"<vssd:VirtualSystemType>{vst}</vssd:VirtualSystemType>" in text, f"{profile}: VST")
     check(re.search(rf'ovf:capacity="{scratch_bytes}"[^>]*ovf:diskId="scratch1"', text)
           or re.search(rf'ovf:diskId="scratch1"[^>]*ovf:capacity="{scratch_bytes}"', text)
           or f'ovf:capacity="{scratch_bytes}"' in text,
           f"{profile}: no scratch disk of {scratch_bytes} bytes in the descriptor")
     check("<rasd:VirtualQuantity>2</rasd:VirtualQuantity>" in text, f"{profile}: vCPUs")
-    vmdk = os.path.join(x, [n for n in names if n.endswith(".vmdk")][0])
-    run(["vmdkinfo", vmdk], check_rc=0)
-    compare(base, vmdk, "vmdk")
+    compare(base, vmdks[0], "vmdk")
     # virt-v2v, an importer, reads the appliance (without the deploy-time disk).
     stripped = strip_scratch(ova, os.path.join(work, profile + "-v2v.ova"))
-    env = dict(os.environ, LIBGUESTFS_BACKEND="direct")
-    p = subprocess.run(["virt-v2v", "-i", "ova", stripped, "--print-source"],
-                       capture_output=True, text=True, env=env, timeout=900)
-    outp = p.stdout + p.stderr
-    check(p.returncode == 0, f"virt-v2v {profile}: exit {p.returncode}\n{outp}")
+    outp = v2v_print_source(stripped, profile)
     for want in ("source name: quickstart", "nr vCPUs: 2", f"memory: {GIB}"):
         check(want in outp, f"virt-v2v {profile}: {want!r} not in\n{outp}")
 
