@@ -6,7 +6,7 @@
 
 /* qemu's qcow2 reader: inflateInit2(&strm, -12). */
 #define QCOW2_WINDOW_BITS 12
-#define QCOW2_MEM_LEVEL 9
+#define QCOW2_MEM_LEVEL   9
 
 struct VfCompressor {
     struct libdeflate_compressor *ld;

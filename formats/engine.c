@@ -456,7 +456,8 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
 
     for (size_t i = 0; i < n_outputs; i++)
         for (size_t j = 0; j < i; j++)
-            if (outputs[i].path && outputs[j].path && strcmp(outputs[i].path, outputs[j].path) == 0) {
+            if (outputs[i].path && outputs[j].path &&
+                strcmp(outputs[i].path, outputs[j].path) == 0) {
                 g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
                             "two outputs would both be written to %s", outputs[i].path);
                 r = -EINVAL;
@@ -516,9 +517,9 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
         }
         e.d32_stride = VF_ROUND_UP(vf_deflate32_bound(probe, VF_UNIT_SIZE), 64);
     }
-    e.window = opts->window ? opts->window
-                            : CLAMP(4 * e.n_workers + 2 * (unsigned)n_outputs, WINDOW_MIN,
-                                    WINDOW_MAX);
+    e.window = opts->window
+                   ? opts->window
+                   : CLAMP(4 * e.n_workers + 2 * (unsigned)n_outputs, WINDOW_MIN, WINDOW_MAX);
     e.slots = g_new0(Slot, e.window);
     for (unsigned i = 0; i < e.window; i++) {
         Slot *s = &e.slots[i];

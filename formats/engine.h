@@ -26,7 +26,7 @@ typedef struct VfProgress {
     uint64_t bytes_total; /* disk size */
     uint64_t data_done;   /* allocated bytes consumed (what costs time) */
     uint64_t data_total;
-    bool finishing;       /* all data written; trailers, flush and digests remain */
+    bool finishing; /* all data written; trailers, flush and digests remain */
 } VfProgress;
 
 typedef void (*VfProgressFunc)(const VfProgress *p, void *user_data);

@@ -33,8 +33,8 @@ static int check_value(const VfWriterOps *ops, const VfOptionSpec *o, const char
             if (strcmp(*c, value) == 0)
                 return 0;
         g_autofree char *list = g_strjoinv(", ", (char **)o->choices);
-        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
-                    "%s option %s: \"%s\" is not one of: %s", ops->name, o->key, value, list);
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s option %s: \"%s\" is not one of: %s",
+                    ops->name, o->key, value, list);
         return -EINVAL;
     }
     char *end = NULL;
@@ -84,8 +84,8 @@ int vf_writer_parse_spec(const char *spec, const VfWriterOps **out_ops, GHashTab
             return -EINVAL;
         }
         if (g_hash_table_contains(options, key)) {
-            g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s option %s is given twice",
-                        ops->name, key);
+            g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s option %s is given twice", ops->name,
+                        key);
             return -EINVAL;
         }
         int r = check_value(ops, o, value, error);

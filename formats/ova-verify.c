@@ -20,13 +20,13 @@
 #include <openssl/x509.h>
 
 /* Limits on members read whole into memory. */
-#define MAX_OVF_BYTES (16u * 1024u * 1024u)
-#define MAX_MF_BYTES (1024u * 1024u)
+#define MAX_OVF_BYTES  (16u * 1024u * 1024u)
+#define MAX_MF_BYTES   (1024u * 1024u)
 #define MAX_CERT_BYTES (1024u * 1024u)
-#define VMDK_HEAD 4096u
-#define VMDK_TAIL 1536u
-#define NS_OVF "http://schemas.dmtf.org/ovf/envelope/1"
-#define STREAM_URI "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
+#define VMDK_HEAD      4096u
+#define VMDK_TAIL      1536u
+#define NS_OVF         "http://schemas.dmtf.org/ovf/envelope/1"
+#define STREAM_URI     "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
 
 static const char *const algs[] = {"sha1", "sha256", "sha512"};
 #define N_ALGS 3
@@ -146,8 +146,10 @@ static int read_member(Verify *v, struct archive *a, Member *m, size_t limit, GB
         EVP_MD_CTX_free(ctx[i]);
     }
     if (total != m->size)
-        problem(v, "%s: the tar header says %" G_GUINT64_FORMAT " bytes, the archive holds %"
-                   G_GUINT64_FORMAT, m->name, m->size, total);
+        problem(v,
+                "%s: the tar header says %" G_GUINT64_FORMAT
+                " bytes, the archive holds %" G_GUINT64_FORMAT,
+                m->name, m->size, total);
     if (buf && whole)
         *whole = g_byte_array_free_to_bytes(buf);
     else if (buf)
@@ -218,8 +220,9 @@ static void check_vmdk(Verify *v, const Member *m, uint64_t capacity)
     if (gd != UINT64_MAX)
         problem(v, "%s: the header's grain directory offset is not GD_AT_END", m->name);
     if (capacity && cap * 512 != capacity)
-        problem(v, "%s: capacity %" G_GUINT64_FORMAT " bytes, the descriptor says %"
-                   G_GUINT64_FORMAT, m->name, cap * 512, capacity);
+        problem(v,
+                "%s: capacity %" G_GUINT64_FORMAT " bytes, the descriptor says %" G_GUINT64_FORMAT,
+                m->name, cap * 512, capacity);
     if (m->head_len < 1024 || memcmp(h + 512, "# Disk DescriptorFile", 21) != 0)
         problem(v, "%s: no embedded descriptor at sector 1", m->name);
     else if (!g_strstr_len((const char *)h + 512, (gssize)(m->head_len - 512),
@@ -293,12 +296,13 @@ static void check_manifest(Verify *v, GHashTable *by_name, GPtrArray *refs)
         }
         g_hash_table_add(listed, m->name);
         if (!m->digest[ai])
-            problem(v, "%s: its %s digest was not computed (the manifest came after it and "
-                       "named other algorithms)",
+            problem(v,
+                    "%s: its %s digest was not computed (the manifest came after it and "
+                    "named other algorithms)",
                     name, alg);
         else if (strcmp(m->digest[ai], hex) != 0)
-            problem(v, "%s: %s digest does not match the manifest (archive %s, manifest %s)",
-                    name, alg, m->digest[ai], hex);
+            problem(v, "%s: %s digest does not match the manifest (archive %s, manifest %s)", name,
+                    alg, m->digest[ai], hex);
     }
     if (v->ovf_name && !g_hash_table_contains(listed, v->ovf_name))
         problem(v, "%s does not list %s", v->mf_name, v->ovf_name);
@@ -343,10 +347,10 @@ static void check_cert(Verify *v)
                                  g_ascii_xdigit_value(hex[2 * i + 1]));
     EVP_PKEY *key = X509_get0_pubkey(cert);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = key && EVP_DigestVerifyInit(ctx, NULL, EVP_get_digestbyname(algs[ai]), NULL, key) == 1 &&
-             EVP_DigestVerifyUpdate(ctx, g_bytes_get_data(v->mf, NULL),
-                                    g_bytes_get_size(v->mf)) == 1 &&
-             EVP_DigestVerifyFinal(ctx, sig, sig_len) == 1;
+    int ok =
+        key && EVP_DigestVerifyInit(ctx, NULL, EVP_get_digestbyname(algs[ai]), NULL, key) == 1 &&
+        EVP_DigestVerifyUpdate(ctx, g_bytes_get_data(v->mf, NULL), g_bytes_get_size(v->mf)) == 1 &&
+        EVP_DigestVerifyFinal(ctx, sig, sig_len) == 1;
     EVP_MD_CTX_free(ctx);
     ERR_clear_error();
     if (!ok)

@@ -47,8 +47,8 @@ int vf_ova_signer_load(const char *key_path, const char *cert_path, VfOvaSigner 
     if (!s->key) {
         g_autofree char *why = openssl_error();
         g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
-                    "%s is not a PEM private key (an encrypted key is not supported): %s",
-                    key_path, why);
+                    "%s is not a PEM private key (an encrypted key is not supported): %s", key_path,
+                    why);
         return -EINVAL;
     }
     gsize len = 0;
@@ -110,7 +110,7 @@ out:
     return r;
 }
 
-#define TAR_BLOCK 512u
+#define TAR_BLOCK      512u
 #define TAR_EOF_BLOCKS 2u
 
 /*
@@ -120,15 +120,15 @@ out:
  * writer (one at a time), which patches its tar header when it ends.
  */
 struct VfOvaAppliance {
-    VfSink *sink;    /* the archive */
-    bool owns_sink;  /* opened by vf_ova_appliance_open (else the "ova" writer's) */
+    VfSink *sink;   /* the archive */
+    bool owns_sink; /* opened by vf_ova_appliance_open (else the "ova" writer's) */
     const VfOvfProfile *profile;
     const VfOvaSigner *signer;
     const char *algorithm;
     size_t hex_len;
     int64_t timestamp;
     char *base, *ovf_name, *mf_name, *cert_name;
-    VfOvfParams ovf;  /* ovf.disks points at disks */
+    VfOvfParams ovf; /* ovf.disks points at disks */
     VfOvfDisk *disks;
     size_t n_disks;
     char **member_hex; /* per disk: the VMDK member's digest once written */
@@ -136,7 +136,7 @@ struct VfOvaAppliance {
     uint64_t ovf_len, mf_len, cert_len;
     uint64_t mf_offset, cert_offset;
     /* The member being written. */
-    VfWriter inner;    /* the streamOptimized VMDK writer, writing through view */
+    VfWriter inner; /* the streamOptimized VMDK writer, writing through view */
     VfDiskInfo inner_disk;
     VfSink *view;
     uint64_t header_offset, populated;
@@ -177,8 +177,8 @@ int vf_ova_tar_header(const char *name, uint64_t size, int64_t mtime, uint8_t ou
     r = 0;
 out:
     if (r < 0)
-        g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "cannot make a tar header for %s: %s",
-                    name, archive_error_string(a) ? archive_error_string(a) : "unexpected size");
+        g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "cannot make a tar header for %s: %s", name,
+                    archive_error_string(a) ? archive_error_string(a) : "unexpected size");
     archive_entry_free(e);
     archive_write_free(a);
     return r;
@@ -270,9 +270,8 @@ static int appliance_init(VfOvaAppliance *a, VfSink *sink, const char *file_name
     GString *mf = g_string_new(NULL);
     for (size_t i = 0; i < a->n_disks; i++) {
         a->disks[i] = ovf->disks[i];
-        a->disks[i].href = ovf->disks[i].href
-                               ? g_strdup_printf("%s-disk%u.vmdk", a->base, ++nfile)
-                               : NULL;
+        a->disks[i].href =
+            ovf->disks[i].href ? g_strdup_printf("%s-disk%u.vmdk", a->base, ++nfile) : NULL;
         a->disks[i].file_size = UINT64_MAX;
         a->disks[i].populated = UINT64_MAX;
         if (a->disks[i].href) {
@@ -312,8 +311,7 @@ static int appliance_init(VfOvaAppliance *a, VfSink *sink, const char *file_name
 /* Starts the next disk's VMDK member for writer `w`: its tar header is
  * reserved and an inner streamOptimized VMDK writer writes through a view
  * of the archive (also into `tee` when given). */
-static int member_begin(VfOvaAppliance *a, unsigned index, VfWriter *w, VfSink *tee,
-                        GError **error)
+static int member_begin(VfOvaAppliance *a, unsigned index, VfWriter *w, VfSink *tee, GError **error)
 {
     while (a->next < a->n_disks && !a->disks[a->next].href)
         a->next++;
@@ -324,13 +322,13 @@ static int member_begin(VfOvaAppliance *a, unsigned index, VfWriter *w, VfSink *
     }
     if (a->disks[index].capacity != VF_ROUND_UP(w->disk->size, VF_SECTOR_SIZE)) {
         g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
-                    "appliance %s: disk %u has %" G_GUINT64_FORMAT " bytes, not the %" G_GUINT64_FORMAT
-                    " its descriptor was planned with",
+                    "appliance %s: disk %u has %" G_GUINT64_FORMAT
+                    " bytes, not the %" G_GUINT64_FORMAT " its descriptor was planned with",
                     a->base, index + 1, w->disk->size, a->disks[index].capacity);
         return -EINVAL;
     }
-    g_autofree char *spec = g_strdup_printf("vmdk:subformat=streamOptimized:adapter=%s",
-                                            a->profile->vmdk_adapter);
+    g_autofree char *spec =
+        g_strdup_printf("vmdk:subformat=streamOptimized:adapter=%s", a->profile->vmdk_adapter);
     const VfWriterOps *ops = NULL;
     GHashTable *opts = NULL;
     int r = vf_writer_parse_spec(spec, &ops, &opts, error);
@@ -483,15 +481,14 @@ static int ova_open(VfWriter *w, GError **error)
     const VfOvaParams *p = w->extra ? w->extra : &none; /* appliance_init wants a profile */
     VfOvfDisk disks[2] = {
         {.href = "", .capacity = VF_ROUND_UP(w->disk->size, VF_SECTOR_SIZE), .label = "Boot disk"},
-        {.capacity = p->scratch_capacity,
-         .label = "Scratch disk, created empty at deploy time"},
+        {.capacity = p->scratch_capacity, .label = "Scratch disk, created empty at deploy time"},
     };
     VfOvfParams ovf = p->ovf;
     ovf.name = NULL;
     ovf.disks = disks;
     ovf.n_disks = p->scratch_capacity ? 2 : 1;
-    int r = appliance_init(&o->app, w->sink, w->disk->file_name, p->profile, p->signer,
-                           p->manifest, &ovf, w->disk->timestamp, error);
+    int r = appliance_init(&o->app, w->sink, w->disk->file_name, p->profile, p->signer, p->manifest,
+                           &ovf, w->disk->timestamp, error);
     if (r < 0)
         return r;
     if (p->ovf_dir) {

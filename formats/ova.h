@@ -36,10 +36,10 @@ typedef struct VfOvaParams {
      * the scratch disk); the rest is used as given. */
     VfOvfParams ovf;
     uint64_t scratch_capacity; /* bytes of the deploy-time scratch disk; 0: none */
-    const char *manifest; /* sha1, sha256, sha512; NULL: the profile's */
+    const char *manifest;      /* sha1, sha256, sha512; NULL: the profile's */
     /* Also write the members as files into this directory; NULL: don't. */
     const char *ovf_dir;
-    unsigned sink_flags;  /* VfSinkFlags for those files */
+    unsigned sink_flags; /* VfSinkFlags for those files */
 } VfOvaParams;
 
 /*

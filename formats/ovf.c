@@ -6,17 +6,18 @@
 #include <libxml/tree.h>
 
 #define NS_OVF "http://schemas.dmtf.org/ovf/envelope/1"
-#define NS_RASD "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
-#define NS_VSSD "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
-#define NS_VMW "http://www.vmware.com/schema/ovf"
-#define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
+#define NS_RASD                                                                                    \
+    "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
+#define NS_VSSD         "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
+#define NS_VMW          "http://www.vmware.com/schema/ovf"
+#define NS_XSI          "http://www.w3.org/2001/XMLSchema-instance"
 #define VMDK_STREAM_URI "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
 
 /* CIM ResourceType values (CIM_ResourceAllocationSettingData). */
 #define RT_PROCESSOR 3
-#define RT_MEMORY 4
-#define RT_ETHERNET 10
-#define RT_DISK 17
+#define RT_MEMORY    4
+#define RT_ETHERNET  10
+#define RT_DISK      17
 
 static const char *const manifest_algorithms[] = {"sha1", "sha256", "sha512", NULL};
 
@@ -214,8 +215,8 @@ int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, G
         g_hash_table_insert(p->os, g_strdup(*k), g_steal_pointer(&v));
     }
     if (!g_hash_table_contains(p->os, "linux")) {
-        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s: [os] needs a \"linux\" entry (the default)",
-                    path);
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "%s: [os] needs a \"linux\" entry (the default)", path);
         return -EINVAL;
     }
     *out = g_steal_pointer(&p);
@@ -328,7 +329,8 @@ int vf_ovf_scratch_per_core(uint64_t per_core, unsigned vcpus, uint64_t *out, GE
 {
     if (vcpus == 0 || per_core > UINT64_MAX / vcpus) {
         g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
-                    "scratch disk of %" G_GUINT64_FORMAT " bytes per core × %u vCPUs is out of range",
+                    "scratch disk of %" G_GUINT64_FORMAT
+                    " bytes per core × %u vCPUs is out of range",
                     per_core, vcpus);
         return -ERANGE;
     }
@@ -477,20 +479,23 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
 #define NEXT_ID() (g_snprintf(iid, sizeof iid, "%u", ++instance), iid)
     g_autofree char *cpus = g_strdup_printf("%u", o->vcpus);
     g_autofree char *cpu_name = g_strdup_printf("%u virtual CPU(s)", o->vcpus);
-    item(&b, hw, &(ItemSpec){.allocation_units = "hertz * 10^6",
-                             .description = "Number of virtual CPUs",
-                             .element_name = cpu_name,
-                             .instance_id = NEXT_ID(),
-                             .resource_type = G_STRINGIFY(RT_PROCESSOR),
-                             .virtual_quantity = cpus});
+    item(&b, hw,
+         &(ItemSpec){.allocation_units = "hertz * 10^6",
+                     .description = "Number of virtual CPUs",
+                     .element_name = cpu_name,
+                     .instance_id = NEXT_ID(),
+                     .resource_type = G_STRINGIFY(RT_PROCESSOR),
+                     .virtual_quantity = cpus});
     g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, o->memory_mib);
-    g_autofree char *mem_name = g_strdup_printf("%" G_GUINT64_FORMAT " MB of memory", o->memory_mib);
-    item(&b, hw, &(ItemSpec){.allocation_units = "byte * 2^20",
-                             .description = "Memory size",
-                             .element_name = mem_name,
-                             .instance_id = NEXT_ID(),
-                             .resource_type = G_STRINGIFY(RT_MEMORY),
-                             .virtual_quantity = mem});
+    g_autofree char *mem_name =
+        g_strdup_printf("%" G_GUINT64_FORMAT " MB of memory", o->memory_mib);
+    item(&b, hw,
+         &(ItemSpec){.allocation_units = "byte * 2^20",
+                     .description = "Memory size",
+                     .element_name = mem_name,
+                     .instance_id = NEXT_ID(),
+                     .resource_type = G_STRINGIFY(RT_MEMORY),
+                     .virtual_quantity = mem});
 
     /* Controllers: each disk goes to its bus's controller kind, a new
      * instance of it when the last one is full. */
@@ -528,18 +533,19 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
         /* "SCSI Controller 0" → "SCSI Controller 1" for a second instance. */
         const char *kn = c->kind->name;
         size_t klen = strlen(kn);
-        g_autofree char *name =
-            !c->ordinal ? g_strdup(kn)
-            : g_ascii_isdigit(kn[klen - 1])
-                ? g_strdup_printf("%.*s%u", (int)klen - 1, kn, (unsigned)(kn[klen - 1] - '0') + c->ordinal)
-                : g_strdup_printf("%s %u", kn, c->ordinal + 1);
+        g_autofree char *name = !c->ordinal ? g_strdup(kn)
+                                : g_ascii_isdigit(kn[klen - 1])
+                                    ? g_strdup_printf("%.*s%u", (int)klen - 1, kn,
+                                                      (unsigned)(kn[klen - 1] - '0') + c->ordinal)
+                                    : g_strdup_printf("%s %u", kn, c->ordinal + 1);
         c->instance = ++instance;
         g_snprintf(iid, sizeof iid, "%u", c->instance);
-        item(&b, hw, &(ItemSpec){.description = "Disk controller",
-                                 .element_name = name,
-                                 .instance_id = iid,
-                                 .resource_subtype = c->kind->subtype,
-                                 .resource_type = type});
+        item(&b, hw,
+             &(ItemSpec){.description = "Disk controller",
+                         .element_name = name,
+                         .instance_id = iid,
+                         .resource_subtype = c->kind->subtype,
+                         .resource_type = type});
     }
     for (size_t i = 0; i < nd; i++) {
         g_autofree char *addr = g_strdup_printf("%u", disk_addr[i]);
@@ -547,25 +553,27 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
             g_strdup_printf("%u", g_array_index(ctls, Ctl, disk_ctl[i]).instance);
         g_autofree char *ename = g_strdup_printf("Hard disk %zu", i + 1);
         g_autofree char *host = g_strdup_printf("ovf:/disk/%s", (char *)disk_ids->pdata[i]);
-        item(&b, hw, &(ItemSpec){.address_on_parent = addr,
-                                 .description = dv[i].label ? dv[i].label : "Disk",
-                                 .element_name = ename,
-                                 .host_resource = host,
-                                 .instance_id = NEXT_ID(),
-                                 .parent = parent,
-                                 .resource_type = G_STRINGIFY(RT_DISK)});
+        item(&b, hw,
+             &(ItemSpec){.address_on_parent = addr,
+                         .description = dv[i].label ? dv[i].label : "Disk",
+                         .element_name = ename,
+                         .host_resource = host,
+                         .instance_id = NEXT_ID(),
+                         .parent = parent,
+                         .resource_type = G_STRINGIFY(RT_DISK)});
     }
     for (size_t i = 0; i < nn; i++) {
-        g_autofree char *ename = i == 0 ? g_strdup(p->nic_name)
-                                        : g_strdup_printf("Network adapter %zu", i + 1);
-        item(&b, hw, &(ItemSpec){.address = nv[i].mac,
-                                 .automatic_allocation = "true",
-                                 .connection = nv[i].network ? nv[i].network : network,
-                                 .description = "Network adapter",
-                                 .element_name = ename,
-                                 .instance_id = NEXT_ID(),
-                                 .resource_subtype = vf_ovf_profile_nic(p, nv[i].model),
-                                 .resource_type = G_STRINGIFY(RT_ETHERNET)});
+        g_autofree char *ename =
+            i == 0 ? g_strdup(p->nic_name) : g_strdup_printf("Network adapter %zu", i + 1);
+        item(&b, hw,
+             &(ItemSpec){.address = nv[i].mac,
+                         .automatic_allocation = "true",
+                         .connection = nv[i].network ? nv[i].network : network,
+                         .description = "Network adapter",
+                         .element_name = ename,
+                         .instance_id = NEXT_ID(),
+                         .resource_subtype = vf_ovf_profile_nic(p, nv[i].model),
+                         .resource_type = G_STRINGIFY(RT_ETHERNET)});
     }
 #undef NEXT_ID
     if (o->firmware) {

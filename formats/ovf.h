@@ -18,8 +18,8 @@
 /* A disk controller of a profile: [controller] (the default) or
  * [controller-BUS] (ide, sata, scsi...) in the profile file. */
 typedef struct VfOvfController {
-    char *bus;         /* NULL for the default controller */
-    unsigned type;     /* CIM ResourceType */
+    char *bus;     /* NULL for the default controller */
+    unsigned type; /* CIM ResourceType */
     char *subtype;
     char *name;
     unsigned max_devices; /* disks per controller instance */
@@ -27,18 +27,18 @@ typedef struct VfOvfController {
 
 /* A hypervisor hardware profile. */
 typedef struct VfOvfProfile {
-    char *name;                /* file name without .conf */
+    char *name; /* file name without .conf */
     char *description;
-    char *virtual_system_type; /* "vmx-14", "virtualbox-2.2", ... */
-    char *manifest;            /* default manifest algorithm: sha1, sha256, sha512 */
-    char **manifest_allowed;   /* NULL-terminated */
-    char *vmdk_adapter;        /* ddb.adapterType of the VMDK */
+    char *virtual_system_type;  /* "vmx-14", "virtualbox-2.2", ... */
+    char *manifest;             /* default manifest algorithm: sha1, sha256, sha512 */
+    char **manifest_allowed;    /* NULL-terminated */
+    char *vmdk_adapter;         /* ddb.adapterType of the VMDK */
     VfOvfController controller; /* the default disk controller */
     GPtrArray *controllers;     /* of VfOvfController *: the bus-specific ones */
     char *nic_subtype;
     char *nic_name;
-    GHashTable *nic_models;    /* libvirt NIC model → ResourceSubType */
-    GHashTable *os;            /* OS name → "CIMID" or "CIMID;vmwOsType" */
+    GHashTable *nic_models; /* libvirt NIC model → ResourceSubType */
+    GHashTable *os;         /* OS name → "CIMID" or "CIMID;vmwOsType" */
 } VfOvfProfile;
 
 /* Upper bound on the size of a profile file: they are a few hundred bytes. */
@@ -57,35 +57,35 @@ char **vf_ovf_profile_list(const char *dir);
 
 /* One disk of a multi-disk descriptor. */
 typedef struct VfOvfDisk {
-    const char *href;     /* file name in the appliance; NULL: a scratch disk made at deploy time */
-    uint64_t file_size;   /* exact bytes of that file */
-    uint64_t capacity;    /* virtual size in bytes */
-    uint64_t populated;   /* allocated bytes */
-    const char *bus;      /* the source's bus (virtio, scsi, sata, ide...); NULL: the profile's */
-    const char *label;    /* shown as the Item's Description (e.g. "vda"); NULL: a default */
+    const char *href;   /* file name in the appliance; NULL: a scratch disk made at deploy time */
+    uint64_t file_size; /* exact bytes of that file */
+    uint64_t capacity;  /* virtual size in bytes */
+    uint64_t populated; /* allocated bytes */
+    const char *bus;    /* the source's bus (virtio, scsi, sata, ide...); NULL: the profile's */
+    const char *label;  /* shown as the Item's Description (e.g. "vda"); NULL: a default */
 } VfOvfDisk;
 
 /* One network adapter. */
 typedef struct VfOvfNic {
-    const char *model;    /* libvirt model (virtio, e1000...); NULL: the profile's adapter */
-    const char *mac;      /* "52:54:00:..."; NULL: the hypervisor picks one */
-    const char *network;  /* NULL: VfOvfParams.network */
+    const char *model;   /* libvirt model (virtio, e1000...); NULL: the profile's adapter */
+    const char *mac;     /* "52:54:00:..."; NULL: the hypervisor picks one */
+    const char *network; /* NULL: VfOvfParams.network */
 } VfOvfNic;
 
 /* Largest number of disks and NICs one descriptor takes. */
 #define VF_OVF_MAX_DISKS 64u
-#define VF_OVF_MAX_NICS 32u
+#define VF_OVF_MAX_NICS  32u
 
 /* What goes into one descriptor. Strings are borrowed. */
 typedef struct VfOvfParams {
-    const char *name;          /* VirtualSystem id and name */
-    const VfOvfDisk *disks;    /* at least one */
+    const char *name;       /* VirtualSystem id and name */
+    const VfOvfDisk *disks; /* at least one */
     size_t n_disks;
     unsigned vcpus;
     uint64_t memory_mib;
-    const char *os;            /* key of the profile's [os] group; NULL: "linux" */
-    const char *network;       /* network name; NULL: "VM Network" */
-    const char *product;       /* ProductSection; all three may be NULL */
+    const char *os;      /* key of the profile's [os] group; NULL: "linux" */
+    const char *network; /* network name; NULL: "VM Network" */
+    const char *product; /* ProductSection; all three may be NULL */
     const char *vendor;
     const char *version;
     /* When nics_given, exactly these adapters (possibly none); otherwise
@@ -102,15 +102,15 @@ const VfOvfController *vf_ovf_profile_controller(const VfOvfProfile *p, const ch
 const char *vf_ovf_profile_nic(const VfOvfProfile *p, const char *model);
 
 /* Limits on what a descriptor may ask for (what ESXi 8 supports). */
-#define VF_OVF_MAX_VCPUS 768u
+#define VF_OVF_MAX_VCPUS      768u
 #define VF_OVF_MAX_MEMORY_MIB (24ull * 1024 * 1024)
 
 /*
  * Builds the descriptor. On success *xml is a NUL-terminated, g_malloc'd
  * UTF-8 document of *len bytes (the caller frees it with g_free).
  */
-int vf_ovf_build(const VfOvfProfile *profile, const VfOvfParams *params, char **xml,
-                 size_t *len, GError **error);
+int vf_ovf_build(const VfOvfProfile *profile, const VfOvfParams *params, char **xml, size_t *len,
+                 GError **error);
 
 /* The scratch disk size for per-core sizing: per_core × vcpus, in bytes;
  * fails (VF_ERROR_USAGE) on overflow. */

@@ -20,21 +20,21 @@
 
 #include <errno.h>
 
-#define QCOW2_MAGIC 0x514649fbu
-#define QCOW2_VERSION 3u
-#define CLUSTER_BITS 16u
-#define CLUSTER_SIZE (1u << CLUSTER_BITS)
-#define L2_ENTRIES (CLUSTER_SIZE / 8u)                      /* 8192 */
-#define L2_COVERAGE ((uint64_t)L2_ENTRIES * CLUSTER_SIZE)   /* 512 MiB */
-#define REFCOUNT_ORDER 4u                                   /* 16-bit */
-#define REFCOUNTS_PER_BLOCK (CLUSTER_SIZE / 2u)             /* 32768 */
-#define HEADER_LENGTH 104u
+#define QCOW2_MAGIC         0x514649fbu
+#define QCOW2_VERSION       3u
+#define CLUSTER_BITS        16u
+#define CLUSTER_SIZE        (1u << CLUSTER_BITS)
+#define L2_ENTRIES          (CLUSTER_SIZE / 8u)                   /* 8192 */
+#define L2_COVERAGE         ((uint64_t)L2_ENTRIES * CLUSTER_SIZE) /* 512 MiB */
+#define REFCOUNT_ORDER      4u                                    /* 16-bit */
+#define REFCOUNTS_PER_BLOCK (CLUSTER_SIZE / 2u)                   /* 32768 */
+#define HEADER_LENGTH       104u
 
-#define QCOW_OFLAG_COPIED (1ull << 63)
+#define QCOW_OFLAG_COPIED     (1ull << 63)
 #define QCOW_OFLAG_COMPRESSED (1ull << 62)
 /* For 64 KiB clusters: bits 0..53 are the byte offset, 54..61 the number of
  * additional 512-byte sectors (qcow2.txt, "Compressed Clusters Descriptor"). */
-#define CSIZE_SHIFT (62u - (CLUSTER_BITS - 8u))
+#define CSIZE_SHIFT  (62u - (CLUSTER_BITS - 8u))
 #define COFFSET_MASK ((1ull << CSIZE_SHIFT) - 1)
 /* qcow2 allows up to 2^56 bytes of host offsets; bound the virtual size to
  * what qemu accepts (QCOW_MAX_L1_SIZE 32 MiB of L1 → 2 EiB at 64 KiB). We
@@ -43,16 +43,18 @@
 typedef struct Qcow2 {
     bool compress;
     uint32_t l1_size;
-    uint64_t *l1;       /* host offsets (with COPIED), CPU order */
-    uint64_t *l2;       /* current L2 table, CPU order */
-    int64_t l2_region;  /* region of the current L2 table, -1 if none */
+    uint64_t *l1;      /* host offsets (with COPIED), CPU order */
+    uint64_t *l2;      /* current L2 table, CPU order */
+    int64_t l2_region; /* region of the current L2 table, -1 if none */
     bool l2_used;
-    GArray *refcounts;  /* guint16 per host cluster */
+    GArray *refcounts; /* guint16 per host cluster */
 } Qcow2;
 
 static const char *const on_off[] = {"on", "off", NULL};
 static const VfOptionSpec qcow2_options[] = {
-    {.key = "compress", .default_value = "on", .choices = on_off,
+    {.key = "compress",
+     .default_value = "on",
+     .choices = on_off,
      .help = "store clusters deflate-compressed (what OpenStack/KVM images use)"},
     {0},
 };

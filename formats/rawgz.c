@@ -19,10 +19,10 @@
 
 /* A zero run is emitted in members of at most this many units (4 MiB): long
  * enough that holes cost little space, short enough to compress quickly. */
-#define ZERO_CHUNK_UNITS 64u
-#define GZIP_HEADER_SIZE 10u
+#define ZERO_CHUNK_UNITS  64u
+#define GZIP_HEADER_SIZE  10u
 #define GZIP_TRAILER_SIZE 8u
-#define GZIP_OS_UNIX 3u
+#define GZIP_OS_UNIX      3u
 
 typedef struct ZeroMember {
     uint8_t *bytes;
@@ -31,7 +31,7 @@ typedef struct ZeroMember {
 
 typedef struct RawGz {
     VfCompressor *c;
-    uint64_t zero_pending; /* zero bytes not yet emitted */
+    uint64_t zero_pending;                         /* zero bytes not yet emitted */
     ZeroMember zero_members[ZERO_CHUNK_UNITS + 1]; /* by unit count; lazily built */
 } RawGz;
 
@@ -48,7 +48,8 @@ static int build_member(RawGz *g, const uint8_t *data, size_t len, uint8_t **out
     size_t cap = GZIP_HEADER_SIZE + vf_deflate32_bound(g->c, len) + GZIP_TRAILER_SIZE;
     uint8_t *m = g_malloc(cap);
     gzip_header(m);
-    size_t n = vf_deflate32(g->c, data, len, m + GZIP_HEADER_SIZE, cap - GZIP_HEADER_SIZE - GZIP_TRAILER_SIZE);
+    size_t n = vf_deflate32(g->c, data, len, m + GZIP_HEADER_SIZE,
+                            cap - GZIP_HEADER_SIZE - GZIP_TRAILER_SIZE);
     if (n == 0) {
         g_free(m);
         return -EIO;
@@ -93,8 +94,7 @@ static int emit_zeros(VfWriter *w, GError **error)
     }
     return 0;
 fail:
-    g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "deflate failed for %s",
-                vf_sink_path(w->sink));
+    g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "deflate failed for %s", vf_sink_path(w->sink));
     return -EIO;
 }
 

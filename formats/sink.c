@@ -22,8 +22,8 @@ struct VfSink {
     char *temp_path; /* NULL when the file is unnamed (O_TMPFILE) */
     int fd;
     unsigned flags;
-    uint64_t offset;      /* logical append position */
-    uint64_t file_pos;    /* where the fd's data ends (buffer flushed up to here) */
+    uint64_t offset;   /* logical append position */
+    uint64_t file_pos; /* where the fd's data ends (buffer flushed up to here) */
     uint8_t *buf;
     size_t buf_len;
     bool patched;
@@ -31,9 +31,9 @@ struct VfSink {
     bool committed;
     EVP_MD_CTX *md;
     const volatile int *cancel;
-    VfSink *parent;  /* set for views */
-    VfSink *tee;     /* views: a second file receiving the same bytes */
-    uint64_t base;   /* parent offset where the view starts */
+    VfSink *parent; /* set for views */
+    VfSink *tee;    /* views: a second file receiving the same bytes */
+    uint64_t base;  /* parent offset where the view starts */
     char sha256[2 * EVP_MAX_MD_SIZE + 1];
 };
 
@@ -77,7 +77,7 @@ char *vf_digest_hex(const char *algorithm, const void *data, size_t len)
     return hex;
 }
 
-G_DEFINE_QUARK(vf-error-quark, vf_error)
+G_DEFINE_QUARK(vf - error - quark, vf_error)
 
 int vf_set_errno(GError **error, VfErrorCode code, int errnum, const char *fmt, ...)
 {
@@ -424,8 +424,7 @@ int vf_sink_commit(VfSink *s, GError **error)
     if (r < 0) {
         if (r == -EEXIST) {
             g_set_error(error, VF_ERROR, VF_ERROR_OUTPUT,
-                        "%s appeared while converting; not replaced (use --force)",
-                        s->final_path);
+                        "%s appeared while converting; not replaced (use --force)", s->final_path);
             return r;
         }
         return vf_set_errno(error, VF_ERROR_OUTPUT, -r, "cannot create %s", s->final_path);

@@ -17,14 +17,14 @@
 
 #include <errno.h>
 
-#define VDI_SIGNATURE 0xbeda107fu
-#define VDI_VERSION 0x00010001u
-#define VDI_HEADER_SIZE 0x180u
+#define VDI_SIGNATURE    0xbeda107fu
+#define VDI_VERSION      0x00010001u
+#define VDI_HEADER_SIZE  0x180u
 #define VDI_TYPE_DYNAMIC 1u
-#define VDI_BLOCK_SIZE VF_BATCH_SIZE
-#define VDI_UNALLOCATED 0xffffffffu
-#define VDI_BMAP_OFFSET 0x200u
-#define VDI_DATA_ALIGN VF_MIB
+#define VDI_BLOCK_SIZE   VF_BATCH_SIZE
+#define VDI_UNALLOCATED  0xffffffffu
+#define VDI_BMAP_OFFSET  0x200u
+#define VDI_DATA_ALIGN   VF_MIB
 /* qemu: VDI_BLOCKS_IN_IMAGE_MAX = 0x3fffffff blocks of 1 MiB; its size
  * checks also keep the block map under 4 GiB. */
 #define VDI_MAX_BLOCKS 0x3fffffffull

@@ -22,17 +22,17 @@
 /* Units per batch. A batch (1 MiB) is one VDI block and half a VHD block;
  * it is the granule the pipeline hands from the reader to the writers. */
 #define VF_BATCH_UNITS 16u
-#define VF_BATCH_SIZE (VF_UNIT_SIZE * VF_BATCH_UNITS)
-#define VF_MIB (1024ull * 1024ull)
-#define VF_GIB (1024ull * VF_MIB)
-#define VF_TIB (1024ull * VF_GIB)
+#define VF_BATCH_SIZE  (VF_UNIT_SIZE * VF_BATCH_UNITS)
+#define VF_MIB         (1024ull * 1024ull)
+#define VF_GIB         (1024ull * VF_MIB)
+#define VF_TIB         (1024ull * VF_GIB)
 
 /* Largest input accepted: 64 TiB. Every writer has its own (smaller) limit;
  * this one bounds arithmetic before any writer looks at the size. */
 #define VF_MAX_DISK_SIZE (64ull * VF_TIB)
 
-#define VF_ROUND_UP(x, a) ((((x) + (a) - 1) / (a)) * (a))
-#define VF_DIV_ROUND_UP(x, a) (((x) + (a) - 1) / (a))
+#define VF_ROUND_UP(x, a)     ((((x) + (a)-1) / (a)) * (a))
+#define VF_DIV_ROUND_UP(x, a) (((x) + (a)-1) / (a))
 
 GQuark vf_error_quark(void);
 #define VF_ERROR vf_error_quark()

@@ -22,31 +22,33 @@
 
 #include <errno.h>
 
-#define VHD_FOOTER_SIZE 512u
+#define VHD_FOOTER_SIZE     512u
 #define VHD_DYN_HEADER_SIZE 1024u
-#define VHD_BAT_OFFSET 1536u
-#define VHD_BLOCK_SIZE (2u * 1024u * 1024u)
-#define VHD_BITMAP_SIZE 512u /* 4096 sectors / 8 */
-#define VHD_TYPE_FIXED 2u
-#define VHD_TYPE_DYNAMIC 3u
-#define VHD_UNUSED 0xffffffffu
+#define VHD_BAT_OFFSET      1536u
+#define VHD_BLOCK_SIZE      (2u * 1024u * 1024u)
+#define VHD_BITMAP_SIZE     512u /* 4096 sectors / 8 */
+#define VHD_TYPE_FIXED      2u
+#define VHD_TYPE_DYNAMIC    3u
+#define VHD_UNUSED          0xffffffffu
 /* The specification caps VHDs at 2040 GiB. */
 #define VHD_MAX_SIZE (2040ull * VF_GIB)
 /* Seconds between the Unix epoch and the VHD epoch (2000-01-01 00:00 UTC). */
-#define VHD_EPOCH 946684800ll
+#define VHD_EPOCH                   946684800ll
 #define VMFORGE_VHD_CREATOR_VERSION 0x00000001u
 
 typedef struct Vhd {
     bool fixed;
     uint32_t max_entries;
-    uint32_t *bat;       /* CPU order: sector of each block's bitmap */
-    bool block_open;     /* the current block has been allocated */
+    uint32_t *bat;   /* CPU order: sector of each block's bitmap */
+    bool block_open; /* the current block has been allocated */
     uint64_t cur_block;
 } Vhd;
 
 static const char *const vhd_types[] = {"dynamic", "fixed", NULL};
 static const VfOptionSpec vhd_options[] = {
-    {.key = "type", .default_value = "dynamic", .choices = vhd_types,
+    {.key = "type",
+     .default_value = "dynamic",
+     .choices = vhd_types,
      .help = "dynamic (sparse) or fixed (what Azure accepts; size rounded to 1 MiB)"},
     {0},
 };
@@ -104,7 +106,8 @@ static int vhd_open(VfWriter *w, GError **error)
     for (uint32_t i = 0; i < v->max_entries; i++)
         v->bat[i] = VHD_UNUSED;
     vf_sink_will_patch(w->sink);
-    uint64_t first_block = VF_ROUND_UP(VHD_BAT_OFFSET + (uint64_t)v->max_entries * 4, VF_SECTOR_SIZE);
+    uint64_t first_block =
+        VF_ROUND_UP(VHD_BAT_OFFSET + (uint64_t)v->max_entries * 4, VF_SECTOR_SIZE);
     return vf_sink_write_zeros(w->sink, first_block, error);
 }
 

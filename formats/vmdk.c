@@ -28,23 +28,23 @@
 
 #include <errno.h>
 
-#define SPARSE_MAGIC 0x564d444bu /* "KDMV" */
-#define GRAIN_SECTORS 128u       /* 64 KiB */
-#define GT_ENTRIES 512u
-#define GT_BYTES (GT_ENTRIES * 4u)
-#define GT_SECTORS (GT_BYTES / VF_SECTOR_SIZE)
-#define GT_COVERAGE ((uint64_t)GT_ENTRIES * VF_UNIT_SIZE) /* 32 MiB */
-#define GD_AT_END 0xffffffffffffffffull
+#define SPARSE_MAGIC  0x564d444bu /* "KDMV" */
+#define GRAIN_SECTORS 128u        /* 64 KiB */
+#define GT_ENTRIES    512u
+#define GT_BYTES      (GT_ENTRIES * 4u)
+#define GT_SECTORS    (GT_BYTES / VF_SECTOR_SIZE)
+#define GT_COVERAGE   ((uint64_t)GT_ENTRIES * VF_UNIT_SIZE) /* 32 MiB */
+#define GD_AT_END     0xffffffffffffffffull
 
-#define FLAG_NL_DETECT (1u << 0)
+#define FLAG_NL_DETECT    (1u << 0)
 #define FLAG_REDUNDANT_GT (1u << 1)
-#define FLAG_COMPRESSED (1u << 16)
-#define FLAG_MARKERS (1u << 17)
-#define COMPRESS_DEFLATE 1u
+#define FLAG_COMPRESSED   (1u << 16)
+#define FLAG_MARKERS      (1u << 17)
+#define COMPRESS_DEFLATE  1u
 
-#define MARKER_EOS 0u
-#define MARKER_GT 1u
-#define MARKER_GD 2u
+#define MARKER_EOS    0u
+#define MARKER_GT     1u
+#define MARKER_GD     2u
 #define MARKER_FOOTER 3u
 
 /* Grain table entries and the GD are 32-bit sector numbers, so the file
@@ -55,15 +55,15 @@
 
 typedef struct Vmdk {
     bool stream;
-    uint64_t capacity;     /* sectors */
+    uint64_t capacity; /* sectors */
     uint64_t n_gts;
     uint32_t desc_sectors;
-    uint8_t header[512];   /* kept for the footer */
+    uint8_t header[512]; /* kept for the footer */
     /* stream */
-    uint32_t *gt;          /* current grain table, CPU order */
-    int64_t gt_index;      /* -1: none */
+    uint32_t *gt;     /* current grain table, CPU order */
+    int64_t gt_index; /* -1: none */
     bool gt_used;
-    uint32_t *gd;          /* sector of each GT, 0 when absent */
+    uint32_t *gd; /* sector of each GT, 0 when absent */
     /* monolithicSparse */
     uint64_t gd_sector, rgd_sector, gts_sector, rgts_sector;
 } Vmdk;
@@ -71,13 +71,23 @@ typedef struct Vmdk {
 static const char *const subformats[] = {"streamOptimized", "monolithicSparse", NULL};
 static const char *const adapters[] = {"lsilogic", "buslogic", "ide", "legacyESX", NULL};
 static const VfOptionSpec vmdk_options[] = {
-    {.key = "subformat", .default_value = "streamOptimized", .choices = subformats,
+    {.key = "subformat",
+     .default_value = "streamOptimized",
+     .choices = subformats,
      .help = "streamOptimized (for OVAs and uploads) or monolithicSparse (for hosted VMware)"},
-    {.key = "adapter", .default_value = "lsilogic", .choices = adapters,
+    {.key = "adapter",
+     .default_value = "lsilogic",
+     .choices = adapters,
      .help = "ddb.adapterType; also decides the geometry (IDE: 16 heads, SCSI: 255)"},
-    {.key = "hwversion", .default_value = "4", .min = 3, .max = 21,
+    {.key = "hwversion",
+     .default_value = "4",
+     .min = 3,
+     .max = 21,
      .help = "ddb.virtualHWVersion; 4 is read by every VMware product"},
-    {.key = "toolsversion", .default_value = "2147483647", .min = 0, .max = 2147483647,
+    {.key = "toolsversion",
+     .default_value = "2147483647",
+     .min = 0,
+     .max = 2147483647,
      .help = "ddb.toolsVersion; 2147483647 means tools managed by the guest OS "
              "(open-vm-tools), which vSphere guest customization accepts"},
     {0},
@@ -88,7 +98,7 @@ static char *descriptor_text(VfWriter *w, Vmdk *v)
     const char *adapter = vf_writer_opt(w, "adapter");
     VfChs chs = vf_chs_vmdk(v->capacity, strcmp(adapter, "ide") == 0);
     const uint8_t *id = w->disk->identity;
-    uint32_t cid = vf_get_be32(id) ;
+    uint32_t cid = vf_get_be32(id);
     if (cid == 0xffffffffu) /* reserved for "no parent" */
         cid = 0xfffffffeu;
     GString *s = g_string_new(NULL);

@@ -37,7 +37,7 @@ typedef struct VfUnit {
     uint32_t adler32;    /* Adler-32 of all VF_UNIT_SIZE bytes, with VF_NEED_ADLER32 */
     const uint8_t *d32;  /* raw deflate (32 KiB window) of all VF_UNIT_SIZE bytes */
     uint32_t d32_len;
-    const uint8_t *d4k;  /* raw deflate (4 KiB window); d4k_len 0: did not compress */
+    const uint8_t *d4k; /* raw deflate (4 KiB window); d4k_len 0: did not compress */
     uint32_t d4k_len;
 } VfUnit;
 
@@ -77,10 +77,10 @@ typedef struct VfOptionSpec {
 typedef struct VfWriter VfWriter;
 
 typedef struct VfWriterOps {
-    const char *name;      /* as written in --to, e.g. "qcow2" */
-    const char *extension; /* file name suffix without the dot */
-    const char *summary;   /* one line for --list-formats */
-    const char *size_rule; /* how the virtual size is rounded, for docs */
+    const char *name;            /* as written in --to, e.g. "qcow2" */
+    const char *extension;       /* file name suffix without the dot */
+    const char *summary;         /* one line for --list-formats */
+    const char *size_rule;       /* how the virtual size is rounded, for docs */
     const VfOptionSpec *options; /* terminated by an entry with key NULL */
     size_t priv_size;
     /* Writes into something its `extra` names, not a file: the converter
@@ -107,9 +107,9 @@ struct VfWriter {
     const VfDiskInfo *disk;
     GHashTable *options; /* key → value, validated, defaults filled in */
     uint64_t virtual_size;
-    unsigned needs;      /* VfNeeds */
+    unsigned needs; /* VfNeeds */
     void *priv;
-    const void *extra;   /* VfOutputSpec.extra */
+    const void *extra; /* VfOutputSpec.extra */
     /* Content fingerprint, folded from the units' CRC-32s in order. Writers
      * whose IDs sit in trailing metadata derive them from it. */
     GChecksum *fingerprint;

@@ -6,11 +6,11 @@
  * mutations. Each input must give a recipe or an error naming a position.
  */
 #include "fuzz-main.h"
-#include "customize-ops.h"
-#include "kickstart.h"
-#include "recipe.h"
-#include "targets.h"
-#include "template.h"
+#include "install/kickstart.h"
+#include "recipe/customize-ops.h"
+#include "recipe/recipe.h"
+#include "recipe/targets.h"
+#include "recipe/template.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

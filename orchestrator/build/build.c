@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "build.h"
+
+#include "cache.h"
+#include "convert.h"
+#include "customize/customize.h"
+#include "formats/vf.h"
+#include "formats/writer.h"
+#include "guestfs/guest.h"
+#include "install/install.h"
+#include "recipe/customize-ops.h"
+#include "recipe/targets.h"
+#include "report.h"
+#include "util/exit-codes.h"
+#include "util/signals.h"
+#include "util/util.h"
+#include "virt/virt.h"
+#include "vmforge-config.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define CMD "build"
+
+typedef struct {
+    const VmfBuildOptions *o;
+    VmfProgressMode mode;
+    VmfRecipe *recipe;
+    VmfTargets *targets;
+    char *outdir; /* absolute */
+    char *logdir;
+    char *workdir; /* OUT/.vmforge-build-XXXXXX while the base disk is made */
+    VmfCache *cache;
+    char *key;
+    GArray *stages; /* VmfStageTime */
+    char *libvirt_version, *qemu_version, *libguestfs_version;
+} Build;
+
+static void build_clear(Build *b)
+{
+    if (b->workdir)
+        vmf_remove_workdir(b->workdir);
+    g_free(b->workdir);
+    vmf_recipe_free(b->recipe);
+    vmf_targets_free(b->targets);
+    g_free(b->outdir);
+    g_free(b->logdir);
+    vmf_cache_free(b->cache);
+    g_free(b->key);
+    if (b->stages)
+        g_array_unref(b->stages);
+    g_free(b->libvirt_version);
+    g_free(b->qemu_version);
+    g_free(b->libguestfs_version);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Build, build_clear)
+
+/* A line about the build's course: timestamped when not on a terminal. */
+#define say(b, ...) vmf_progress_say((b)->mode, "build", __VA_ARGS__)
+
+static void stage_time(Build *b, const char *name, const char *status, double seconds)
+{
+    VmfStageTime s = {.name = name, .status = status, .seconds = seconds};
+    g_array_append_val(b->stages, s);
+}
+
+static int fail_with(const GError *err, int rc)
+{
+    vmf_error(CMD, "%s", err ? err->message : "failed");
+    return rc;
+}
+
+/* The cache key: SHA-256 over everything that determines the base disk. */
+static int compute_key(Build *b, GError **error)
+{
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    VmfFingerprint fp = vmf_cache_fingerprint(b->cache, sum);
+    vmf_fp_add(&fp, "vmforge-base-disk", "1");
+    vmf_fp_add(&fp, "vmforge", VMFORGE_VERSION);
+    int rc = vmf_install_fingerprint(b->recipe, &fp, error);
+    if (rc)
+        return rc;
+    rc = vmf_customize_fingerprint(b->recipe, &fp, error);
+    if (rc)
+        return rc;
+    b->key = g_strdup(g_checksum_get_string(sum));
+    return 0;
+}
+
+static const char *extras_text(const VmfTarget *t, const char *name, char *buf, size_t len)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+    if (t->extras & VMF_EXTRA_LIBVIRT_XML)
+        g_string_append_printf(s, ", %s.xml", name);
+    if (t->extras & VMF_EXTRA_XL_CFG)
+        g_string_append_printf(s, ", %s.cfg", name);
+    if (t->extras & VMF_EXTRA_OPENSTACK)
+        g_string_append_printf(s, ", %s.openstack.json", name);
+    g_strlcpy(buf, s->str, len);
+    return buf;
+}
+
+static int print_plan(Build *b, bool cached)
+{
+    const VmfRecipe *r = b->recipe;
+    g_autoptr(VmfCustomize) c = vmf_customize_parse(r, NULL);
+    VmfVerify v = {0};
+    bool boot = vmf_verify_parse(r, &v, NULL) && v.boot;
+    vmf_verify_clear(&v);
+    g_autofree char *disk = vf_format_size(r->disk_size);
+    printf("Plan for %s %s (%s)\n", r->name, r->version ? r->version : "", r->path);
+    printf("  base disk  %s raw MBR, cache key %s\n", disk, b->key);
+    printf("             %s\n", cached && !b->o->rebuild
+                                    ? "in the cache: install and customize are skipped"
+                                    : (cached ? "in the cache, but --rebuild: made again"
+                                              : "not in the cache: made now"));
+    printf("  install    %s, %u vCPU, %" G_GUINT64_FORMAT " MiB, accel %s\n",
+           r->iso ? r->iso : r->kernel, r->vcpus, r->memory >> 20, b->o->accel);
+    printf("  customize  %u operation%s%s\n", c ? c->ops->len : 0, c && c->ops->len == 1 ? "" : "s",
+           c && c->explicit_sysprep ? "" : ", then the default sysprep");
+    printf("  verify     HEPiX rules%s\n", boot ? ", boot check" : "");
+    printf("  convert    one pass, deflate level %d, into %s:\n", b->targets->level, b->outdir);
+    for (guint i = 0; i < b->targets->targets->len; i++) {
+        const VmfTarget *t = g_ptr_array_index(b->targets->targets, i);
+        char buf[256];
+        const VfWriterOps *ops = vf_writer_find(t->format);
+        printf("    %-12s %-24s %s/%s.%s%s\n", t->name, t->spec, t->name, r->name, ops->extension,
+               extras_text(t, r->name, buf, sizeof(buf)));
+    }
+    if (b->targets->scratch_size) {
+        g_autofree char *s = vf_format_size(b->targets->scratch_size);
+        g_autofree char *pc = vf_format_size(b->targets->scratch_per_core);
+        printf("  scratch    %s%s%s%s, created at deploy time\n", s,
+               b->targets->scratch_per_core ? " (" : "", b->targets->scratch_per_core ? pc : "",
+               b->targets->scratch_per_core ? " per vCPU)" : "");
+    }
+    printf("  report     %s/report.json\n", b->outdir);
+    return VMF_EXIT_OK;
+}
+
+static void waiting(const char *lock)
+{
+    fprintf(stderr,
+            "vmforge build: another build is making this base disk; waiting for it "
+            "(%s)\n",
+            lock);
+}
+
+static char *entry_info(Build *b, const VmfInstallResult *ir, const VmfCustomizeResult *cr)
+{
+    g_autoptr(JsonBuilder) j = json_builder_new();
+    json_builder_begin_object(j);
+    json_builder_set_member_name(j, "recipe");
+    json_builder_add_string_value(j, b->recipe->path);
+    json_builder_set_member_name(j, "name");
+    json_builder_add_string_value(j, b->recipe->name);
+    json_builder_set_member_name(j, "vmforge");
+    json_builder_add_string_value(j, VMFORGE_VERSION);
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *when = g_date_time_format_iso8601(now);
+    json_builder_set_member_name(j, "created");
+    json_builder_add_string_value(j, when);
+    json_builder_set_member_name(j, "media");
+    json_builder_add_string_value(j, ir->media ? ir->media : "kernel and initrd");
+    json_builder_set_member_name(j, "install_seconds");
+    json_builder_add_double_value(j, ir->seconds);
+    json_builder_set_member_name(j, "customize_seconds");
+    json_builder_add_double_value(j, cr->total_seconds);
+    json_builder_set_member_name(j, "boot_check_seconds");
+    json_builder_add_double_value(j, cr->boot_seconds);
+    json_builder_end_object(j);
+    return vmf_json_text(j);
+}
+
+/* Warns when the work folder may not hold the disk while it is installed. */
+static void check_install_space(Build *b)
+{
+    struct statvfs vfs;
+    if (statvfs(b->outdir, &vfs) < 0)
+        return;
+    uint64_t free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (free_bytes >= b->recipe->disk_size)
+        return;
+    g_autofree char *f = vf_format_size(free_bytes);
+    g_autofree char *d = vf_format_size(b->recipe->disk_size);
+    fprintf(stderr,
+            "vmforge build: warning: %s has %s free and the disk is %s; the install fails if "
+            "the guest writes more than that\n",
+            b->outdir, f, d);
+}
+
+/* Makes the base disk into the locked cache entry: disk, install,
+ * customize (with the recipe's verify), in a work folder under OUT. */
+static int make_base(Build *b, VmfCacheEntry *entry)
+{
+    const VmfBuildOptions *o = b->o;
+    g_autoptr(GError) err = NULL;
+    check_install_space(b);
+    b->workdir = g_strdup_printf("%s/.vmforge-build-%s-XXXXXX", b->outdir, b->recipe->name);
+    if (!g_mkdtemp_full(b->workdir, 0755)) {
+        vmf_error(CMD, "%s: %s", b->outdir, g_strerror(errno));
+        g_clear_pointer(&b->workdir, g_free);
+        return VMF_EXIT_OUTPUT;
+    }
+    say(b, "install: %s on a new %s disk (accel %s; console log %s/%s-install-console.log)",
+        b->recipe->iso ? b->recipe->iso : b->recipe->kernel, b->recipe->name, o->accel, b->logdir,
+        b->recipe->name);
+    VmfInstallOptions io = {
+        .outdir = b->workdir,
+        .uri = o->uri,
+        .accel = o->accel,
+        .console = o->verbosity > 0,
+        .keep_failed = o->keep_failed,
+        .progress = b->mode,
+        .logdir = b->logdir,
+        .keep_dir = b->outdir,
+    };
+    VmfInstallResult ir = {0};
+    int rc = vmf_stage_install(b->recipe, &io, &ir, &err);
+    if (rc != VMF_EXIT_OK) {
+        vmf_error(CMD, "install: %s", err ? err->message : "failed");
+        if (ir.failed_disk)
+            fprintf(stderr, "vmforge build: the failed install's disk was kept: %s\n",
+                    ir.failed_disk);
+        fprintf(stderr, "vmforge build: logs are in %s\n", b->logdir);
+        vmf_install_result_clear(&ir);
+        return rc;
+    }
+    stage_time(b, "install", "ran", ir.seconds);
+    say(b, "install: done in %.0f s (%s)", ir.seconds, ir.media ? ir.media : "kernel and initrd");
+
+    VmfCustomizeOptions co = {
+        .disk = ir.disk,
+        .logdir = b->logdir,
+        .accel = o->accel,
+        .boot_check = -1,
+        .uri = o->uri,
+        .progress = b->mode,
+    };
+    VmfCustomizeResult cr = {0};
+    say(b, "customize: through libguestfs (log %s/%s-customize.log)", b->logdir, b->recipe->name);
+    rc = vmf_stage_customize(b->recipe, &co, &cr, &err);
+    if (rc != VMF_EXIT_OK) {
+        vmf_error(CMD, "customize: %s", err ? err->message : "failed");
+        fprintf(stderr, "vmforge build: logs are in %s\n", b->logdir);
+        vmf_install_result_clear(&ir);
+        vmf_customize_result_clear(&cr);
+        return rc;
+    }
+    stage_time(b, "customize", "ran", cr.total_seconds - cr.boot_seconds);
+    stage_time(b, "verify", cr.boot_seconds > 0 ? "ran" : "skipped", cr.boot_seconds);
+    say(b, "customize: %u operation%s in %.0f s%s", cr.operations, cr.operations == 1 ? "" : "s",
+        cr.total_seconds, cr.boot_seconds > 0 ? " (boot check passed)" : "");
+    if (vmf_interrupted) {
+        vmf_install_result_clear(&ir);
+        vmf_customize_result_clear(&cr);
+        return vmf_signals_exit_code();
+    }
+    g_autofree char *info = entry_info(b, &ir, &cr);
+    rc = vmf_cache_entry_commit(entry, ir.disk, info, &err) < 0 ? VMF_EXIT_OUTPUT : VMF_EXIT_OK;
+    vmf_install_result_clear(&ir);
+    vmf_customize_result_clear(&cr);
+    if (rc != VMF_EXIT_OK)
+        return fail_with(err, rc);
+    say(b, "base disk: kept in the cache as %s", vmf_cache_entry_disk(entry));
+    return VMF_EXIT_OK;
+}
+
+static void print_summary(const Build *b, GArray *arts, double seconds)
+{
+    if (b->o->json)
+        return;
+    printf("Built %s in %.0f s; %u file%s in %s:\n", b->recipe->name, seconds, arts->len,
+           arts->len == 1 ? "" : "s", b->outdir);
+    for (guint i = 0; i < arts->len; i++) {
+        const VmfBuildArtefact *a = &g_array_index(arts, VmfBuildArtefact, i);
+        g_autofree char *size = vf_format_size(a->file_size);
+        const char *rel =
+            g_str_has_prefix(a->path, b->outdir) ? a->path + strlen(b->outdir) + 1 : a->path;
+        printf("  %-12s %-15s %10s  %s\n", a->target, a->format, size, rel);
+    }
+    printf("Report: %s/report.json\n", b->outdir);
+}
+
+static void collect_versions(Build *b)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmfVirt) v = vmf_virt_open(b->o->uri, &err);
+    if (v)
+        vmf_virt_version_parts(v, &b->libvirt_version, &b->qemu_version);
+    b->libguestfs_version = vmf_guest_library_version();
+}
+
+int vmf_build(const VmfBuildOptions *o)
+{
+    g_auto(Build) b = {.o = o};
+    g_autoptr(GError) err = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(GDateTime) started = g_date_time_new_now_utc();
+    b.mode = o->verbosity < 0 ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO;
+    if (b.mode == VMF_PROGRESS_AUTO)
+        b.mode = isatty(STDERR_FILENO) ? VMF_PROGRESS_TTY : VMF_PROGRESS_PLAIN;
+    b.stages = g_array_new(false, true, sizeof(VmfStageTime));
+
+    b.recipe = vmf_recipe_load(o->recipe, o->vars, &err);
+    if (!b.recipe)
+        return fail_with(err, vmf_recipe_exit_code(err));
+    b.targets = vmf_targets_parse(b.recipe, vmf_templates_dir(), &err);
+    if (!b.targets)
+        return fail_with(err, VMF_EXIT_INPUT);
+    if (!vmf_targets_select(b.targets, o->only, &err))
+        return fail_with(err, VMF_EXIT_USAGE);
+    /* The customize list and verify section are checked now, not after a
+     * half-hour install. */
+    {
+        g_autoptr(VmfCustomize) c = vmf_customize_parse(b.recipe, &err);
+        VmfVerify v = {0};
+        bool ok = c && vmf_verify_parse(b.recipe, &v, &err);
+        vmf_verify_clear(&v);
+        if (!ok)
+            return fail_with(err, VMF_EXIT_INPUT);
+    }
+    /* Checked before a half-hour install, not after it. */
+    int64_t epoch;
+    if (vmf_source_date_epoch(&epoch) < 0) {
+        vmf_error(CMD, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds since 1970",
+                  g_getenv("SOURCE_DATE_EPOCH"));
+        return VMF_EXIT_USAGE;
+    }
+    b.outdir = g_canonicalize_filename(o->outdir ? o->outdir : ".", NULL);
+    b.logdir = g_build_filename(b.outdir, "logs", NULL);
+    g_autofree char *cache_dir = vmf_cache_default_dir(o->cache_dir);
+    vmf_signals_install();
+    b.cache = vmf_cache_open(cache_dir, &err);
+    if (!b.cache)
+        return fail_with(err, err->code);
+    int rc = compute_key(&b, &err);
+    if (rc)
+        return fail_with(err, rc);
+
+    if (o->dry_run) {
+        g_autofree char *disk = g_strdup_printf("%s/base/%s/disk.raw", cache_dir, b.key);
+        g_autofree char *info = g_strdup_printf("%s/base/%s/entry.json", cache_dir, b.key);
+        return print_plan(&b, g_file_test(disk, G_FILE_TEST_EXISTS) &&
+                                  g_file_test(info, G_FILE_TEST_EXISTS));
+    }
+    if (g_mkdir_with_parents(b.outdir, 0755) < 0) {
+        vmf_error(CMD, "%s: %s", b.outdir, g_strerror(errno));
+        return VMF_EXIT_OUTPUT;
+    }
+    say(&b, "%s %s: %u target%s, base disk key %.16s (cache %s)", b.recipe->name,
+        b.recipe->version ? b.recipe->version : "", b.targets->targets->len,
+        b.targets->targets->len == 1 ? "" : "s", b.key, cache_dir);
+
+    /* The base disk: from the cache, or made under the entry's lock. */
+    g_autoptr(VmfCacheEntry) entry = vmf_cache_lock(b.cache, b.key, waiting, &err);
+    if (!entry)
+        return fail_with(err, err->code);
+    const char *cache_status = "hit";
+    if (vmf_cache_entry_valid(entry) && !o->rebuild) {
+        g_autoptr(JsonNode) info = vmf_cache_entry_info(entry);
+        JsonObject *obj = info && JSON_NODE_HOLDS_OBJECT(info) ? json_node_get_object(info) : NULL;
+        const char *created =
+            obj ? json_object_get_string_member_with_default(obj, "created", "?") : "?";
+        say(&b, "install, customize: skipped; the base disk is in the cache (made %s)", created);
+        stage_time(&b, "install", "cached", 0);
+        stage_time(&b, "customize", "cached", 0);
+        stage_time(&b, "verify", "cached", 0);
+    } else {
+        cache_status = vmf_cache_entry_valid(entry) ? "rebuilt" : "miss";
+        rc = make_base(&b, entry);
+        if (rc != VMF_EXIT_OK)
+            return rc;
+    }
+    /* Other builds may use the entry now; the convert reads it through an
+     * open descriptor, which a later --rebuild's rename does not disturb. */
+    g_autofree char *base = g_strdup(vmf_cache_entry_disk(entry));
+    g_clear_pointer(&entry, vmf_cache_entry_free);
+    if (vmf_interrupted)
+        return vmf_signals_exit_code();
+
+    say(&b, "convert: %s into %u target%s in one pass", base, b.targets->targets->len,
+        b.targets->targets->len == 1 ? "" : "s");
+    VmfConvertStage cs = {
+        .recipe = b.recipe,
+        .targets = b.targets,
+        .disk = base,
+        .outdir = b.outdir,
+        .progress = b.mode,
+        .no_sync = o->no_sync,
+        .timestamp = epoch,
+    };
+    VmfConvertResult res = {0};
+    rc = vmf_stage_convert(&cs, &res, &err);
+    if (rc != VMF_EXIT_OK) {
+        vmf_convert_result_clear(&res);
+        return fail_with(err, rc);
+    }
+    stage_time(&b, "convert", "ran", res.convert_seconds);
+    stage_time(&b, "package", "ran", res.package_seconds);
+
+    collect_versions(&b);
+    double seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    VmfReport rep = {
+        .recipe = b.recipe,
+        .accel = o->accel,
+        .libvirt_version = b.libvirt_version,
+        .qemu_version = b.qemu_version,
+        .libguestfs_version = b.libguestfs_version,
+        .cache_key = b.key,
+        .cache_status = cache_status,
+        .base_disk = base,
+        .outdir = b.outdir,
+        .disk_size = res.disk_size,
+        .data_bytes = res.data_bytes,
+        .stages = b.stages,
+        .artefacts = res.artefacts,
+        .started = started,
+        .seconds = seconds,
+    };
+    g_autofree char *json = vmf_report_json(&rep);
+    g_autofree char *report = g_build_filename(b.outdir, "report.json", NULL);
+    if (!g_file_set_contents(report, json, -1, &err)) {
+        vmf_convert_result_clear(&res);
+        return fail_with(err, VMF_EXIT_OUTPUT);
+    }
+    if (o->json)
+        fputs(json, stdout);
+    print_summary(&b, res.artefacts, seconds);
+    vmf_convert_result_clear(&res);
+    return VMF_EXIT_OK;
+}
