@@ -1,19 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "install.h"
 
-#include "util/fingerprint.h"
-
 #include "disk.h"
 #include "formats/vf.h"
 #include "inject.h"
-#include "kickstart.h"
 #include "media.h"
-#include "recipe/template.h"
+#include "plan.h"
 #include "util/exit-codes.h"
+#include "util/fingerprint.h"
 #include "util/signals.h"
 #include "util/util.h"
 #include "virt/console.h"
-#include "virt/domain-xml.h"
 #include "virt/virt.h"
 
 #include <errno.h>
@@ -47,55 +44,6 @@ void vmf_install_result_clear(VmfInstallResult *r)
     g_free(r->failed_disk);
     g_free(r->media);
     memset(r, 0, sizeof(*r));
-}
-
-/* ---- the installer family (templates/installers/FAMILY.conf) ---------------- */
-
-typedef struct {
-    GKeyFile *kf;
-    char *path;
-    char *success;
-    GRegex *failure, *progress;
-} Family;
-
-static void family_clear(Family *f)
-{
-    if (f->kf)
-        g_key_file_unref(f->kf);
-    g_free(f->path);
-    g_free(f->success);
-    if (f->failure)
-        g_regex_unref(f->failure);
-    if (f->progress)
-        g_regex_unref(f->progress);
-}
-
-static bool family_load(Family *f, const char *name, const char *success_override, GError **error)
-{
-    f->path = g_strdup_printf("%s/installers/%s.conf", vmf_templates_dir(), name);
-    f->kf = g_key_file_new();
-    if (!g_key_file_load_from_file(f->kf, f->path, G_KEY_FILE_NONE, error))
-        return false;
-    f->success = success_override ? g_strdup(success_override)
-                                  : g_key_file_get_string(f->kf, "installer", "success", error);
-    if (!f->success)
-        return false;
-    g_autofree char *fail = g_key_file_get_string(f->kf, "installer", "failure", NULL);
-    g_autofree char *prog = g_key_file_get_string(f->kf, "installer", "progress", NULL);
-    if (fail && !(f->failure = g_regex_new(fail, G_REGEX_OPTIMIZE, 0, error)))
-        return false;
-    if (prog && !(f->progress = g_regex_new(prog, G_REGEX_OPTIMIZE, 0, error)))
-        return false;
-    return true;
-}
-
-static GHashTable *family_vars(const Family *f)
-{
-    GHashTable *vars = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_auto(GStrv) keys = g_key_file_get_keys(f->kf, "vars", NULL, NULL);
-    for (char **k = keys; k && *k; k++)
-        g_hash_table_replace(vars, g_strdup(*k), g_key_file_get_string(f->kf, "vars", *k, NULL));
-    return vars;
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -185,150 +133,6 @@ static int stage_boot_file(BootFile *b, const char *host_path, const VmfMedia *m
     return *out ? 0 : VMF_EXIT_FAILURE;
 }
 
-/* ---- planning: everything checked before any domain or volume exists ------------ */
-
-typedef struct {
-    Family family;
-    const char *family_name;
-    VmfMedia *media; /* NULL when kernel/initrd are given without an ISO */
-    char *template_path;
-    VmfRendered *ks;
-    char *logdir, *final_disk, *failed_disk, *ks_path, *console_log, *anaconda_log, *xml_path;
-} Plan;
-
-static void plan_clear(Plan *p);
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Plan, plan_clear)
-
-static void plan_clear(Plan *p)
-{
-    family_clear(&p->family);
-    vmf_media_free(p->media);
-    g_free(p->template_path);
-    vmf_rendered_free(p->ks);
-    g_free(p->logdir);
-    g_free(p->final_disk);
-    g_free(p->failed_disk);
-    g_free(p->ks_path);
-    g_free(p->console_log);
-    g_free(p->anaconda_log);
-    g_free(p->xml_path);
-}
-
-static int plan_make(const VmfRecipe *r, const VmfInstallOptions *o, Plan *p, GError **error)
-{
-    const char *family = r->family;
-    if (r->iso) {
-        p->media = vmf_media_identify(r->iso, error);
-        if (!p->media)
-            return VMF_EXIT_INPUT;
-        if (!family)
-            family = p->media->family;
-    }
-    if (!family)
-        family = "anaconda";
-    p->family_name = family;
-    for (unsigned i = 0; i < 2; i++) {
-        const char *f = i ? r->initrd : r->kernel;
-        if (f && !g_file_test(f, G_FILE_TEST_IS_REGULAR))
-            FAIL(VMF_EXIT_INPUT, "%s: installer %s not found (recipe %s)", f,
-                 i ? "initrd" : "kernel", r->path);
-    }
-    GError *ferr = NULL;
-    if (!family_load(&p->family, family, r->success, &ferr)) {
-        g_set_error(error, vmf_install_error_quark(), VMF_EXIT_INPUT, "installer family %s: %s",
-                    family, ferr->message);
-        g_error_free(ferr);
-        return VMF_EXIT_INPUT;
-    }
-    /* The kickstart template: the recipe's, or the family's default for the
-     * distro on the media. */
-    if (r->kickstart) {
-        p->template_path = g_strdup(r->kickstart);
-    } else {
-        const char *distro = p->media ? p->media->distro : "default";
-        g_autofree char *name = g_key_file_get_string(p->family.kf, "templates", distro, NULL);
-        if (!name)
-            name = g_key_file_get_string(p->family.kf, "templates", "default", NULL);
-        if (!name)
-            FAIL(VMF_EXIT_INPUT,
-                 "%s: no default kickstart; set installer kickstart:", p->family.path);
-        p->template_path = g_strdup_printf("%s/kickstart/%s", vmf_templates_dir(), name);
-    }
-    g_autofree char *text = NULL;
-    if (!g_file_get_contents(p->template_path, &text, NULL, &ferr)) {
-        g_set_error(error, vmf_install_error_quark(), VMF_EXIT_INPUT, "kickstart template: %s",
-                    ferr->message);
-        g_error_free(ferr);
-        return VMF_EXIT_INPUT;
-    }
-    g_autoptr(GHashTable) defaults = family_vars(&p->family);
-    g_autoptr(GHashTable) vars = vmf_kickstart_vars(r, defaults, o->salt, &ferr);
-    if (!vars) {
-        g_set_error(error, vmf_install_error_quark(), VMF_EXIT_INPUT, "%s", ferr->message);
-        g_error_free(ferr);
-        return VMF_EXIT_INPUT;
-    }
-    p->ks = vmf_template_render(p->template_path, text, vars, vmf_kickstart_refused, &ferr);
-    if (!p->ks || !vmf_kickstart_check(p->ks, p->template_path, r, &ferr)) {
-        g_set_error(error, vmf_install_error_quark(), VMF_EXIT_INPUT, "%s", ferr->message);
-        g_error_free(ferr);
-        return VMF_EXIT_INPUT;
-    }
-    p->logdir = o->logdir ? g_strdup(o->logdir) : g_build_filename(o->outdir, "logs", NULL);
-    p->final_disk = g_strdup_printf("%s/%s.raw", o->outdir, r->name);
-    p->failed_disk =
-        g_strdup_printf("%s/%s.failed.raw", o->keep_dir ? o->keep_dir : o->outdir, r->name);
-    p->ks_path = g_strdup_printf("%s/%s-ks.cfg", p->logdir, r->name);
-    p->console_log = g_strdup_printf("%s/%s-install-console.log", p->logdir, r->name);
-    p->anaconda_log = g_strdup_printf("%s/%s-install-anaconda.log", p->logdir, r->name);
-    p->xml_path = g_strdup_printf("%s/%s-install-domain.xml", p->logdir, r->name);
-    if (!o->dry_run && !o->force && g_file_test(p->final_disk, G_FILE_TEST_EXISTS))
-        FAIL(VMF_EXIT_OUTPUT, "%s exists (use --force to replace it)", p->final_disk);
-    return 0;
-}
-
-static char *kernel_cmdline(const VmfRecipe *r, const Plan *p, const char *ks_arg)
-{
-    g_autofree char *args = g_key_file_get_string(p->family.kf, "installer", "kernel_args", NULL);
-    g_autofree char *stage2 = g_key_file_get_string(p->family.kf, "installer", "stage2", NULL);
-    GString *cl = g_string_new(args ? args : "");
-    if (stage2 && p->media && p->media->volume_id) {
-        g_auto(GStrv) parts = g_strsplit(stage2, "@VOLID@", -1);
-        g_autofree char *s2 = g_strjoinv(p->media->volume_id, parts);
-        g_string_append_printf(cl, " %s", s2);
-    }
-    g_string_append_printf(cl, " %s", ks_arg);
-    if (r->extra_args)
-        g_string_append_printf(cl, " %s", r->extra_args);
-    return g_string_free(cl, FALSE);
-}
-
-/* The installer domain's XML. The paths are the volumes' (for a dry run,
- * where they would be). */
-static char *installer_xml(const VmfRecipe *r, const Plan *p, const char *name, const char *type,
-                           const char *kernel, const char *initrd, const char *disk,
-                           const char *oemdrv, const char *channel_path, const char *cmdline)
-{
-    g_autofree char *chan = g_key_file_get_string(p->family.kf, "installer", "log_channel", NULL);
-    VmfDomainSpec spec = {
-        .name = name,
-        .type = type,
-        .vcpus = r->vcpus,
-        .memory = r->memory,
-        .kernel = kernel,
-        .initrd = initrd,
-        .cmdline = cmdline,
-        .disk = disk,
-        .cdrom = p->media ? p->media->iso : NULL,
-        .oemdrv = oemdrv,
-        .network = r->network,
-        .nic_model = r->nic,
-        .log_channel = chan,
-        .log_path = channel_path,
-    };
-    return vmf_domain_xml(&spec);
-}
-
 /* ---- running the installer ---------------------------------------------------------- */
 
 typedef enum {
@@ -415,13 +219,15 @@ static int check_reachable(const char *uri, const char *what, const char *path, 
     return 0;
 }
 
+/* ---- the fingerprint of the base disk ------------------------------------------- */
+
 int vmf_install_fingerprint(const VmfRecipe *r, VmfFingerprint *fp, GError **error)
 {
     /* The plan a dry run makes, with the root password hashed with the
      * cache's salt: the rendered kickstart is then the same on every run. */
     VmfInstallOptions o = {.outdir = "/", .dry_run = true, .salt = fp->salt};
-    g_auto(Plan) plan = {0};
-    int rc = plan_make(r, &o, &plan, error);
+    g_auto(VmfInstallPlan) plan = {0};
+    int rc = vmf_install_plan_make(r, &o, &plan, error);
     if (rc)
         return rc;
     vmf_fp_add_u64(fp, "disk.size", r->disk_size);
@@ -452,304 +258,415 @@ int vmf_install_fingerprint(const VmfRecipe *r, VmfFingerprint *fp, GError **err
     return 0;
 }
 
-int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstallResult *res,
-                      GError **error)
-{
-    g_auto(Plan) plan = {0};
-    int rc = plan_make(r, o, &plan, error);
-    if (rc)
-        return rc;
-    if (plan.media)
-        res->media = g_strdup_printf("%s (%s installer)", plan.media->os, plan.family_name);
+/* ---- the stage ------------------------------------------------------------------ */
 
-    /* Injection: what the guest is told on its kernel command line. */
-    g_autoptr(GBytes) ks_bytes = g_bytes_new(plan.ks->text, strlen(plan.ks->text));
-    g_autofree char *ks_arg = NULL;
-    g_autoptr(VmfHttp) http = NULL;
-    g_autofree char *http_addr = NULL;
+/* One run of the installer: what it made, so that whatever happens it is
+ * all removed (install_clear) but for the disk it installed. */
+typedef struct {
+    const VmfRecipe *r;
+    const VmfInstallOptions *o;
+    const VmfInstallPlan *plan;
+    VmfInstallResult *res;
+    GError **error;
+    GBytes *ks_bytes;
+    char *ks_arg; /* where the kernel command line says the kickstart is */
+    VmfVirt *v;
+    const char *domtype;
+    VmfHttp *http;
+    char *workdir, *poolname, *domname;
+    char *disk, *kernel, *initrd, *oemdrv, *chan_path;
+    virDomainPtr dom;
+    virStreamPtr st;
+    VmfConsole *con;
+    VmfConsoleState seen; /* what the console showed, once it stopped */
+    VmfProgress *prog;
+    Outcome outcome;
+    unsigned timeout_used;
+} Install;
+
+static void install_clear(Install *in)
+{
+    g_bytes_unref(in->ks_bytes);
+    g_free(in->ks_arg);
+    vmf_http_stop(in->http);
+    vmf_progress_free(in->prog);
+    vmf_console_free(in->con);
+    if (in->st)
+        virStreamFree(in->st);
+    if (in->dom)
+        virDomainFree(in->dom);
+    vmf_console_state_clear(&in->seen);
+    /* The transient pool goes with the connection; then its folder. */
+    vmf_virt_close(in->v);
+    if (in->workdir)
+        vmf_remove_workdir(in->workdir);
+    g_free(in->workdir);
+    g_free(in->poolname);
+    g_free(in->domname);
+    g_free(in->disk);
+    g_free(in->kernel);
+    g_free(in->initrd);
+    g_free(in->oemdrv);
+    g_free(in->chan_path);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Install, install_clear)
+
+/* What the guest is told on its kernel command line; for HTTP the port is
+ * known once the server runs (install_serve_http). */
+static char *ks_argument(const VmfRecipe *r)
+{
     switch (r->inject) {
     case VMF_INJECT_INITRD:
-        ks_arg = g_strdup("inst.ks=file:/ks.cfg");
-        break;
+        return g_strdup("inst.ks=file:/ks.cfg");
     case VMF_INJECT_OEMDRV:
-        ks_arg = g_strdup("inst.ks=hd:LABEL=OEMDRV:/ks.cfg");
-        break;
+        return g_strdup("inst.ks=hd:LABEL=OEMDRV:/ks.cfg");
     case VMF_INJECT_HTTP:
-        ks_arg = g_strdup_printf("inst.ks=http://%s:PORT/ks.cfg",
-                                 r->network ? "NETWORK-HOST" : USER_NET_HOST);
-        break;
+        return g_strdup_printf("inst.ks=http://%s:PORT/ks.cfg",
+                               r->network ? "NETWORK-HOST" : USER_NET_HOST);
     }
-    g_autofree char *domname = NULL;
-    g_autofree char *workdir = NULL;
+    return NULL;
+}
 
-    if (o->dry_run) {
-        g_autofree char *cmdline = kernel_cmdline(r, &plan, ks_arg);
-        g_autofree char *pool = g_strdup_printf("%s/.vmforge-%s-POOL", o->outdir, r->name);
-        g_autofree char *disk = g_strdup_printf("%s/%s.raw", pool, r->name);
-        g_autofree char *kernel = g_strdup_printf("%s/vmlinuz", pool);
-        g_autofree char *initrd = g_strdup_printf("%s/initrd.img", pool);
-        g_autofree char *oemdrv = g_strdup_printf("%s/oemdrv.iso", pool);
-        g_autofree char *name = g_strdup_printf("vmforge-install-%s-ID", r->name);
-        g_autofree char *alog = g_strdup_printf("%s/anaconda.log", pool);
-        g_autofree char *xml = installer_xml(
-            r, &plan, name, strcmp(o->accel, "kvm") == 0 ? "kvm" : "qemu", kernel, initrd, disk,
-            r->inject == VMF_INJECT_OEMDRV ? oemdrv : NULL, alog, cmdline);
-        printf("# media: %s\n# family: %s\n# kickstart template: %s\n# kernel command line:\n%s\n"
-               "# domain XML (accel %s):\n%s",
-               res->media ? res->media : "(kernel and initrd given)", plan.family_name,
-               plan.template_path, cmdline, o->accel, xml);
-        return VMF_EXIT_OK;
-    }
+/* --dry-run: the kernel command line and the domain XML, with the paths
+ * the volumes would have. */
+static int install_dry_run(const Install *in)
+{
+    const VmfRecipe *r = in->r;
+    const VmfInstallOptions *o = in->o;
+    g_autofree char *cmdline = vmf_install_cmdline(r, in->plan, in->ks_arg);
+    g_autofree char *pool = g_strdup_printf("%s/.vmforge-%s-POOL", o->outdir, r->name);
+    g_autofree char *disk = g_strdup_printf("%s/%s.raw", pool, r->name);
+    g_autofree char *kernel = g_strdup_printf("%s/vmlinuz", pool);
+    g_autofree char *initrd = g_strdup_printf("%s/initrd.img", pool);
+    g_autofree char *oemdrv = g_strdup_printf("%s/oemdrv.iso", pool);
+    g_autofree char *name = g_strdup_printf("vmforge-install-%s-ID", r->name);
+    g_autofree char *alog = g_strdup_printf("%s/anaconda.log", pool);
+    VmfInstallVolumes vols = {.kernel = kernel,
+                              .initrd = initrd,
+                              .disk = disk,
+                              .oemdrv = r->inject == VMF_INJECT_OEMDRV ? oemdrv : NULL,
+                              .channel_path = alog};
+    g_autofree char *xml = vmf_install_domain_xml(
+        r, in->plan, name, strcmp(o->accel, "kvm") == 0 ? "kvm" : "qemu", &vols, cmdline);
+    printf("# media: %s\n# family: %s\n# kickstart template: %s\n# kernel command line:\n%s\n"
+           "# domain XML (accel %s):\n%s",
+           in->res->media ? in->res->media : "(kernel and initrd given)", in->plan->family_name,
+           in->plan->template_path, cmdline, o->accel, xml);
+    return VMF_EXIT_OK;
+}
 
+/* The connection, and what QEMU on that host must reach. */
+static int install_connect(Install *in)
+{
+    GError **error = in->error;
     GError *verr = NULL;
-    g_autoptr(VmfVirt) v = vmf_virt_open(o->uri, &verr);
-    if (!v) {
-        rc = verr->code == 2 ? VMF_EXIT_USAGE : VMF_EXIT_FAILURE;
+    in->v = vmf_virt_open(in->o->uri, &verr);
+    if (!in->v) {
+        int rc = verr->code == 2 ? VMF_EXIT_USAGE : VMF_EXIT_FAILURE;
         g_propagate_error(error, verr);
         return rc;
     }
-    if ((rc = check_reachable(vmf_virt_uri(v), "the output folder", o->outdir, true, error)) ||
-        (plan.media && (rc = check_reachable(vmf_virt_uri(v), "the installer ISO", plan.media->iso,
-                                             false, error))))
+    const char *uri = vmf_virt_uri(in->v);
+    int rc = check_reachable(uri, "the output folder", in->o->outdir, true, error);
+    if (!rc && in->plan->media)
+        rc = check_reachable(uri, "the installer ISO", in->plan->media->iso, false, error);
+    if (rc)
         return rc;
-    const char *domtype = vmf_virt_domain_type(v, o->accel, error);
-    if (!domtype)
-        return VMF_EXIT_USAGE;
-    /* Everything checked: from here on things exist (logs, a server, a pool,
-     * a domain) that are cleaned up whatever happens. */
-    if (g_mkdir_with_parents(plan.logdir, 0755) < 0)
-        FAIL(VMF_EXIT_OUTPUT, "%s: %s", plan.logdir, g_strerror(errno));
-    if ((rc = write_private(plan.ks_path, plan.ks->text, error)))
-        return rc;
-    if (r->inject == VMF_INJECT_HTTP) {
-        if (r->network) {
-            http_addr = vmf_virt_network_address(v, r->network, error);
-            if (!http_addr)
-                return VMF_EXIT_INPUT;
-        } else {
-            http_addr = g_strdup("127.0.0.1");
-        }
-        http = vmf_http_start(http_addr, "ks.cfg", ks_bytes, error);
-        if (!http)
-            return VMF_EXIT_FAILURE;
-        g_free(ks_arg);
-        ks_arg = g_strdup_printf("inst.ks=http://%s:%u/ks.cfg",
-                                 r->network ? http_addr : USER_NET_HOST, vmf_http_port(http));
-    }
+    in->domtype = vmf_virt_domain_type(in->v, in->o->accel, error);
+    return in->domtype ? 0 : VMF_EXIT_USAGE;
+}
 
-    workdir = g_strdup_printf("%s/.vmforge-%s-XXXXXX", o->outdir, r->name);
-    if (!g_mkdtemp_full(workdir, 0755))
-        FAIL(VMF_EXIT_OUTPUT, "%s: %s", o->outdir, g_strerror(errno));
-    /* The pool, the domain: named after the folder, unique per build. */
+/* Serves the kickstart over HTTP, on loopback for user-mode networking
+ * (the guest reaches it as USER_NET_HOST) or on the libvirt network's
+ * address. */
+static int install_serve_http(Install *in)
+{
+    GError **error = in->error;
+    g_autofree char *addr = NULL;
+    if (in->r->network) {
+        addr = vmf_virt_network_address(in->v, in->r->network, error);
+        if (!addr)
+            return VMF_EXIT_INPUT;
+    } else {
+        addr = g_strdup("127.0.0.1");
+    }
+    in->http = vmf_http_start(addr, "ks.cfg", in->ks_bytes, error);
+    if (!in->http)
+        return VMF_EXIT_FAILURE;
+    g_free(in->ks_arg);
+    in->ks_arg = g_strdup_printf("inst.ks=http://%s:%u/ks.cfg",
+                                 in->r->network ? addr : USER_NET_HOST, vmf_http_port(in->http));
+    return 0;
+}
+
+/* From here on things exist (logs, a server, a work folder) that are
+ * cleaned up whatever happens. The pool and the domain are named after the
+ * work folder: unique per build. */
+static int install_prepare(Install *in)
+{
+    GError **error = in->error;
+    const VmfInstallPlan *plan = in->plan;
+    if (g_mkdir_with_parents(plan->logdir, 0755) < 0)
+        FAIL(VMF_EXIT_OUTPUT, "%s: %s", plan->logdir, g_strerror(errno));
+    int rc = write_private(plan->ks_path, plan->ks->text, error);
+    if (!rc && in->r->inject == VMF_INJECT_HTTP)
+        rc = install_serve_http(in);
+    if (rc)
+        return rc;
+    char *workdir = g_strdup_printf("%s/.vmforge-%s-XXXXXX", in->o->outdir, in->r->name);
+    if (!g_mkdtemp_full(workdir, 0755)) {
+        g_free(workdir);
+        FAIL(VMF_EXIT_OUTPUT, "%s: %s", in->o->outdir, g_strerror(errno));
+    }
+    in->workdir = workdir;
     const char *suffix = strrchr(workdir, '-') + 1;
-    g_autofree char *poolname = g_strdup_printf("vmforge-%s-%s", r->name, suffix);
-    domname = g_strdup_printf("vmforge-install-%s-%s", r->name, suffix);
-    g_autofree char *disk = NULL, *kernel = NULL, *initrd = NULL, *oemdrv = NULL;
-    g_autofree char *volname = NULL, *seed = NULL, *cmdline = NULL;
-    g_autofree char *chan_path = NULL, *xml = NULL;
+    in->poolname = g_strdup_printf("vmforge-%s-%s", in->r->name, suffix);
+    in->domname = g_strdup_printf("vmforge-install-%s-%s", in->r->name, suffix);
+    in->prog = vmf_progress_new("install", in->o->progress);
+    return 0;
+}
+
+/* The OEMDRV volume: an ISO 9660 image labelled OEMDRV holding ks.cfg. */
+static int stage_oemdrv(Install *in)
+{
+    GError **error = in->error;
+    g_autoptr(GBytes) iso = vmf_inject_oemdrv("ks.cfg", in->ks_bytes, error);
+    VmfUpload *u = NULL;
+    if (!iso || !(u = vmf_virt_upload_begin(in->v, "oemdrv.iso", g_bytes_get_size(iso), error)))
+        return VMF_EXIT_FAILURE;
+    if (vmf_upload_write(u, g_bytes_get_data(iso, NULL), g_bytes_get_size(iso), error) < 0) {
+        vmf_upload_abort(u);
+        return VMF_EXIT_FAILURE;
+    }
+    in->oemdrv = vmf_upload_finish(u, error);
+    return in->oemdrv ? 0 : VMF_EXIT_FAILURE;
+}
+
+/* The pool and its volumes: the partitioned disk, the kernel and the initrd
+ * (with the kickstart appended for initrd injection), the OEMDRV medium. */
+static int install_stage_volumes(Install *in)
+{
+    GError **error = in->error;
+    const VmfRecipe *r = in->r;
+    const VmfMedia *m = in->plan->media;
+    if (vmf_virt_pool_start(in->v, in->poolname, in->workdir, error) < 0)
+        return VMF_EXIT_FAILURE;
+    vmf_progress_status(in->prog, -1, "creating the disk");
+    g_autofree char *volname = g_strdup_printf("%s.raw", r->name);
+    if (!(in->disk = vmf_virt_vol_create(in->v, volname, r->disk_size, error)))
+        return VMF_EXIT_FAILURE;
+    g_autofree char *seed = g_strdup_printf("%s\n%s", r->name, r->version ? r->version : "");
+    if (vmf_disk_partition(in->disk, r, seed, error) < 0)
+        return VMF_EXIT_OUTPUT;
+    vmf_progress_status(in->prog, -1, "staging the installer's kernel and initrd");
     g_autoptr(GBytes) cpio = NULL;
-    g_autoptr(virDomain) dom = NULL;
-    g_autoptr(virStream) st = NULL;
-    g_autoptr(VmfConsole) con = NULL;
-    g_auto(VmfConsoleState) seen = {0};
-    VmfConsoleMatch match = {.success = plan.family.success,
-                             .failure = plan.family.failure,
-                             .progress = plan.family.progress};
-    g_autoptr(VmfProgress) prog = vmf_progress_new("install", o->progress);
-    Outcome outcome = OUT_NONE;
-    unsigned timeout_used = 0;
-    bool ok = false;
-    gint64 t0 = 0;
+    if (r->inject == VMF_INJECT_INITRD && !(cpio = vmf_inject_cpio("ks.cfg", in->ks_bytes, error)))
+        return VMF_EXIT_FAILURE;
+    BootFile bk = {.v = in->v, .vol = "vmlinuz", .error = error};
+    BootFile bi = {.v = in->v, .vol = "initrd.img", .append = cpio, .error = error};
+    int rc = stage_boot_file(&bk, r->kernel, m, m ? m->kernel : NULL, &in->kernel);
+    if (!rc)
+        rc = stage_boot_file(&bi, r->initrd, m, m ? m->initrd : NULL, &in->initrd);
+    if (!rc && r->inject == VMF_INJECT_OEMDRV)
+        rc = stage_oemdrv(in);
+    return rc;
+}
 
-    if (vmf_virt_pool_start(v, poolname, workdir, error) < 0) {
-        rc = VMF_EXIT_FAILURE;
-        goto out;
-    }
-    vmf_progress_status(prog, -1, "creating the disk");
-    volname = g_strdup_printf("%s.raw", r->name);
-    if (!(disk = vmf_virt_vol_create(v, volname, r->disk_size, error))) {
-        rc = VMF_EXIT_FAILURE;
-        goto out;
-    }
-    seed = g_strdup_printf("%s\n%s", r->name, r->version ? r->version : "");
-    if (vmf_disk_partition(disk, r, seed, error) < 0) {
-        rc = VMF_EXIT_OUTPUT;
-        goto out;
-    }
-    vmf_progress_status(prog, -1, "staging the installer's kernel and initrd");
-    if (r->inject == VMF_INJECT_INITRD && !(cpio = vmf_inject_cpio("ks.cfg", ks_bytes, error))) {
-        rc = VMF_EXIT_FAILURE;
-        goto out;
-    }
-    BootFile bk = {.v = v, .vol = "vmlinuz", .error = error};
-    BootFile bi = {.v = v, .vol = "initrd.img", .append = cpio, .error = error};
-    if ((rc = stage_boot_file(&bk, r->kernel, plan.media, plan.media ? plan.media->kernel : NULL,
-                              &kernel)) ||
-        (rc = stage_boot_file(&bi, r->initrd, plan.media, plan.media ? plan.media->initrd : NULL,
-                              &initrd)))
-        goto out;
-    if (r->inject == VMF_INJECT_OEMDRV) {
-        g_autoptr(GBytes) iso = vmf_inject_oemdrv("ks.cfg", ks_bytes, error);
-        VmfUpload *u = NULL;
-        rc = VMF_EXIT_FAILURE;
-        if (!iso || !(u = vmf_virt_upload_begin(v, "oemdrv.iso", g_bytes_get_size(iso), error)))
-            goto out;
-        if (vmf_upload_write(u, g_bytes_get_data(iso, NULL), g_bytes_get_size(iso), error) < 0) {
-            vmf_upload_abort(u);
-            goto out;
-        }
-        if (!(oemdrv = vmf_upload_finish(u, error)))
-            goto out;
-        rc = 0;
-    }
-
-    cmdline = kernel_cmdline(r, &plan, ks_arg);
-    chan_path = g_build_filename(workdir, "anaconda.log", NULL);
-    xml =
-        installer_xml(r, &plan, domname, domtype, kernel, initrd, disk, oemdrv, chan_path, cmdline);
-    g_file_set_contents(plan.xml_path, xml, -1, NULL);
+/* Defines the domain paused, subscribes to its events and its console, then
+ * lets it run: no console line is missed. */
+static int install_start_domain(Install *in, const VmfConsoleMatch *match)
+{
+    GError **error = in->error;
+    g_autofree char *cmdline = vmf_install_cmdline(in->r, in->plan, in->ks_arg);
+    in->chan_path = g_build_filename(in->workdir, "anaconda.log", NULL);
+    VmfInstallVolumes vols = {.kernel = in->kernel,
+                              .initrd = in->initrd,
+                              .disk = in->disk,
+                              .oemdrv = in->oemdrv,
+                              .channel_path = in->chan_path};
+    g_autofree char *xml =
+        vmf_install_domain_xml(in->r, in->plan, in->domname, in->domtype, &vols, cmdline);
+    g_file_set_contents(in->plan->xml_path, xml, -1, NULL);
     if (vmf_interrupted)
-        goto out;
-    vmf_progress_status(prog, -1, "starting the installer domain");
-    if (!(dom = vmf_virt_domain_create_paused(v, xml, error))) {
-        rc = VMF_EXIT_FAILURE;
-        goto out;
-    }
-    if (vmf_virt_watch_domain(v, dom, error) < 0) {
-        rc = VMF_EXIT_FAILURE;
-        goto out;
-    }
-    if (!(st = vmf_virt_console_open(v, dom, error))) {
-        rc = VMF_EXIT_FAILURE;
-        goto out;
-    }
-    if (!(con = vmf_console_start(st, plan.console_log, o->console, &match, error))) {
-        rc = VMF_EXIT_OUTPUT;
-        goto out;
-    }
-    if (vmf_virt_domain_resume(dom, error) < 0) {
-        rc = VMF_EXIT_FAILURE;
-        goto out;
-    }
-    t0 = g_get_monotonic_time();
-    outcome = watch(dom, con, r, o, prog, &timeout_used);
-    res->seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+        return 0;
+    vmf_progress_status(in->prog, -1, "starting the installer domain");
+    if (!(in->dom = vmf_virt_domain_create_paused(in->v, xml, error)) ||
+        vmf_virt_watch_domain(in->v, in->dom, error) < 0 ||
+        !(in->st = vmf_virt_console_open(in->v, in->dom, error)))
+        return VMF_EXIT_FAILURE;
+    in->con = vmf_console_start(in->st, in->plan->console_log, in->o->console, match, error);
+    if (!in->con)
+        return VMF_EXIT_OUTPUT;
+    return vmf_virt_domain_resume(in->dom, error) < 0 ? VMF_EXIT_FAILURE : 0;
+}
 
-out:
-    /* Whatever happened, no domain is left behind. */
-    if (dom)
-        vmf_virt_domain_destroy(dom);
+/* Stages the volumes, runs the installer domain and watches it to its end
+ * (in->outcome). Returns a VMF_EXIT_* status for what failed around it. */
+static int install_run(Install *in)
+{
+    const VmfInstallFamily *f = &in->plan->family;
+    VmfConsoleMatch match = {.success = f->success, .failure = f->failure, .progress = f->progress};
+    int rc = install_stage_volumes(in);
+    if (!rc)
+        rc = install_start_domain(in, &match);
+    if (rc || vmf_interrupted)
+        return rc;
+    gint64 t0 = g_get_monotonic_time();
+    in->outcome = watch(in->dom, in->con, in->r, in->o, in->prog, &in->timeout_used);
+    in->res->seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    return 0;
+}
+
+/* Whatever happened, no domain is left behind and the console, the server
+ * and Anaconda's log channel are done with. */
+static void install_teardown(Install *in)
+{
+    if (in->dom)
+        vmf_virt_domain_destroy(in->dom);
     /* The console stream ends with the domain (its pty closes); give it
      * time to deliver the last lines. */
-    if (con) {
-        vmf_console_stop(con, 10);
-        vmf_console_state(con, &seen);
+    if (in->con) {
+        vmf_console_stop(in->con, 10);
+        vmf_console_state(in->con, &in->seen);
     }
-    vmf_http_stop(g_steal_pointer(&http));
-    /* Anaconda's log channel, when the installer wrote one. */
-    if (workdir) {
-        g_autofree char *chan_file = g_build_filename(workdir, "anaconda.log", NULL);
-        if (g_file_test(chan_file, G_FILE_TEST_IS_REGULAR)) {
-            struct stat sb;
-            if (stat(chan_file, &sb) == 0 && sb.st_size > 0)
-                g_rename(chan_file, plan.anaconda_log);
-        }
+    vmf_http_stop(g_steal_pointer(&in->http));
+    if (in->workdir) {
+        g_autofree char *chan_file = g_build_filename(in->workdir, "anaconda.log", NULL);
+        struct stat sb;
+        if (stat(chan_file, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
+            g_rename(chan_file, in->plan->anaconda_log);
     }
+}
 
-    if (rc == 0 && outcome == OUT_POWEROFF) {
-        /* The stop event can trail the domain's disappearance a little. */
-        for (int i = 0; i < 50 && vmf_virt_stop_reason(v) == VMF_STOP_NONE; i++)
-            g_usleep(100 * 1000);
+/* The installer stopped writing on an I/O error: the folder the user chose
+ * (its file system is what is full), what is free there and what the disk
+ * may need. */
+static int no_space_error(const Install *in)
+{
+    struct statvfs vfs;
+    const VmfInstallOptions *o = in->o;
+    g_autofree char *dir = g_strdup(o->keep_dir ? o->keep_dir : o->outdir);
+    g_autofree char *need = vf_format_size(in->r->disk_size);
+    g_autofree char *have = statvfs(dir, &vfs) == 0
+                                ? vf_format_size((uint64_t)vfs.f_bavail * vfs.f_frsize)
+                                : g_strdup("?");
+    g_set_error(in->error, vmf_install_error_quark(), VMF_EXIT_OUTPUT,
+                "%s: %s while the installer wrote the disk (%s free; the disk may need up to %s "
+                "there); the domain was destroyed",
+                dir, in->outcome == OUT_NO_SPACE ? "no space left" : "a write error", have, need);
+    return VMF_EXIT_OUTPUT;
+}
+
+/* Why a domain that did not power off failed: sets *error; returns the
+ * status (VMF_EXIT_GUEST, or VMF_EXIT_OUTPUT for a full disk). */
+static int outcome_error(const Install *in)
+{
+    GError **error = in->error;
+    switch (in->outcome) {
+    case OUT_TIMEOUT:
+        FAIL(VMF_EXIT_GUEST,
+             "the install did not finish within %u s (installer timeout); the domain was destroyed",
+             in->timeout_used);
+    case OUT_IDLE:
+        FAIL(VMF_EXIT_GUEST,
+             "no console output and no disk I/O for %u s (installer idle_timeout); the domain was "
+             "destroyed",
+             in->timeout_used);
+    case OUT_FAILED_LINE:
+        FAIL(VMF_EXIT_GUEST, "the installer failed: %s", in->seen.failure_line);
+    case OUT_NO_SPACE:
+    case OUT_IO_ERROR:
+        return no_space_error(in);
+    default:
+        return VMF_EXIT_GUEST;
     }
-    VmfStopReason stopped = v ? vmf_virt_stop_reason(v) : VMF_STOP_NONE;
-    if (rc == 0 && outcome == OUT_POWEROFF && stopped != VMF_STOP_POWEROFF) {
+}
+
+/* A power-off is a finished install when the guest itself powered off,
+ * the console showed the family's success line and the root partition
+ * holds a file system. */
+static bool poweroff_installed(const Install *in)
+{
+    GError **error = in->error;
+    /* The stop event can trail the domain's disappearance a little. */
+    for (int i = 0; i < 50 && vmf_virt_stop_reason(in->v) == VMF_STOP_NONE; i++)
+        g_usleep(100 * 1000);
+    VmfStopReason stopped = vmf_virt_stop_reason(in->v);
+    if (stopped != VMF_STOP_POWEROFF) {
         g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
                     "the installer domain stopped but did not power off: %s",
                     vmf_stop_reason_text(stopped));
-    } else if (rc == 0 && outcome == OUT_POWEROFF) {
-        g_autofree char *fs = NULL;
-        for (unsigned i = 0; i < r->n_partitions; i++)
-            if (r->partitions[i].mount && strcmp(r->partitions[i].mount, "/") == 0)
-                fs = vmf_disk_probe_fs(disk, i + 1);
-        if (!seen.success) {
-            g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
-                        "the installer powered off without its success line (\"%s\")",
-                        plan.family.success);
-        } else if (!fs) {
-            g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
-                        "the installer reported success but the root partition holds no file "
-                        "system");
-        } else {
-            ok = true;
-        }
-    } else if (rc == 0) {
-        switch (outcome) {
-        case OUT_TIMEOUT:
-            g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
-                        "the install did not finish within %u s (installer timeout); the domain "
-                        "was destroyed",
-                        timeout_used);
-            break;
-        case OUT_IDLE:
-            g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
-                        "no console output and no disk I/O for %u s (installer idle_timeout); the "
-                        "domain was destroyed",
-                        timeout_used);
-            break;
-        case OUT_FAILED_LINE:
-            g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
-                        "the installer failed: %s", seen.failure_line);
-            break;
-        case OUT_NO_SPACE:
-        case OUT_IO_ERROR: {
-            struct statvfs vfs;
-            /* The folder the user chose (its file system is what is full). */
-            g_autofree char *dir = g_strdup(o->keep_dir ? o->keep_dir : o->outdir);
-            g_autofree char *need = vf_format_size(r->disk_size);
-            g_autofree char *have = statvfs(dir, &vfs) == 0
-                                        ? vf_format_size((uint64_t)vfs.f_bavail * vfs.f_frsize)
-                                        : g_strdup("?");
-            g_set_error(error, vmf_install_error_quark(), VMF_EXIT_OUTPUT,
-                        "%s: %s while the installer wrote the disk (%s free; the disk may need "
-                        "up to %s there); the domain was destroyed",
-                        dir, outcome == OUT_NO_SPACE ? "no space left" : "a write error", have,
-                        need);
-            rc = VMF_EXIT_OUTPUT;
-            break;
-        }
-        default:
-            break;
-        }
+        return false;
     }
+    g_autofree char *fs = NULL;
+    for (unsigned i = 0; i < in->r->n_partitions; i++)
+        if (in->r->partitions[i].mount && strcmp(in->r->partitions[i].mount, "/") == 0)
+            fs = vmf_disk_probe_fs(in->disk, i + 1);
+    if (!in->seen.success)
+        g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
+                    "the installer powered off without its success line (\"%s\")",
+                    in->plan->family.success);
+    else if (!fs)
+        g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
+                    "the installer reported success but the root partition holds no file system");
+    return in->seen.success && fs;
+}
+
+/* The installed disk under its final name, or (--keep-failed) the failed
+ * one under its own. Returns the stage's status. */
+static int install_finish(Install *in, int rc, bool ok)
+{
+    const VmfInstallPlan *plan = in->plan;
     if (vmf_interrupted && !ok) {
-        g_clear_error(error);
-        g_set_error(error, vmf_install_error_quark(), vmf_signals_exit_code(),
+        g_clear_error(in->error);
+        g_set_error(in->error, vmf_install_error_quark(), vmf_signals_exit_code(),
                     "interrupted; the installer domain was destroyed and nothing was kept");
         rc = vmf_signals_exit_code();
     } else if (!ok && rc == 0) {
         rc = VMF_EXIT_GUEST;
     }
-    vmf_progress_end(prog, ok ? "installed" : NULL);
-    if (!ok && con && !vmf_interrupted && !o->console)
-        vmf_console_print_tail(con, "the installer's");
-    else if (!ok && con && !vmf_interrupted)
-        fprintf(stderr, "--- whole console log: %s\n", plan.console_log);
-    if (ok) {
-        if (g_rename(disk, plan.final_disk) < 0) {
-            g_set_error(error, vmf_install_error_quark(), VMF_EXIT_OUTPUT, "%s: %s",
-                        plan.final_disk, g_strerror(errno));
-            rc = VMF_EXIT_OUTPUT;
-        } else {
-            chmod(plan.final_disk, 0644);
-            res->disk = g_strdup(plan.final_disk);
-        }
-    } else if (disk && o->keep_failed && !vmf_interrupted) {
-        if (g_rename(disk, plan.failed_disk) == 0)
-            res->failed_disk = g_strdup(plan.failed_disk);
+    vmf_progress_end(in->prog, ok ? "installed" : NULL);
+    if (!ok && in->con && !vmf_interrupted && !in->o->console)
+        vmf_console_print_tail(in->con, "the installer's");
+    else if (!ok && in->con && !vmf_interrupted)
+        fprintf(stderr, "--- whole console log: %s\n", plan->console_log);
+    in->res->console_log = g_strdup(plan->console_log);
+    if (ok && g_rename(in->disk, plan->final_disk) < 0) {
+        g_set_error(in->error, vmf_install_error_quark(), VMF_EXIT_OUTPUT, "%s: %s",
+                    plan->final_disk, g_strerror(errno));
+        return VMF_EXIT_OUTPUT;
+    } else if (ok) {
+        chmod(plan->final_disk, 0644);
+        in->res->disk = g_strdup(plan->final_disk);
+    } else if (in->disk && in->o->keep_failed && !vmf_interrupted &&
+               g_rename(in->disk, plan->failed_disk) == 0) {
+        in->res->failed_disk = g_strdup(plan->failed_disk);
     }
-    res->console_log = g_strdup(plan.console_log);
-    vmf_virt_close(g_steal_pointer(&v));
-    if (workdir)
-        vmf_remove_workdir(workdir);
     return ok && rc == 0 ? VMF_EXIT_OK : rc;
+}
+
+int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstallResult *res,
+                      GError **error)
+{
+    g_auto(VmfInstallPlan) plan = {0};
+    int rc = vmf_install_plan_make(r, o, &plan, error);
+    if (rc)
+        return rc;
+    if (plan.media)
+        res->media = g_strdup_printf("%s (%s installer)", plan.media->os, plan.family_name);
+    g_auto(Install) in = {.r = r, .o = o, .plan = &plan, .res = res, .error = error};
+    in.ks_bytes = g_bytes_new(plan.ks->text, strlen(plan.ks->text));
+    in.ks_arg = ks_argument(r);
+    if (o->dry_run)
+        return install_dry_run(&in);
+    if ((rc = install_connect(&in)) || (rc = install_prepare(&in)))
+        return rc;
+    rc = install_run(&in);
+    install_teardown(&in);
+    bool ok = false;
+    if (rc == 0 && in.outcome == OUT_POWEROFF)
+        ok = poweroff_installed(&in);
+    else if (rc == 0 && in.outcome != OUT_NONE)
+        rc = outcome_error(&in);
+    return install_finish(&in, rc, ok);
 }
