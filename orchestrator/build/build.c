@@ -27,6 +27,8 @@
 
 #define CMD "build"
 
+G_DEFINE_QUARK(vmf - build - error - quark, vmf_build_error)
+
 typedef struct {
     const VmfBuildOptions *o;
     VmfProgressMode mode;
@@ -36,8 +38,11 @@ typedef struct {
     char *logdir;
     char *workdir; /* OUT/.vmforge-build-XXXXXX while the base disk is made */
     VmfCache *cache;
+    char *cache_dir;
     char *key;
-    GArray *stages; /* VmfStageTime */
+    const char *cache_status; /* hit, miss, rebuilt */
+    int64_t epoch;            /* SOURCE_DATE_EPOCH */
+    GArray *stages;           /* VmfStageTime */
     char *libvirt_version, *qemu_version, *libguestfs_version;
 } Build;
 
@@ -51,6 +56,7 @@ static void build_clear(Build *b)
     g_free(b->outdir);
     g_free(b->logdir);
     vmf_cache_free(b->cache);
+    g_free(b->cache_dir);
     g_free(b->key);
     if (b->stages)
         g_array_unref(b->stages);
@@ -296,6 +302,147 @@ static void collect_versions(Build *b)
     b->libguestfs_version = vmf_guest_library_version();
 }
 
+/* The recipe, its targets, customize list and verify section, and
+ * SOURCE_DATE_EPOCH: all checked now, not after a half-hour install. */
+static int build_check(Build *b, GError **error)
+{
+    const VmfBuildOptions *o = b->o;
+    b->recipe = vmf_recipe_load(o->recipe, o->vars, error);
+    if (!b->recipe)
+        return vmf_recipe_exit_code(*error);
+    b->targets = vmf_targets_parse(b->recipe, vmf_templates_dir(), error);
+    if (!b->targets)
+        return VMF_EXIT_INPUT;
+    if (!vmf_targets_select(b->targets, o->only, error))
+        return VMF_EXIT_USAGE;
+    g_autoptr(VmfCustomize) c = vmf_customize_parse(b->recipe, error);
+    VmfVerify v = {0};
+    bool ok = c && vmf_verify_parse(b->recipe, &v, error);
+    vmf_verify_clear(&v);
+    if (!ok)
+        return VMF_EXIT_INPUT;
+    if (vmf_source_date_epoch(&b->epoch) < 0) {
+        g_set_error(error, vmf_build_error_quark(), VMF_EXIT_USAGE,
+                    "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds since 1970",
+                    g_getenv("SOURCE_DATE_EPOCH"));
+        return VMF_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The output and log folders' names, the cache and the base disk's key. */
+static int build_open_cache(Build *b, GError **error)
+{
+    b->outdir = g_canonicalize_filename(b->o->outdir ? b->o->outdir : ".", NULL);
+    b->logdir = g_build_filename(b->outdir, "logs", NULL);
+    b->cache_dir = vmf_cache_default_dir(b->o->cache_dir);
+    vmf_signals_install();
+    b->cache = vmf_cache_open(b->cache_dir, error);
+    if (!b->cache)
+        return (*error)->code;
+    return compute_key(b, error);
+}
+
+static int build_dry_run(Build *b)
+{
+    g_autofree char *disk = g_strdup_printf("%s/base/%s/disk.raw", b->cache_dir, b->key);
+    g_autofree char *info = g_strdup_printf("%s/base/%s/entry.json", b->cache_dir, b->key);
+    return print_plan(b, g_file_test(disk, G_FILE_TEST_EXISTS) &&
+                             g_file_test(info, G_FILE_TEST_EXISTS));
+}
+
+static void cache_hit(Build *b, VmfCacheEntry *entry)
+{
+    g_autoptr(JsonNode) info = vmf_cache_entry_info(entry);
+    JsonObject *obj = info && JSON_NODE_HOLDS_OBJECT(info) ? json_node_get_object(info) : NULL;
+    const char *created =
+        obj ? json_object_get_string_member_with_default(obj, "created", "?") : "?";
+    say(b, "install, customize: skipped; the base disk is in the cache (made %s)", created);
+    stage_time(b, "install", "cached", 0);
+    stage_time(b, "customize", "cached", 0);
+    stage_time(b, "verify", "cached", 0);
+}
+
+/* The base disk: from the cache, or made under the entry's lock. Other
+ * builds may use the entry once this returns; the convert reads it through
+ * an open descriptor, which a later --rebuild's rename does not disturb.
+ * *base: the entry's disk (g_free). */
+static int base_disk(Build *b, char **base, GError **error)
+{
+    g_autoptr(VmfCacheEntry) entry = vmf_cache_lock(b->cache, b->key, waiting, error);
+    if (!entry)
+        return (*error)->code;
+    b->cache_status = "hit";
+    if (vmf_cache_entry_valid(entry) && !b->o->rebuild) {
+        cache_hit(b, entry);
+    } else {
+        b->cache_status = vmf_cache_entry_valid(entry) ? "rebuilt" : "miss";
+        int rc = make_base(b, entry);
+        if (rc != VMF_EXIT_OK)
+            return rc;
+    }
+    *base = g_strdup(vmf_cache_entry_disk(entry));
+    return 0;
+}
+
+/* Writes report.json (and prints it with --json). */
+static int write_report(Build *b, const char *base, const VmfConvertResult *res, GDateTime *started,
+                        double seconds, GError **error)
+{
+    VmfReport rep = {
+        .recipe = b->recipe,
+        .accel = b->o->accel,
+        .libvirt_version = b->libvirt_version,
+        .qemu_version = b->qemu_version,
+        .libguestfs_version = b->libguestfs_version,
+        .cache_key = b->key,
+        .cache_status = b->cache_status,
+        .base_disk = base,
+        .outdir = b->outdir,
+        .disk_size = res->disk_size,
+        .data_bytes = res->data_bytes,
+        .stages = b->stages,
+        .artefacts = res->artefacts,
+        .started = started,
+        .seconds = seconds,
+    };
+    g_autofree char *json = vmf_report_json(&rep);
+    g_autofree char *report = g_build_filename(b->outdir, "report.json", NULL);
+    if (!g_file_set_contents(report, json, -1, error))
+        return VMF_EXIT_OUTPUT;
+    if (b->o->json)
+        fputs(json, stdout);
+    return 0;
+}
+
+/* One convert pass into every target, then the report and the summary. */
+static int convert(Build *b, const char *base, GDateTime *started, gint64 t0, GError **error)
+{
+    say(b, "convert: %s into %u target%s in one pass", base, b->targets->targets->len,
+        b->targets->targets->len == 1 ? "" : "s");
+    VmfConvertStage cs = {
+        .recipe = b->recipe,
+        .targets = b->targets,
+        .disk = base,
+        .outdir = b->outdir,
+        .progress = b->mode,
+        .no_sync = b->o->no_sync,
+        .timestamp = b->epoch,
+    };
+    g_auto(VmfConvertResult) res = {0};
+    int rc = vmf_stage_convert(&cs, &res, error);
+    if (rc != VMF_EXIT_OK)
+        return rc;
+    stage_time(b, "convert", "ran", res.convert_seconds);
+    stage_time(b, "package", "ran", res.package_seconds);
+    collect_versions(b);
+    double seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    rc = write_report(b, base, &res, started, seconds, error);
+    if (rc == 0)
+        print_summary(b, res.artefacts, seconds);
+    return rc;
+}
+
 int vmf_build(const VmfBuildOptions *o)
 {
     g_auto(Build) b = {.o = o};
@@ -306,132 +453,26 @@ int vmf_build(const VmfBuildOptions *o)
     if (b.mode == VMF_PROGRESS_AUTO)
         b.mode = isatty(STDERR_FILENO) ? VMF_PROGRESS_TTY : VMF_PROGRESS_PLAIN;
     b.stages = g_array_new(false, true, sizeof(VmfStageTime));
-
-    b.recipe = vmf_recipe_load(o->recipe, o->vars, &err);
-    if (!b.recipe)
-        return fail_with(err, vmf_recipe_exit_code(err));
-    b.targets = vmf_targets_parse(b.recipe, vmf_templates_dir(), &err);
-    if (!b.targets)
-        return fail_with(err, VMF_EXIT_INPUT);
-    if (!vmf_targets_select(b.targets, o->only, &err))
-        return fail_with(err, VMF_EXIT_USAGE);
-    /* The customize list and verify section are checked now, not after a
-     * half-hour install. */
-    {
-        g_autoptr(VmfCustomize) c = vmf_customize_parse(b.recipe, &err);
-        VmfVerify v = {0};
-        bool ok = c && vmf_verify_parse(b.recipe, &v, &err);
-        vmf_verify_clear(&v);
-        if (!ok)
-            return fail_with(err, VMF_EXIT_INPUT);
-    }
-    /* Checked before a half-hour install, not after it. */
-    int64_t epoch;
-    if (vmf_source_date_epoch(&epoch) < 0) {
-        vmf_error(CMD, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds since 1970",
-                  g_getenv("SOURCE_DATE_EPOCH"));
-        return VMF_EXIT_USAGE;
-    }
-    b.outdir = g_canonicalize_filename(o->outdir ? o->outdir : ".", NULL);
-    b.logdir = g_build_filename(b.outdir, "logs", NULL);
-    g_autofree char *cache_dir = vmf_cache_default_dir(o->cache_dir);
-    vmf_signals_install();
-    b.cache = vmf_cache_open(cache_dir, &err);
-    if (!b.cache)
-        return fail_with(err, err->code);
-    int rc = compute_key(&b, &err);
+    int rc = build_check(&b, &err);
+    if (!rc)
+        rc = build_open_cache(&b, &err);
     if (rc)
         return fail_with(err, rc);
-
-    if (o->dry_run) {
-        g_autofree char *disk = g_strdup_printf("%s/base/%s/disk.raw", cache_dir, b.key);
-        g_autofree char *info = g_strdup_printf("%s/base/%s/entry.json", cache_dir, b.key);
-        return print_plan(&b, g_file_test(disk, G_FILE_TEST_EXISTS) &&
-                                  g_file_test(info, G_FILE_TEST_EXISTS));
-    }
+    if (o->dry_run)
+        return build_dry_run(&b);
     if (g_mkdir_with_parents(b.outdir, 0755) < 0) {
         vmf_error(CMD, "%s: %s", b.outdir, g_strerror(errno));
         return VMF_EXIT_OUTPUT;
     }
     say(&b, "%s %s: %u target%s, base disk key %.16s (cache %s)", b.recipe->name,
         b.recipe->version ? b.recipe->version : "", b.targets->targets->len,
-        b.targets->targets->len == 1 ? "" : "s", b.key, cache_dir);
-
-    /* The base disk: from the cache, or made under the entry's lock. */
-    g_autoptr(VmfCacheEntry) entry = vmf_cache_lock(b.cache, b.key, waiting, &err);
-    if (!entry)
-        return fail_with(err, err->code);
-    const char *cache_status = "hit";
-    if (vmf_cache_entry_valid(entry) && !o->rebuild) {
-        g_autoptr(JsonNode) info = vmf_cache_entry_info(entry);
-        JsonObject *obj = info && JSON_NODE_HOLDS_OBJECT(info) ? json_node_get_object(info) : NULL;
-        const char *created =
-            obj ? json_object_get_string_member_with_default(obj, "created", "?") : "?";
-        say(&b, "install, customize: skipped; the base disk is in the cache (made %s)", created);
-        stage_time(&b, "install", "cached", 0);
-        stage_time(&b, "customize", "cached", 0);
-        stage_time(&b, "verify", "cached", 0);
-    } else {
-        cache_status = vmf_cache_entry_valid(entry) ? "rebuilt" : "miss";
-        rc = make_base(&b, entry);
-        if (rc != VMF_EXIT_OK)
-            return rc;
-    }
-    /* Other builds may use the entry now; the convert reads it through an
-     * open descriptor, which a later --rebuild's rename does not disturb. */
-    g_autofree char *base = g_strdup(vmf_cache_entry_disk(entry));
-    g_clear_pointer(&entry, vmf_cache_entry_free);
+        b.targets->targets->len == 1 ? "" : "s", b.key, b.cache_dir);
+    g_autofree char *base = NULL;
+    rc = base_disk(&b, &base, &err);
+    if (rc)
+        return err ? fail_with(err, rc) : rc;
     if (vmf_interrupted)
         return vmf_signals_exit_code();
-
-    say(&b, "convert: %s into %u target%s in one pass", base, b.targets->targets->len,
-        b.targets->targets->len == 1 ? "" : "s");
-    VmfConvertStage cs = {
-        .recipe = b.recipe,
-        .targets = b.targets,
-        .disk = base,
-        .outdir = b.outdir,
-        .progress = b.mode,
-        .no_sync = o->no_sync,
-        .timestamp = epoch,
-    };
-    VmfConvertResult res = {0};
-    rc = vmf_stage_convert(&cs, &res, &err);
-    if (rc != VMF_EXIT_OK) {
-        vmf_convert_result_clear(&res);
-        return fail_with(err, rc);
-    }
-    stage_time(&b, "convert", "ran", res.convert_seconds);
-    stage_time(&b, "package", "ran", res.package_seconds);
-
-    collect_versions(&b);
-    double seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
-    VmfReport rep = {
-        .recipe = b.recipe,
-        .accel = o->accel,
-        .libvirt_version = b.libvirt_version,
-        .qemu_version = b.qemu_version,
-        .libguestfs_version = b.libguestfs_version,
-        .cache_key = b.key,
-        .cache_status = cache_status,
-        .base_disk = base,
-        .outdir = b.outdir,
-        .disk_size = res.disk_size,
-        .data_bytes = res.data_bytes,
-        .stages = b.stages,
-        .artefacts = res.artefacts,
-        .started = started,
-        .seconds = seconds,
-    };
-    g_autofree char *json = vmf_report_json(&rep);
-    g_autofree char *report = g_build_filename(b.outdir, "report.json", NULL);
-    if (!g_file_set_contents(report, json, -1, &err)) {
-        vmf_convert_result_clear(&res);
-        return fail_with(err, VMF_EXIT_OUTPUT);
-    }
-    if (o->json)
-        fputs(json, stdout);
-    print_summary(&b, res.artefacts, seconds);
-    vmf_convert_result_clear(&res);
-    return VMF_EXIT_OK;
+    rc = convert(&b, base, started, t0, &err);
+    return rc ? fail_with(err, rc) : VMF_EXIT_OK;
 }

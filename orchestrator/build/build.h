@@ -7,7 +7,10 @@
  */
 #pragma once
 
+#include <glib.h>
 #include <stdbool.h>
+
+GQuark vmf_build_error_quark(void);
 
 typedef struct {
     const char *recipe;

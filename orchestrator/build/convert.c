@@ -188,95 +188,126 @@ static char *xl_cfg(const VmfConvertStage *s, const VmfTarget *t, const char *im
     return out ? g_strdup(out->text) : NULL;
 }
 
-static char *openstack_json(const VmfConvertStage *s, const VmfTarget *t,
-                            const VmfBuildArtefact *img)
+/* What NAME.openstack.json says of an image. */
+typedef struct {
+    char *image_name, *file;
+    const char *disk_format;
+    uint64_t min_disk, min_ram, ephemeral; /* GiB, MiB, GiB */
+    GPtrArray *keys;                       /* property names, in order */
+    GHashTable *props;                     /* name -> value */
+} OpenStackImage;
+
+static void openstack_image_clear(OpenStackImage *os)
 {
-    const VmfRecipe *r = s->recipe;
-    g_autofree char *image_name =
-        r->version ? g_strdup_printf("%s-%s", r->name, r->version) : g_strdup(r->name);
-    g_autofree char *file = g_path_get_basename(img->path);
-    const char *disk_format = strcmp(t->format, "vhd") == 0 ? "vhd" : libvirt_format(t->format);
-    uint64_t min_disk = (img->virtual_size + (1ull << 30) - 1) >> 30;
-    uint64_t min_ram = r->memory >> 20;
-    uint64_t ephemeral = (s->targets->scratch_size + (1ull << 30) - 1) >> 30;
-    /* Properties: the platform's, then the recipe's (which win). */
-    g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GHashTable) props = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    const char *defaults[][2] = {{"hw_disk_bus", t->disk_bus ? t->disk_bus : "virtio"},
-                                 {"hw_vif_model", r->nic         ? r->nic
-                                                  : t->nic_model ? t->nic_model
-                                                                 : "virtio"},
-                                 {"hw_firmware_type", "bios"},
-                                 {"os_type", "linux"}};
-    for (size_t i = 0; i < G_N_ELEMENTS(defaults); i++) {
-        g_ptr_array_add(keys, g_strdup(defaults[i][0]));
-        g_hash_table_replace(props, g_strdup(defaults[i][0]), g_strdup(defaults[i][1]));
-    }
-    if (t->properties) {
-        g_autoptr(GList) own =
-            g_list_sort(g_hash_table_get_keys(t->properties), (GCompareFunc)(void *)strcmp);
-        for (GList *l = own; l; l = l->next) {
-            if (!g_hash_table_contains(props, l->data))
-                g_ptr_array_add(keys, g_strdup(l->data));
-            g_hash_table_replace(props, g_strdup(l->data),
-                                 g_strdup(g_hash_table_lookup(t->properties, l->data)));
-        }
-    }
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "name");
-    json_builder_add_string_value(b, image_name);
-    json_builder_set_member_name(b, "file");
-    json_builder_add_string_value(b, file);
-    json_builder_set_member_name(b, "sha256");
-    json_builder_add_string_value(b, img->sha256);
-    json_builder_set_member_name(b, "disk_format");
-    json_builder_add_string_value(b, disk_format);
-    json_builder_set_member_name(b, "container_format");
-    json_builder_add_string_value(b, "bare");
-    json_builder_set_member_name(b, "min_disk");
-    json_builder_add_int_value(b, (gint64)min_disk);
-    json_builder_set_member_name(b, "min_ram");
-    json_builder_add_int_value(b, (gint64)min_ram);
-    json_builder_set_member_name(b, "properties");
-    json_builder_begin_object(b);
-    for (guint i = 0; i < keys->len; i++) {
-        json_builder_set_member_name(b, keys->pdata[i]);
-        json_builder_add_string_value(b, g_hash_table_lookup(props, keys->pdata[i]));
-    }
-    json_builder_end_object(b);
-    /* The flavor it needs; the scratch disk is the flavor's ephemeral disk. */
+    g_free(os->image_name);
+    g_free(os->file);
+    g_ptr_array_unref(os->keys);
+    g_hash_table_unref(os->props);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(OpenStackImage, openstack_image_clear)
+
+static void openstack_property(OpenStackImage *os, const char *key, const char *value)
+{
+    if (!g_hash_table_contains(os->props, key))
+        g_ptr_array_add(os->keys, g_strdup(key));
+    g_hash_table_replace(os->props, g_strdup(key), g_strdup(value));
+}
+
+/* Properties: the platform's, then the recipe's (which win). */
+static void openstack_properties(OpenStackImage *os, const VmfRecipe *r, const VmfTarget *t)
+{
+    os->keys = g_ptr_array_new_with_free_func(g_free);
+    os->props = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    openstack_property(os, "hw_disk_bus", t->disk_bus ? t->disk_bus : "virtio");
+    openstack_property(os, "hw_vif_model",
+                       r->nic         ? r->nic
+                       : t->nic_model ? t->nic_model
+                                      : "virtio");
+    openstack_property(os, "hw_firmware_type", "bios");
+    openstack_property(os, "os_type", "linux");
+    if (!t->properties)
+        return;
+    g_autoptr(GList) own =
+        g_list_sort(g_hash_table_get_keys(t->properties), (GCompareFunc)(void *)strcmp);
+    for (GList *l = own; l; l = l->next)
+        openstack_property(os, l->data, g_hash_table_lookup(t->properties, l->data));
+}
+
+/* The flavor it needs; the scratch disk is the flavor's ephemeral disk. */
+static void openstack_flavor(JsonBuilder *b, const OpenStackImage *os, unsigned vcpus)
+{
     json_builder_set_member_name(b, "flavor");
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "vcpus");
-    json_builder_add_int_value(b, r->vcpus);
-    json_builder_set_member_name(b, "ram");
-    json_builder_add_int_value(b, (gint64)min_ram);
-    json_builder_set_member_name(b, "disk");
-    json_builder_add_int_value(b, (gint64)min_disk);
-    json_builder_set_member_name(b, "ephemeral");
-    json_builder_add_int_value(b, (gint64)ephemeral);
+    vmf_json_int(b, "vcpus", vcpus);
+    vmf_json_int(b, "ram", os->min_ram);
+    vmf_json_int(b, "disk", os->min_disk);
+    vmf_json_int(b, "ephemeral", os->ephemeral);
     json_builder_end_object(b);
-    /* The command that uploads it, as an argument vector. */
+}
+
+/* The command that uploads it, as an argument vector. */
+static void openstack_command(JsonBuilder *b, const OpenStackImage *os)
+{
     json_builder_set_member_name(b, "command");
     json_builder_begin_array(b);
-    g_autofree char *md = g_strdup_printf("%" G_GUINT64_FORMAT, min_disk);
-    g_autofree char *mr = g_strdup_printf("%" G_GUINT64_FORMAT, min_ram);
-    const char *argv[] = {
-        "openstack", "image",      "create", "--disk-format", disk_format, "--container-format",
-        "bare",      "--min-disk", md,       "--min-ram",     mr};
+    g_autofree char *md = g_strdup_printf("%" G_GUINT64_FORMAT, os->min_disk);
+    g_autofree char *mr = g_strdup_printf("%" G_GUINT64_FORMAT, os->min_ram);
+    const char *argv[] = {"openstack",
+                          "image",
+                          "create",
+                          "--disk-format",
+                          os->disk_format,
+                          "--container-format",
+                          "bare",
+                          "--min-disk",
+                          md,
+                          "--min-ram",
+                          mr};
     for (size_t i = 0; i < G_N_ELEMENTS(argv); i++)
         json_builder_add_string_value(b, argv[i]);
-    for (guint i = 0; i < keys->len; i++) {
-        g_autofree char *kv = g_strdup_printf("%s=%s", (char *)keys->pdata[i],
-                                              (char *)g_hash_table_lookup(props, keys->pdata[i]));
+    for (guint i = 0; i < os->keys->len; i++) {
+        const char *key = os->keys->pdata[i];
+        g_autofree char *kv =
+            g_strdup_printf("%s=%s", key, (char *)g_hash_table_lookup(os->props, key));
         json_builder_add_string_value(b, "--property");
         json_builder_add_string_value(b, kv);
     }
     json_builder_add_string_value(b, "--file");
-    json_builder_add_string_value(b, file);
-    json_builder_add_string_value(b, image_name);
+    json_builder_add_string_value(b, os->file);
+    json_builder_add_string_value(b, os->image_name);
     json_builder_end_array(b);
+}
+
+static char *openstack_json(const VmfConvertStage *s, const VmfTarget *t,
+                            const VmfBuildArtefact *img)
+{
+    const VmfRecipe *r = s->recipe;
+    g_auto(OpenStackImage) os = {
+        .image_name =
+            r->version ? g_strdup_printf("%s-%s", r->name, r->version) : g_strdup(r->name),
+        .file = g_path_get_basename(img->path),
+        .disk_format = strcmp(t->format, "vhd") == 0 ? "vhd" : libvirt_format(t->format),
+        .min_disk = (img->virtual_size + (1ull << 30) - 1) >> 30,
+        .min_ram = r->memory >> 20,
+        .ephemeral = (s->targets->scratch_size + (1ull << 30) - 1) >> 30,
+    };
+    openstack_properties(&os, r, t);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    vmf_json_str(b, "name", os.image_name);
+    vmf_json_str(b, "file", os.file);
+    vmf_json_str(b, "sha256", img->sha256);
+    vmf_json_str(b, "disk_format", os.disk_format);
+    vmf_json_str(b, "container_format", "bare");
+    vmf_json_int(b, "min_disk", os.min_disk);
+    vmf_json_int(b, "min_ram", os.min_ram);
+    json_builder_set_member_name(b, "properties");
+    json_builder_begin_object(b);
+    for (guint i = 0; i < os.keys->len; i++)
+        vmf_json_str(b, os.keys->pdata[i], g_hash_table_lookup(os.props, os.keys->pdata[i]));
+    json_builder_end_object(b);
+    openstack_flavor(b, &os, r->vcpus);
+    openstack_command(b, &os);
     json_builder_end_object(b);
     return vmf_json_text(b);
 }
@@ -318,22 +349,19 @@ static int package(const VmfConvertStage *s, VmfConvertResult *res, GError **err
     return 0;
 }
 
-int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **error)
+/* The base disk, opened as raw whatever its guest wrote at sector 0 (a
+ * qcow2 header there must not make vmforge read host files); refused early
+ * when even the uncompressed targets cannot fit. */
+static int open_base(const VmfConvertStage *s, VmfConvertResult *res, VfSource **src,
+                     GError **error)
 {
-    const VmfRecipe *r = s->recipe;
-    const VmfTargets *tg = s->targets;
-    guint n = tg->targets->len;
     g_autoptr(GError) err = NULL;
-    g_autoptr(VfSource) src = NULL;
-    /* The base disk is raw, whatever its guest wrote at sector 0: never
-     * probe it (a qcow2 header there must not make vmforge read host files). */
-    if (vf_source_open(s->disk, VF_SOURCE_ASSUME_RAW, &src, &err) < 0)
+    if (vf_source_open(s->disk, VF_SOURCE_ASSUME_RAW, src, &err) < 0)
         FAIL(VMF_EXIT_INPUT, "%s", err->message);
-    res->disk_size = src->size;
-    res->data_bytes = src->data_bytes;
-    /* Refuse early what cannot fit even with the compressed targets empty. */
+    res->disk_size = (*src)->size;
+    res->data_bytes = (*src)->data_bytes;
     uint64_t least, most;
-    vmf_convert_space_needed(tg, src->data_bytes, &least, &most);
+    vmf_convert_space_needed(s->targets, (*src)->data_bytes, &least, &most);
     struct statvfs vfs;
     if (statvfs(s->outdir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < least) {
         g_autofree char *f = vf_format_size((uint64_t)vfs.f_bavail * vfs.f_frsize);
@@ -344,88 +372,113 @@ int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **
              "targets up to %s); free some space or build fewer targets (--only)",
              s->outdir, f, l, m);
     }
+    return 0;
+}
 
-    /* One output per target; OVAs get their parameters and profile. */
-    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) tables =
-        g_ptr_array_new_with_free_func((GDestroyNotify)g_hash_table_unref);
-    g_autoptr(GPtrArray) profiles =
-        g_ptr_array_new_with_free_func((GDestroyNotify)vf_ovf_profile_free);
-    g_autofree VfOvaParams *ovas = g_new0(VfOvaParams, n);
-    g_autofree VfOutputSpec *outs = g_new0(VfOutputSpec, n);
-    unsigned sink_flags = VF_SINK_FORCE | (s->no_sync ? VF_SINK_NO_SYNC : 0);
+/* One output per target, and what they point at. */
+typedef struct {
+    guint n;
+    VfOutputSpec *outs;
+    VfOvaParams *ovas;
+    GPtrArray *paths, *tables, *profiles;
+} Outputs;
+
+static void outputs_clear(Outputs *o)
+{
+    g_free(o->outs);
+    g_free(o->ovas);
+    if (o->paths)
+        g_ptr_array_unref(o->paths);
+    if (o->tables)
+        g_ptr_array_unref(o->tables);
+    if (o->profiles)
+        g_ptr_array_unref(o->profiles);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Outputs, outputs_clear)
+
+/* An OVA gets its hardware profile and the recipe's hardware. */
+static int ova_params(const VmfConvertStage *s, const VmfTarget *t, Outputs *o, guint i,
+                      unsigned sink_flags, GError **error)
+{
+    g_autoptr(GError) err = NULL;
     g_autofree char *pdir = g_build_filename(vmf_templates_dir(), "profiles", NULL);
-    for (guint i = 0; i < n; i++) {
+    VfOvfProfile *prof = NULL;
+    if (vf_ovf_profile_load(pdir, t->profile, &prof, &err) < 0)
+        FAIL(VMF_EXIT_INPUT, "target %s: %s", t->name, err->message);
+    g_ptr_array_add(o->profiles, prof);
+    const VmfRecipe *r = s->recipe;
+    VfOvaParams *p = &o->ovas[i];
+    p->profile = prof;
+    p->manifest = t->manifest;
+    p->sink_flags = sink_flags;
+    p->ovf.vcpus = r->vcpus;
+    p->ovf.memory_mib = r->memory >> 20;
+    p->scratch_capacity = s->targets->scratch_size;
+    p->ovf.os = t->os;
+    p->ovf.product = r->name;
+    p->ovf.version = r->version;
+    o->outs[i].extra = p;
+    return 0;
+}
+
+/* OUTDIR/TARGET/NAME.EXT for each target, its writer and options. */
+static int plan_outputs(const VmfConvertStage *s, Outputs *o, unsigned sink_flags, GError **error)
+{
+    const VmfTargets *tg = s->targets;
+    g_autoptr(GError) err = NULL;
+    o->n = tg->targets->len;
+    o->outs = g_new0(VfOutputSpec, o->n);
+    o->ovas = g_new0(VfOvaParams, o->n);
+    o->paths = g_ptr_array_new_with_free_func(g_free);
+    o->tables = g_ptr_array_new_with_free_func((GDestroyNotify)g_hash_table_unref);
+    o->profiles = g_ptr_array_new_with_free_func((GDestroyNotify)vf_ovf_profile_free);
+    for (guint i = 0; i < o->n; i++) {
         const VmfTarget *t = g_ptr_array_index(tg->targets, i);
         g_autofree char *dir = g_build_filename(s->outdir, t->name, NULL);
         if (g_mkdir_with_parents(dir, 0755) < 0)
             FAIL(VMF_EXIT_OUTPUT, "%s: %s", dir, g_strerror(errno));
         GHashTable *opts = NULL;
-        if (vf_writer_parse_spec(t->spec, &outs[i].ops, &opts, &err) < 0)
+        if (vf_writer_parse_spec(t->spec, &o->outs[i].ops, &opts, &err) < 0)
             FAIL(VMF_EXIT_USAGE, "target %s: %s", t->name, err->message);
-        g_ptr_array_add(tables, opts);
-        outs[i].options = opts;
-        g_autofree char *file = g_strdup_printf("%s.%s", r->name, outs[i].ops->extension);
+        g_ptr_array_add(o->tables, opts);
+        o->outs[i].options = opts;
+        g_autofree char *file =
+            g_strdup_printf("%s.%s", s->recipe->name, o->outs[i].ops->extension);
         char *path = g_build_filename(dir, file, NULL);
-        g_ptr_array_add(keep, path);
-        outs[i].path = path;
-        if (outs[i].ops == &vf_writer_ova) {
-            VfOvfProfile *prof = NULL;
-            if (vf_ovf_profile_load(pdir, t->profile, &prof, &err) < 0)
-                FAIL(VMF_EXIT_INPUT, "target %s: %s", t->name, err->message);
-            g_ptr_array_add(profiles, prof);
-            VfOvaParams *o = &ovas[i];
-            o->profile = prof;
-            o->manifest = t->manifest;
-            o->sink_flags = sink_flags;
-            o->ovf.vcpus = r->vcpus;
-            o->ovf.memory_mib = r->memory >> 20;
-            o->scratch_capacity = tg->scratch_size;
-            o->ovf.os = t->os;
-            o->ovf.product = r->name;
-            o->ovf.version = r->version;
-            outs[i].extra = o;
-        }
+        g_ptr_array_add(o->paths, path);
+        o->outs[i].path = path;
+        int rc = o->outs[i].ops == &vf_writer_ova ? ova_params(s, t, o, i, sink_flags, error) : 0;
+        if (rc)
+            return rc;
     }
+    return 0;
+}
 
-    g_autoptr(VmfProgress) bar = vmf_progress_new("convert", s->progress);
-    VfConvertOptions copts = {
-        .jobs = tg->jobs,
-        .level = tg->level,
-        .sink_flags = sink_flags,
-        .timestamp = s->timestamp,
-        .cancel = &vmf_interrupted,
-        .progress = vmf_convert_progress,
-        .progress_data = bar,
-    };
-    gint64 t0 = g_get_monotonic_time();
-    g_autoptr(GArray) arts = NULL;
-    int rc = vf_convert(src, outs, n, &copts, &arts, &err);
-    res->convert_seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
-    if (rc < 0) {
-        vmf_progress_end(bar, NULL);
-        /* Target folders this run made stay only if something was in them. */
-        for (guint i = 0; i < n; i++) {
-            g_autofree char *dir = g_path_get_dirname(outs[i].path);
-            g_rmdir(dir);
-        }
-        if (g_error_matches(err, VF_ERROR, VF_ERROR_CANCELLED))
-            FAIL(vmf_signals_exit_code(), "interrupted; no image of this run was written");
-        if (g_error_matches(err, VF_ERROR, VF_ERROR_OUTPUT)) {
-            g_autofree char *space = space_text(s->outdir, tg, src->data_bytes);
-            FAIL(VMF_EXIT_OUTPUT, "%s (%s); no image of this run was written", err->message, space);
-        }
-        FAIL(err->domain == VF_ERROR && err->code == VF_ERROR_LIMIT ? VMF_EXIT_LIMIT
-                                                                    : VMF_EXIT_FAILURE,
-             "%s; no image of this run was written", err->message);
+/* What a failed convert means; the target folders this run made stay only
+ * if something was in them. */
+static int convert_failed(const VmfConvertStage *s, const Outputs *o, uint64_t data_bytes,
+                          const GError *err, GError **error)
+{
+    for (guint i = 0; i < o->n; i++) {
+        g_autofree char *dir = g_path_get_dirname(o->outs[i].path);
+        g_rmdir(dir);
     }
-    g_autofree char *summary =
-        g_strdup_printf("%u image%s in %.1f s", n, n == 1 ? "" : "s", res->convert_seconds);
-    vmf_progress_end(bar, summary);
+    if (g_error_matches(err, VF_ERROR, VF_ERROR_CANCELLED))
+        FAIL(vmf_signals_exit_code(), "interrupted; no image of this run was written");
+    if (g_error_matches(err, VF_ERROR, VF_ERROR_OUTPUT)) {
+        g_autofree char *space = space_text(s->outdir, s->targets, data_bytes);
+        FAIL(VMF_EXIT_OUTPUT, "%s (%s); no image of this run was written", err->message, space);
+    }
+    FAIL(err->domain == VF_ERROR && err->code == VF_ERROR_LIMIT ? VMF_EXIT_LIMIT : VMF_EXIT_FAILURE,
+         "%s; no image of this run was written", err->message);
+}
 
+/* The images, in target order, as the build's artefacts. */
+static void image_artefacts(const VmfTargets *tg, GArray *arts, VmfConvertResult *res)
+{
     res->artefacts = g_array_new(false, true, sizeof(VmfBuildArtefact));
     g_array_set_clear_func(res->artefacts, vmf_build_artefact_clear);
-    for (guint i = 0; i < n; i++) {
+    for (guint i = 0; i < arts->len; i++) {
         const VfArtefact *a = &g_array_index(arts, VfArtefact, i);
         const VmfTarget *t = g_ptr_array_index(tg->targets, i);
         VmfBuildArtefact b = {
@@ -439,6 +492,42 @@ int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **
         memcpy(b.sha256, a->sha256, sizeof(b.sha256));
         g_array_append_val(res->artefacts, b);
     }
+}
+
+int vmf_stage_convert(const VmfConvertStage *s, VmfConvertResult *res, GError **error)
+{
+    const VmfTargets *tg = s->targets;
+    g_autoptr(VfSource) src = NULL;
+    g_auto(Outputs) o = {0};
+    unsigned sink_flags = VF_SINK_FORCE | (s->no_sync ? VF_SINK_NO_SYNC : 0);
+    int rc = open_base(s, res, &src, error);
+    if (!rc)
+        rc = plan_outputs(s, &o, sink_flags, error);
+    if (rc)
+        return rc;
+    g_autoptr(VmfProgress) bar = vmf_progress_new("convert", s->progress);
+    VfConvertOptions copts = {
+        .jobs = tg->jobs,
+        .level = tg->level,
+        .sink_flags = sink_flags,
+        .timestamp = s->timestamp,
+        .cancel = &vmf_interrupted,
+        .progress = vmf_convert_progress,
+        .progress_data = bar,
+    };
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(GArray) arts = NULL;
+    g_autoptr(GError) err = NULL;
+    rc = vf_convert(src, o.outs, o.n, &copts, &arts, &err);
+    res->convert_seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    if (rc < 0) {
+        vmf_progress_end(bar, NULL);
+        return convert_failed(s, &o, src->data_bytes, err, error);
+    }
+    g_autofree char *summary =
+        g_strdup_printf("%u image%s in %.1f s", o.n, o.n == 1 ? "" : "s", res->convert_seconds);
+    vmf_progress_end(bar, summary);
+    image_artefacts(tg, arts, res);
     t0 = g_get_monotonic_time();
     rc = package(s, res, error);
     res->package_seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;

@@ -51,6 +51,7 @@ typedef struct {
 } VmfConvertResult;
 
 void vmf_convert_result_clear(VmfConvertResult *r);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmfConvertResult, vmf_convert_result_clear)
 
 /* Runs convert then package. Returns a VMF_EXIT_* status; *error says what
  * and which file. */
