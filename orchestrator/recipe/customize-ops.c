@@ -181,206 +181,277 @@ static bool file_attrs(P *p, const VmfYamlNode *n, VmfOp *op)
 
 /* ---- one operation -------------------------------------------------------------------- */
 
+static bool parse_hostname(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    if (!str(p, v, "hostname", &op->text))
+        return false;
+    for (const char *ch = op->text; *ch; ch++)
+        if (!g_ascii_isalnum(*ch) && *ch != '-' && *ch != '.')
+            return FAIL_AT(p, v, "hostname \"%s\" is not a host name", op->text);
+    return op->text[0] ? true : FAIL_AT(p, v, "hostname is empty");
+}
+
+static bool parse_timezone(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    if (!str(p, v, "timezone", &op->text))
+        return false;
+    if (!op->text[0] || op->text[0] == '/' || strstr(op->text, ".."))
+        return FAIL_AT(p, v, "timezone \"%s\": expected a zone such as Europe/Zurich", op->text);
+    return true;
+}
+
+/* A user's name, groups, shell and password file. */
+static bool user_account(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    if (!str(p, vmf_yaml_get(v, "name"), "user name", &op->name))
+        return false;
+    for (const char *ch = op->name; *ch; ch++)
+        if (!g_ascii_isalnum(*ch) && *ch != '_' && *ch != '-')
+            return FAIL_AT(p, vmf_yaml_get(v, "name"), "user name \"%s\" is not valid", op->name);
+    const VmfYamlNode *n;
+    if ((n = vmf_yaml_get(v, "groups")) && !str_list(p, n, "user groups", &op->groups))
+        return false;
+    for (char **gr = op->groups; gr && *gr; gr++)
+        for (const char *ch = *gr; *ch; ch++)
+            if (!g_ascii_isalnum(*ch) && !strchr("_-.", *ch))
+                return FAIL_AT(p, n, "user group \"%s\" is not a valid group name", *gr);
+    if ((n = vmf_yaml_get(v, "shell")) && !guest_path(p, n, "user shell", &op->shell))
+        return false;
+    return !(n = vmf_yaml_get(v, "password_file")) ||
+           host_file(p, n, "user password_file", &op->src);
+}
+
+/* The public keys in the files of ssh_key_files (blank and # lines left out). */
+static bool key_files(P *p, const VmfYamlNode *n, GPtrArray *keylines)
+{
+    g_auto(GStrv) files = NULL;
+    if (!str_list(p, n, "user ssh_key_files", &files))
+        return false;
+    for (char **f = files; *f; f++) {
+        g_autofree char *path = g_canonicalize_filename(*f, p->r->dir);
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+            return FAIL_AT(p, n, "ssh key file %s cannot be read", path);
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        for (char **l = lines; *l; l++)
+            if (g_strstrip(*l)[0] && (*l)[0] != '#')
+                g_ptr_array_add(keylines, g_strdup(*l));
+    }
+    return true;
+}
+
+/* ssh_keys and the keys of ssh_key_files, each checked to be a public key. */
+static bool user_keys(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    g_autoptr(GPtrArray) keylines = g_ptr_array_new_with_free_func(g_free);
+    const VmfYamlNode *n;
+    if ((n = vmf_yaml_get(v, "ssh_keys"))) {
+        g_auto(GStrv) inline_keys = NULL;
+        if (!str_list(p, n, "user ssh_keys", &inline_keys))
+            return false;
+        for (char **k = inline_keys; *k; k++)
+            g_ptr_array_add(keylines, g_strdup(g_strstrip(*k)));
+    }
+    if ((n = vmf_yaml_get(v, "ssh_key_files")) && !key_files(p, n, keylines))
+        return false;
+    for (guint i = 0; i < keylines->len; i++) {
+        const char *k = keylines->pdata[i];
+        if (!g_str_has_prefix(k, "ssh-") && !g_str_has_prefix(k, "ecdsa-") &&
+            !g_str_has_prefix(k, "sk-"))
+            return FAIL_AT(p, v, "user %s: \"%.20s...\" is not an SSH public key", op->name, k);
+    }
+    g_ptr_array_add(keylines, NULL);
+    op->keys = (char **)g_ptr_array_free(g_steal_pointer(&keylines), FALSE);
+    return true;
+}
+
+static bool parse_user(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"name",  "groups",        "ssh_keys", "ssh_key_files",
+                                       "shell", "password_file", NULL};
+    static const char *const req[] = {"name", NULL};
+    return fields(p, v, "user", keys, req) && user_account(p, op, v) && user_keys(p, op, v);
+}
+
+static bool parse_write(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"path", "content", "mode", "owner", NULL};
+    static const char *const req[] = {"path", "content", NULL};
+    if (!fields(p, v, "write", keys, req) ||
+        !guest_path(p, vmf_yaml_get(v, "path"), "write path", &op->path) ||
+        !str(p, vmf_yaml_get(v, "content"), "write content", &op->text) || !file_attrs(p, v, op))
+        return false;
+    if (strlen(op->text) > VMF_CUSTOMIZE_MAX_INLINE)
+        return FAIL_AT(p, v, "write content is larger than 1 MiB: use upload:");
+    return true;
+}
+
+static bool parse_upload(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"src", "path", "mode", "owner", NULL};
+    static const char *const req[] = {"src", "path", NULL};
+    return fields(p, v, "upload", keys, req) &&
+           host_file(p, vmf_yaml_get(v, "src"), "upload src", &op->src) &&
+           guest_path(p, vmf_yaml_get(v, "path"), "upload path", &op->path) && file_attrs(p, v, op);
+}
+
+static bool parse_mkdir(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"path", "mode", "owner", NULL};
+    static const char *const req[] = {"path", NULL};
+    if (v->kind != VMF_YAML_MAPPING)
+        return guest_path(p, v, "mkdir", &op->path);
+    return fields(p, v, "mkdir", keys, req) &&
+           guest_path(p, vmf_yaml_get(v, "path"), "mkdir path", &op->path) && file_attrs(p, v, op);
+}
+
+static bool parse_chmod(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"path", "mode", NULL};
+    return fields(p, v, "chmod", keys, keys) &&
+           guest_path(p, vmf_yaml_get(v, "path"), "chmod path", &op->path) &&
+           mode(p, vmf_yaml_get(v, "mode"), &op->mode);
+}
+
+static bool parse_chown(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"path", "owner", NULL};
+    return fields(p, v, "chown", keys, keys) &&
+           guest_path(p, vmf_yaml_get(v, "path"), "chown path", &op->path) &&
+           owner(p, vmf_yaml_get(v, "owner"), &op->owner);
+}
+
+static bool parse_delete(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"path", "recursive", NULL};
+    static const char *const req[] = {"path", NULL};
+    if (v->kind != VMF_YAML_MAPPING)
+        return guest_path(p, v, "delete", &op->path);
+    if (!fields(p, v, "delete", keys, req) ||
+        !guest_path(p, vmf_yaml_get(v, "path"), "delete path", &op->path))
+        return false;
+    const VmfYamlNode *rn = vmf_yaml_get(v, "recursive");
+    op->recursive = rn && rn->kind == VMF_YAML_SCALAR && !strcmp(rn->value, "true");
+    return true;
+}
+
+static bool parse_symlink(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"target", "link", NULL};
+    return fields(p, v, "symlink", keys, keys) &&
+           str(p, vmf_yaml_get(v, "target"), "symlink target", &op->target) &&
+           guest_path(p, vmf_yaml_get(v, "link"), "symlink link", &op->path);
+}
+
+static bool parse_append_line(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"path", "line", NULL};
+    if (!fields(p, v, "append_line", keys, keys) ||
+        !guest_path(p, vmf_yaml_get(v, "path"), "append_line path", &op->path) ||
+        !str(p, vmf_yaml_get(v, "line"), "append_line line", &op->text))
+        return false;
+    return strchr(op->text, '\n') ? FAIL_AT(p, v, "append_line line must be one line") : true;
+}
+
+/* run: and firstboot: a command line, or {script: FILE, name: NAME}. */
+static bool parse_script(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"script", "name", NULL};
+    static const char *const req[] = {"script", NULL};
+    const char *what = vmf_op_name(op->kind);
+    if (v->kind != VMF_YAML_MAPPING)
+        return str(p, v, what, &op->text);
+    if (!fields(p, v, what, keys, req) ||
+        !host_file(p, vmf_yaml_get(v, "script"), "script", &op->src))
+        return false;
+    const VmfYamlNode *nn = vmf_yaml_get(v, "name");
+    if (nn && !str(p, nn, "name", &op->name))
+        return false;
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(op->src, &text, &len, NULL) || len > VMF_CUSTOMIZE_MAX_INLINE)
+        return FAIL_AT(p, v, "script %s cannot be read or is larger than 1 MiB", op->src);
+    op->text = g_steal_pointer(&text);
+    return true;
+}
+
+/* selinux_relabel: and network: true or false. */
+static bool parse_flag(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
+{
+    if (v->kind != VMF_YAML_SCALAR || (strcmp(v->value, "true") && strcmp(v->value, "false")))
+        return FAIL_AT(p, v, "%s must be true or false", vmf_op_name(op->kind));
+    op->flag = strcmp(v->value, "true") == 0;
+    if (op->kind == VMF_OP_NETWORK)
+        c->network = op->flag;
+    return true;
+}
+
+/* sysprep: default, none, or a list of operation names. */
+static bool parse_sysprep(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
+{
+    c->explicit_sysprep = true;
+    if (v->kind == VMF_YAML_SCALAR && !strcmp(v->value, "default")) {
+        op->sysprep = VMF_SYSPREP_DEFAULT;
+        return true;
+    }
+    if (v->kind == VMF_YAML_SCALAR && !strcmp(v->value, "none"))
+        return true;
+    g_auto(GStrv) names = NULL;
+    if (!str_list(p, v, "sysprep", &names))
+        return false;
+    for (char **nm = names; *nm; nm++) {
+        unsigned i = 0;
+        while (sysprep_names[i] && strcmp(sysprep_names[i], *nm))
+            i++;
+        if (!sysprep_names[i]) {
+            const char *hint = vmf_did_you_mean(*nm, sysprep_names);
+            g_autofree char *all = g_strjoinv(", ", (char **)sysprep_names);
+            return hint ? FAIL_AT(p, v, "sysprep \"%s\": did you mean \"%s\"?", *nm, hint)
+                        : FAIL_AT(p, v, "sysprep \"%s\": expected default, none, or some of %s",
+                                  *nm, all);
+        }
+        op->sysprep |= 1u << i;
+    }
+    return true;
+}
+
 static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
 {
-    bool map = v->kind == VMF_YAML_MAPPING;
-    const char *what = vmf_op_name(op->kind);
     switch (op->kind) {
     case VMF_OP_HOSTNAME:
-        if (!str(p, v, what, &op->text))
-            return false;
-        for (const char *ch = op->text; *ch; ch++)
-            if (!g_ascii_isalnum(*ch) && *ch != '-' && *ch != '.')
-                return FAIL_AT(p, v, "hostname \"%s\" is not a host name", op->text);
-        return op->text[0] ? true : FAIL_AT(p, v, "hostname is empty");
+        return parse_hostname(p, op, v);
     case VMF_OP_TIMEZONE:
-        if (!str(p, v, what, &op->text))
-            return false;
-        if (!op->text[0] || op->text[0] == '/' || strstr(op->text, ".."))
-            return FAIL_AT(p, v, "timezone \"%s\": expected a zone such as Europe/Zurich",
-                           op->text);
-        return true;
+        return parse_timezone(p, op, v);
     case VMF_OP_ROOT_PASSWORD:
         return host_file(p, v, "root_password_file", &op->src);
-    case VMF_OP_USER: {
-        static const char *const keys[] = {"name",  "groups",        "ssh_keys", "ssh_key_files",
-                                           "shell", "password_file", NULL};
-        static const char *const req[] = {"name", NULL};
-        if (!fields(p, v, "user", keys, req) ||
-            !str(p, vmf_yaml_get(v, "name"), "user name", &op->name))
-            return false;
-        for (const char *ch = op->name; *ch; ch++)
-            if (!g_ascii_isalnum(*ch) && *ch != '_' && *ch != '-')
-                return FAIL_AT(p, vmf_yaml_get(v, "name"), "user name \"%s\" is not valid",
-                               op->name);
-        const VmfYamlNode *n;
-        if ((n = vmf_yaml_get(v, "groups")) && !str_list(p, n, "user groups", &op->groups))
-            return false;
-        for (char **gr = op->groups; gr && *gr; gr++)
-            for (const char *ch = *gr; *ch; ch++)
-                if (!g_ascii_isalnum(*ch) && !strchr("_-.", *ch))
-                    return FAIL_AT(p, n, "user group \"%s\" is not a valid group name", *gr);
-        if ((n = vmf_yaml_get(v, "shell")) && !guest_path(p, n, "user shell", &op->shell))
-            return false;
-        if ((n = vmf_yaml_get(v, "password_file")) &&
-            !host_file(p, n, "user password_file", &op->src))
-            return false;
-        g_autoptr(GPtrArray) keylines = g_ptr_array_new_with_free_func(g_free);
-        char **inline_keys = NULL;
-        if ((n = vmf_yaml_get(v, "ssh_keys"))) {
-            if (!str_list(p, n, "user ssh_keys", &inline_keys))
-                return false;
-            for (char **k = inline_keys; *k; k++)
-                g_ptr_array_add(keylines, g_strdup(g_strstrip(*k)));
-            g_strfreev(inline_keys);
-        }
-        if ((n = vmf_yaml_get(v, "ssh_key_files"))) {
-            g_auto(GStrv) files = NULL;
-            if (!str_list(p, n, "user ssh_key_files", &files))
-                return false;
-            for (char **f = files; *f; f++) {
-                g_autofree char *path = g_canonicalize_filename(*f, p->r->dir);
-                g_autofree char *text = NULL;
-                if (!g_file_get_contents(path, &text, NULL, NULL))
-                    return FAIL_AT(p, n, "ssh key file %s cannot be read", path);
-                g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-                for (char **l = lines; *l; l++)
-                    if (g_strstrip(*l)[0] && (*l)[0] != '#')
-                        g_ptr_array_add(keylines, g_strdup(*l));
-            }
-        }
-        for (guint i = 0; i < keylines->len; i++) {
-            const char *k = keylines->pdata[i];
-            if (!g_str_has_prefix(k, "ssh-") && !g_str_has_prefix(k, "ecdsa-") &&
-                !g_str_has_prefix(k, "sk-"))
-                return FAIL_AT(p, v, "user %s: \"%.20s...\" is not an SSH public key", op->name, k);
-        }
-        g_ptr_array_add(keylines, NULL);
-        op->keys = (char **)g_ptr_array_free(g_steal_pointer(&keylines), FALSE);
-        return true;
-    }
-    case VMF_OP_WRITE: {
-        static const char *const keys[] = {"path", "content", "mode", "owner", NULL};
-        static const char *const req[] = {"path", "content", NULL};
-        if (!fields(p, v, "write", keys, req) ||
-            !guest_path(p, vmf_yaml_get(v, "path"), "write path", &op->path) ||
-            !str(p, vmf_yaml_get(v, "content"), "write content", &op->text) ||
-            !file_attrs(p, v, op))
-            return false;
-        if (strlen(op->text) > VMF_CUSTOMIZE_MAX_INLINE)
-            return FAIL_AT(p, v, "write content is larger than 1 MiB: use upload:");
-        return true;
-    }
-    case VMF_OP_UPLOAD: {
-        static const char *const keys[] = {"src", "path", "mode", "owner", NULL};
-        static const char *const req[] = {"src", "path", NULL};
-        return fields(p, v, "upload", keys, req) &&
-               host_file(p, vmf_yaml_get(v, "src"), "upload src", &op->src) &&
-               guest_path(p, vmf_yaml_get(v, "path"), "upload path", &op->path) &&
-               file_attrs(p, v, op);
-    }
-    case VMF_OP_MKDIR: {
-        static const char *const keys[] = {"path", "mode", "owner", NULL};
-        static const char *const req[] = {"path", NULL};
-        if (!map)
-            return guest_path(p, v, "mkdir", &op->path);
-        return fields(p, v, "mkdir", keys, req) &&
-               guest_path(p, vmf_yaml_get(v, "path"), "mkdir path", &op->path) &&
-               file_attrs(p, v, op);
-    }
-    case VMF_OP_CHMOD: {
-        static const char *const keys[] = {"path", "mode", NULL};
-        return fields(p, v, "chmod", keys, keys) &&
-               guest_path(p, vmf_yaml_get(v, "path"), "chmod path", &op->path) &&
-               mode(p, vmf_yaml_get(v, "mode"), &op->mode);
-    }
-    case VMF_OP_CHOWN: {
-        static const char *const keys[] = {"path", "owner", NULL};
-        return fields(p, v, "chown", keys, keys) &&
-               guest_path(p, vmf_yaml_get(v, "path"), "chown path", &op->path) &&
-               owner(p, vmf_yaml_get(v, "owner"), &op->owner);
-    }
-    case VMF_OP_DELETE: {
-        static const char *const keys[] = {"path", "recursive", NULL};
-        static const char *const req[] = {"path", NULL};
-        if (!map)
-            return guest_path(p, v, "delete", &op->path);
-        if (!fields(p, v, "delete", keys, req) ||
-            !guest_path(p, vmf_yaml_get(v, "path"), "delete path", &op->path))
-            return false;
-        const VmfYamlNode *rn = vmf_yaml_get(v, "recursive");
-        op->recursive = rn && rn->kind == VMF_YAML_SCALAR && !strcmp(rn->value, "true");
-        return true;
-    }
-    case VMF_OP_SYMLINK: {
-        static const char *const keys[] = {"target", "link", NULL};
-        return fields(p, v, "symlink", keys, keys) &&
-               str(p, vmf_yaml_get(v, "target"), "symlink target", &op->target) &&
-               guest_path(p, vmf_yaml_get(v, "link"), "symlink link", &op->path);
-    }
-    case VMF_OP_APPEND_LINE: {
-        static const char *const keys[] = {"path", "line", NULL};
-        if (!fields(p, v, "append_line", keys, keys) ||
-            !guest_path(p, vmf_yaml_get(v, "path"), "append_line path", &op->path) ||
-            !str(p, vmf_yaml_get(v, "line"), "append_line line", &op->text))
-            return false;
-        return strchr(op->text, '\n') ? FAIL_AT(p, v, "append_line line must be one line") : true;
-    }
+    case VMF_OP_USER:
+        return parse_user(p, op, v);
+    case VMF_OP_WRITE:
+        return parse_write(p, op, v);
+    case VMF_OP_UPLOAD:
+        return parse_upload(p, op, v);
+    case VMF_OP_MKDIR:
+        return parse_mkdir(p, op, v);
+    case VMF_OP_CHMOD:
+        return parse_chmod(p, op, v);
+    case VMF_OP_CHOWN:
+        return parse_chown(p, op, v);
+    case VMF_OP_DELETE:
+        return parse_delete(p, op, v);
+    case VMF_OP_SYMLINK:
+        return parse_symlink(p, op, v);
+    case VMF_OP_APPEND_LINE:
+        return parse_append_line(p, op, v);
     case VMF_OP_RUN:
-    case VMF_OP_FIRSTBOOT: {
-        static const char *const keys[] = {"script", "name", NULL};
-        static const char *const req[] = {"script", NULL};
-        if (!map)
-            return str(p, v, what, &op->text);
-        if (!fields(p, v, what, keys, req) ||
-            !host_file(p, vmf_yaml_get(v, "script"), "script", &op->src))
-            return false;
-        const VmfYamlNode *nn = vmf_yaml_get(v, "name");
-        if (nn && !str(p, nn, "name", &op->name))
-            return false;
-        g_autofree char *text = NULL;
-        gsize len = 0;
-        if (!g_file_get_contents(op->src, &text, &len, NULL) || len > VMF_CUSTOMIZE_MAX_INLINE)
-            return FAIL_AT(p, v, "script %s cannot be read or is larger than 1 MiB", op->src);
-        op->text = g_steal_pointer(&text);
-        return true;
-    }
+    case VMF_OP_FIRSTBOOT:
+        return parse_script(p, op, v);
     case VMF_OP_SELINUX_RELABEL:
     case VMF_OP_NETWORK:
-        if (v->kind != VMF_YAML_SCALAR || (strcmp(v->value, "true") && strcmp(v->value, "false")))
-            return FAIL_AT(p, v, "%s must be true or false", what);
-        op->flag = strcmp(v->value, "true") == 0;
-        if (op->kind == VMF_OP_NETWORK)
-            c->network = op->flag;
-        return true;
+        return parse_flag(p, c, op, v);
     case VMF_OP_PACKAGES:
         return str_list(p, v, "packages", &op->packages);
-    case VMF_OP_SYSPREP: {
-        c->explicit_sysprep = true;
-        if (v->kind == VMF_YAML_SCALAR && !strcmp(v->value, "default")) {
-            op->sysprep = VMF_SYSPREP_DEFAULT;
-            return true;
-        }
-        if (v->kind == VMF_YAML_SCALAR && !strcmp(v->value, "none"))
-            return true;
-        g_auto(GStrv) names = NULL;
-        if (!str_list(p, v, "sysprep", &names))
-            return false;
-        for (char **nm = names; *nm; nm++) {
-            unsigned i = 0;
-            while (sysprep_names[i] && strcmp(sysprep_names[i], *nm))
-                i++;
-            if (!sysprep_names[i]) {
-                const char *hint = vmf_did_you_mean(*nm, sysprep_names);
-                g_autofree char *all = g_strjoinv(", ", (char **)sysprep_names);
-                return hint ? FAIL_AT(p, v, "sysprep \"%s\": did you mean \"%s\"?", *nm, hint)
-                            : FAIL_AT(p, v, "sysprep \"%s\": expected default, none, or some of %s",
-                                      *nm, all);
-            }
-            op->sysprep |= 1u << i;
-        }
-        return true;
-    }
+    case VMF_OP_SYSPREP:
+        return parse_sysprep(p, c, op, v);
     }
     return false;
 }

@@ -187,6 +187,215 @@ static bool valid_name(const char *n)
     return strcmp(n, "logs") != 0;
 }
 
+/* A format: that is no writer's name: the known ones, or the nearest. */
+static bool unknown_format(const char *file, const VmfYamlNode *v, const char *s, GError **error)
+{
+    const char *names[16] = {0};
+    size_t k = 0;
+    for (const VfWriterOps *const *w = vf_writers; *w && k < 15; w++)
+        names[k++] = (*w)->name;
+    const char *hint = vmf_did_you_mean(s, names);
+    g_autofree char *list = g_strjoinv(", ", (char **)names);
+    if (hint)
+        return fail(file, v, "unknown format \"%s\"; did you mean \"%s\"?", s, hint);
+    return fail(file, v, "unknown format \"%s\" (known: %s)", s, list);
+}
+
+/* platform: (a preset) and format: (which overrides the preset's). */
+static bool target_format(const char *file, const VmfYamlNode *n, const char *tdir, VmfTarget *t,
+                          GString *preset_opts, GError **error)
+{
+    const VmfYamlNode *v;
+    const char *s;
+    if ((v = vmf_yaml_get(n, "platform"))) {
+        if (!(s = scalar_of(file, v, "platform", error)))
+            return false;
+        t->platform = g_strdup(s);
+        if (!apply_platform(file, v, tdir, t, preset_opts, error))
+            return false;
+    }
+    if ((v = vmf_yaml_get(n, "format"))) {
+        if (!(s = scalar_of(file, v, "format", error)))
+            return false;
+        if (!vf_writer_find(s))
+            return unknown_format(file, v, s, error);
+        if (t->format && strcmp(t->format, s) != 0) {
+            /* Another format than the preset's: the preset's options and
+             * extras were for its own format. */
+            g_string_truncate(preset_opts, 0);
+            t->extras &= ~(unsigned)VMF_EXTRA_OPENSTACK;
+        }
+        g_free(t->format);
+        t->format = g_strdup(s);
+    }
+    if (!t->format)
+        return fail(file, n,
+                    "target needs a platform: (e.g. kvm, vmware) or a format: (qcow2, raw, "
+                    "raw.gz, vmdk, vdi, vhd, ova)");
+    return true;
+}
+
+/* name:, else the platform's or the format's name. */
+static bool target_name(const char *file, const VmfYamlNode *n, VmfTarget *t, GError **error)
+{
+    const VmfYamlNode *v = vmf_yaml_get(n, "name");
+    if (!v) {
+        t->name = g_strdup(t->platform ? t->platform : t->format);
+        return true;
+    }
+    const char *s = scalar_of(file, v, "name", error);
+    if (!s)
+        return false;
+    if (!valid_name(s))
+        return fail(file, v,
+                    "target name \"%s\": letters, digits, '-', '_' and '.' (it names a folder), "
+                    "at most %d, not \"logs\"",
+                    s, VMF_TARGET_NAME_MAX);
+    t->name = g_strdup(s);
+    return true;
+}
+
+/* compress: true or false, for qcow2 (the others have no choice). */
+static bool target_compress(const char *file, const VmfYamlNode *v, const VmfTarget *t,
+                            GString *own_opts, GError **error)
+{
+    const char *s = scalar_of(file, v, "compress", error);
+    if (!s)
+        return false;
+    int b = parse_bool(s);
+    if (b < 0)
+        return fail(file, v, "compress: expected true or false, found \"%s\"", s);
+    if (strcmp(t->format, "qcow2") != 0)
+        return fail(file, v,
+                    "compress: only qcow2 has a choice (%s is %s); set the level for every "
+                    "target under convert: level:",
+                    t->format,
+                    strcmp(t->format, "raw.gz") == 0 || strcmp(t->format, "ova") == 0 ||
+                            strcmp(t->format, "vmdk") == 0
+                        ? "always compressed"
+                        : "never compressed");
+    g_string_append_printf(own_opts, "%scompress=%s", own_opts->len ? ":" : "", b ? "on" : "off");
+    return true;
+}
+
+/* The writer spec: the format, the preset's options, then the target's
+ * own; checked by the writer itself. */
+static bool target_spec(const char *file, const VmfYamlNode *n, VmfTarget *t,
+                        const GString *preset_opts, GError **error)
+{
+    g_autoptr(GString) own_opts = g_string_new(NULL);
+    const VmfYamlNode *v;
+    if ((v = vmf_yaml_get(n, "options")) && !parse_options(file, v, own_opts, error))
+        return false;
+    if ((v = vmf_yaml_get(n, "compress")) && !target_compress(file, v, t, own_opts, error))
+        return false;
+    t->spec = merge_options(t->format, preset_opts->str, own_opts->str);
+    const VfWriterOps *ops = NULL;
+    GHashTable *opts = NULL;
+    g_autoptr(GError) werr = NULL;
+    if (vf_writer_parse_spec(t->spec, &ops, &opts, &werr) < 0)
+        return fail(file, vmf_yaml_get(n, "options") ? vmf_yaml_get(n, "options") : n,
+                    "target %s: %s", t->name, werr->message);
+    g_hash_table_unref(opts);
+    return true;
+}
+
+/* os: a name in the profile's [os] table. */
+static bool ova_os(const char *file, const VmfYamlNode *v, const VfOvfProfile *prof, VmfTarget *t,
+                   GError **error)
+{
+    const char *s = scalar_of(file, v, "os", error);
+    if (!s)
+        return false;
+    if (!g_hash_table_contains(prof->os, s)) {
+        g_autofree const char **names =
+            (const char **)g_hash_table_get_keys_as_array(prof->os, NULL);
+        const char *hint = vmf_did_you_mean(s, names);
+        return fail(file, v, "os \"%s\" is not in profile %s's [os] table%s%s%s", s, t->profile,
+                    hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+    }
+    t->os = g_strdup(s);
+    return true;
+}
+
+/* profile:, manifest: and os:, which only OVAs have; an OVA's profile is
+ * loaded to check them. */
+static bool target_ova(const char *file, const VmfYamlNode *n, const char *tdir, VmfTarget *t,
+                       GError **error)
+{
+    static const char *const ova_keys[] = {"profile", "manifest", "os", NULL};
+    bool ova = strcmp(t->format, "ova") == 0;
+    const VmfYamlNode *v;
+    const char *s;
+    for (const char *const *k = ova_keys; *k; k++)
+        if (vmf_yaml_get(n, *k) && !ova)
+            return fail(file, vmf_yaml_get_key(n, *k),
+                        "%s: only OVA targets have one (this one is %s)", *k, t->format);
+    if ((v = vmf_yaml_get(n, "profile"))) {
+        if (!(s = scalar_of(file, v, "profile", error)))
+            return false;
+        g_free(t->profile);
+        t->profile = g_strdup(s);
+    }
+    if (!ova)
+        return true;
+    t->extras = 0; /* an OVA carries its own descriptor */
+    if (!t->profile)
+        t->profile = g_strdup("generic");
+    g_autofree char *pdir = g_build_filename(tdir, "profiles", NULL);
+    g_autoptr(VfOvfProfile) prof = NULL;
+    g_autoptr(GError) perr = NULL;
+    if (vf_ovf_profile_load(pdir, t->profile, &prof, &perr) < 0)
+        return fail(file, vmf_yaml_get(n, "profile") ? vmf_yaml_get(n, "profile") : n, "%s",
+                    perr->message);
+    if ((v = vmf_yaml_get(n, "manifest"))) {
+        if (!(s = scalar_of(file, v, "manifest", error)))
+            return false;
+        if (!vf_ovf_manifest_algorithm_known(s))
+            return fail(file, v, "manifest \"%s\": give sha1, sha256 or sha512", s);
+        t->manifest = g_strdup(s);
+    }
+    return !(v = vmf_yaml_get(n, "os")) || ova_os(file, v, prof, t, error);
+}
+
+/* image_dir: where the domain definitions say the image is. */
+static bool target_image_dir(const char *file, const VmfYamlNode *v, VmfTarget *t, GError **error)
+{
+    const char *s = scalar_of(file, v, "image_dir", error);
+    if (!s)
+        return false;
+    if (!(t->extras & (VMF_EXTRA_LIBVIRT_XML | VMF_EXTRA_XL_CFG)))
+        return fail(file, v,
+                    "image_dir: only targets with a domain definition (kvm, openstack, xen, "
+                    "hepix) have one");
+    if (!g_path_is_absolute(s))
+        return fail(file, v, "image_dir \"%s\": give an absolute path on the hypervisor host", s);
+    g_free(t->image_dir);
+    t->image_dir = g_strdup(s);
+    return true;
+}
+
+/* properties: OpenStack image properties. */
+static bool target_properties(const char *file, const VmfYamlNode *v, VmfTarget *t, GError **error)
+{
+    if (!(t->extras & VMF_EXTRA_OPENSTACK))
+        return fail(file, v,
+                    "properties: only OpenStack targets (platform kvm or openstack) have image "
+                    "properties");
+    if (v->kind != VMF_YAML_MAPPING)
+        return fail(file, v, "properties must be a mapping (hw_vif_model: e1000), found %s",
+                    vmf_yaml_kind_name(v->kind));
+    t->properties = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    for (guint i = 0; i < v->keys->len; i++) {
+        const VmfYamlNode *k = g_ptr_array_index(v->keys, i);
+        const char *s = scalar_of(file, g_ptr_array_index(v->items, i), k->value, error);
+        if (!s)
+            return false;
+        g_hash_table_replace(t->properties, g_strdup(k->value), g_strdup(s));
+    }
+    return true;
+}
+
 static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYamlNode *n,
                                GError **error)
 {
@@ -206,183 +415,14 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
     g_autoptr(VmfTarget) t = g_new0(VmfTarget, 1);
     t->line = n->line;
     g_autoptr(GString) preset_opts = g_string_new(NULL);
-    g_autoptr(GString) own_opts = g_string_new(NULL);
     const VmfYamlNode *v;
-    const char *s;
-    if ((v = vmf_yaml_get(n, "platform"))) {
-        if (!(s = scalar_of(file, v, "platform", error)))
-            return NULL;
-        t->platform = g_strdup(s);
-        if (!apply_platform(file, v, tdir, t, preset_opts, error))
-            return NULL;
-    }
-    if ((v = vmf_yaml_get(n, "format"))) {
-        if (!(s = scalar_of(file, v, "format", error)))
-            return NULL;
-        if (!vf_writer_find(s)) {
-            const char *names[16] = {0};
-            size_t k = 0;
-            for (const VfWriterOps *const *w = vf_writers; *w && k < 15; w++)
-                names[k++] = (*w)->name;
-            const char *hint = vmf_did_you_mean(s, names);
-            g_autofree char *list = g_strjoinv(", ", (char **)names);
-            if (hint)
-                fail(file, v, "unknown format \"%s\"; did you mean \"%s\"?", s, hint);
-            else
-                fail(file, v, "unknown format \"%s\" (known: %s)", s, list);
-            return NULL;
-        }
-        if (t->format && strcmp(t->format, s) != 0) {
-            /* Another format than the preset's: the preset's options and
-             * extras were for its own format. */
-            g_string_truncate(preset_opts, 0);
-            t->extras &= ~(unsigned)VMF_EXTRA_OPENSTACK;
-        }
-        g_free(t->format);
-        t->format = g_strdup(s);
-    }
-    if (!t->format) {
-        fail(file, n,
-             "target needs a platform: (e.g. kvm, vmware) or a format: (qcow2, raw, "
-             "raw.gz, vmdk, vdi, vhd, ova)");
+    if (!target_format(file, n, tdir, t, preset_opts, error) || !target_name(file, n, t, error) ||
+        !target_spec(file, n, t, preset_opts, error) || !target_ova(file, n, tdir, t, error))
         return NULL;
-    }
-    if ((v = vmf_yaml_get(n, "name"))) {
-        if (!(s = scalar_of(file, v, "name", error)))
-            return NULL;
-        if (!valid_name(s)) {
-            fail(file, v,
-                 "target name \"%s\": letters, digits, '-', '_' and '.' (it names a folder), at "
-                 "most %d, not \"logs\"",
-                 s, VMF_TARGET_NAME_MAX);
-            return NULL;
-        }
-        t->name = g_strdup(s);
-    } else {
-        t->name = g_strdup(t->platform ? t->platform : t->format);
-    }
-    if ((v = vmf_yaml_get(n, "options")) && !parse_options(file, v, own_opts, error))
+    if ((v = vmf_yaml_get(n, "image_dir")) && !target_image_dir(file, v, t, error))
         return NULL;
-    if ((v = vmf_yaml_get(n, "compress"))) {
-        if (!(s = scalar_of(file, v, "compress", error)))
-            return NULL;
-        int b = parse_bool(s);
-        if (b < 0) {
-            fail(file, v, "compress: expected true or false, found \"%s\"", s);
-            return NULL;
-        }
-        if (strcmp(t->format, "qcow2") != 0) {
-            fail(file, v,
-                 "compress: only qcow2 has a choice (%s is %s); set the level for every "
-                 "target under convert: level:",
-                 t->format,
-                 strcmp(t->format, "raw.gz") == 0 || strcmp(t->format, "ova") == 0 ||
-                         strcmp(t->format, "vmdk") == 0
-                     ? "always compressed"
-                     : "never compressed");
-            return NULL;
-        }
-        g_string_append_printf(own_opts, "%scompress=%s", own_opts->len ? ":" : "",
-                               b ? "on" : "off");
-    }
-    t->spec = merge_options(t->format, preset_opts->str, own_opts->str);
-    {
-        const VfWriterOps *ops = NULL;
-        GHashTable *opts = NULL;
-        g_autoptr(GError) werr = NULL;
-        if (vf_writer_parse_spec(t->spec, &ops, &opts, &werr) < 0) {
-            fail(file, vmf_yaml_get(n, "options") ? vmf_yaml_get(n, "options") : n, "target %s: %s",
-                 t->name, werr->message);
-            return NULL;
-        }
-        g_hash_table_unref(opts);
-    }
-    bool ova = strcmp(t->format, "ova") == 0;
-    static const char *const ova_keys[] = {"profile", "manifest", "os", NULL};
-    for (const char *const *k = ova_keys; *k; k++)
-        if ((v = vmf_yaml_get(n, *k)) && !ova) {
-            fail(file, vmf_yaml_get_key(n, *k), "%s: only OVA targets have one (this one is %s)",
-                 *k, t->format);
-            return NULL;
-        }
-    if ((v = vmf_yaml_get(n, "profile"))) {
-        if (!(s = scalar_of(file, v, "profile", error)))
-            return NULL;
-        g_free(t->profile);
-        t->profile = g_strdup(s);
-    }
-    if (ova) {
-        if (!t->profile)
-            t->profile = g_strdup("generic");
-        g_autofree char *pdir = g_build_filename(tdir, "profiles", NULL);
-        g_autoptr(VfOvfProfile) prof = NULL;
-        g_autoptr(GError) perr = NULL;
-        if (vf_ovf_profile_load(pdir, t->profile, &prof, &perr) < 0) {
-            fail(file, vmf_yaml_get(n, "profile") ? vmf_yaml_get(n, "profile") : n, "%s",
-                 perr->message);
-            return NULL;
-        }
-        if ((v = vmf_yaml_get(n, "manifest"))) {
-            if (!(s = scalar_of(file, v, "manifest", error)))
-                return NULL;
-            if (!vf_ovf_manifest_algorithm_known(s)) {
-                fail(file, v, "manifest \"%s\": give sha1, sha256 or sha512", s);
-                return NULL;
-            }
-            t->manifest = g_strdup(s);
-        }
-        if ((v = vmf_yaml_get(n, "os"))) {
-            if (!(s = scalar_of(file, v, "os", error)))
-                return NULL;
-            if (!g_hash_table_contains(prof->os, s)) {
-                g_autofree const char **names =
-                    (const char **)g_hash_table_get_keys_as_array(prof->os, NULL);
-                const char *hint = vmf_did_you_mean(s, names);
-                fail(file, v, "os \"%s\" is not in profile %s's [os] table%s%s%s", s, t->profile,
-                     hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
-                return NULL;
-            }
-            t->os = g_strdup(s);
-        }
-    }
-    if (ova)
-        t->extras = 0; /* an OVA carries its own descriptor */
-    if ((v = vmf_yaml_get(n, "image_dir"))) {
-        if (!(s = scalar_of(file, v, "image_dir", error)))
-            return NULL;
-        if (!(t->extras & (VMF_EXTRA_LIBVIRT_XML | VMF_EXTRA_XL_CFG))) {
-            fail(file, v,
-                 "image_dir: only targets with a domain definition (kvm, openstack, "
-                 "xen, hepix) have one");
-            return NULL;
-        }
-        if (!g_path_is_absolute(s)) {
-            fail(file, v, "image_dir \"%s\": give an absolute path on the hypervisor host", s);
-            return NULL;
-        }
-        g_free(t->image_dir);
-        t->image_dir = g_strdup(s);
-    }
-    if ((v = vmf_yaml_get(n, "properties"))) {
-        if (!(t->extras & VMF_EXTRA_OPENSTACK)) {
-            fail(file, v,
-                 "properties: only OpenStack targets (platform kvm or openstack) have "
-                 "image properties");
-            return NULL;
-        }
-        if (v->kind != VMF_YAML_MAPPING) {
-            fail(file, v, "properties must be a mapping (hw_vif_model: e1000), found %s",
-                 vmf_yaml_kind_name(v->kind));
-            return NULL;
-        }
-        t->properties = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-        for (guint i = 0; i < v->keys->len; i++) {
-            const VmfYamlNode *k = g_ptr_array_index(v->keys, i);
-            if (!(s = scalar_of(file, g_ptr_array_index(v->items, i), k->value, error)))
-                return NULL;
-            g_hash_table_replace(t->properties, g_strdup(k->value), g_strdup(s));
-        }
-    }
+    if ((v = vmf_yaml_get(n, "properties")) && !target_properties(file, v, t, error))
+        return NULL;
     return g_steal_pointer(&t);
 }
 
