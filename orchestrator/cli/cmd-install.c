@@ -16,94 +16,126 @@
 
 #define CMD "install"
 
-int vmf_cmd_install(int argc, char **argv)
+typedef struct {
+    char **rest, **vars;
+    char *outdir, *accel, *uri, *timeout, *idle;
+    gboolean console, keep_failed, force, dry_run, quiet;
+} Args;
+
+static void args_clear(Args *a)
 {
-    g_auto(GStrv) rest = NULL;
-    g_auto(GStrv) vars = NULL;
-    g_autofree char *outdir = NULL, *accel = NULL, *uri = NULL, *timeout = NULL, *idle = NULL;
-    gboolean console = FALSE, keep_failed = FALSE, force = FALSE, dry_run = FALSE, quiet = FALSE;
-    GOptionEntry entries[] = {
-        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &outdir,
+    g_strfreev(a->rest);
+    g_strfreev(a->vars);
+    g_free(a->outdir);
+    g_free(a->accel);
+    g_free(a->uri);
+    g_free(a->timeout);
+    g_free(a->idle);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Args, args_clear)
+
+static const VmfCliHelp help = {
+    .name = CMD,
+    .params = "RECIPE",
+    .summary = "Create the recipe's raw MBR disk, boot its OS installer on it in a transient\n"
+               "libvirt domain with the rendered kickstart (injected into the initrd, on an\n"
+               "OEMDRV volume, or served over HTTP), watch it, and keep the installed disk\n"
+               "(the base disk) once the installer has powered off after a successful install.\n"
+               "The recipe format is described in vmforge(1) and docs/recipe.md.",
+    .description =
+        "Logs go to DIR/logs/: NAME-install-console.log, NAME-ks.cfg (mode 0600,\n"
+        "the root password only as a hash), NAME-install-domain.xml.\n\n" VMF_EXIT_CODES_HELP,
+};
+
+static int parse(Args *a, int *argc, char ***argv)
+{
+    const GOptionEntry entries[] = {
+        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->outdir,
          "Folder for the base disk (NAME.raw) and logs/ (default: .)", "DIR"},
-        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vars,
+        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->vars,
          "Set a template variable (repeatable; overrides the recipe's vars:)", "NAME=VALUE"},
-        {"accel", 0, 0, G_OPTION_ARG_STRING, &accel,
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->accel,
          "Accelerator: auto (KVM when the host has it), kvm, or tcg (default: $VMFORGE_ACCEL or "
          "auto)",
          "auto|kvm|tcg"},
-        {"connect", 'c', 0, G_OPTION_ARG_STRING, &uri,
+        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->uri,
          "libvirt URI (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)", "URI"},
-        {"console", 0, 0, G_OPTION_ARG_NONE, &console,
+        {"console", 0, 0, G_OPTION_ARG_NONE, &a->console,
          "Show the installer's serial console live instead of a progress line", NULL},
-        {"keep-failed", 0, 0, G_OPTION_ARG_NONE, &keep_failed,
+        {"keep-failed", 0, 0, G_OPTION_ARG_NONE, &a->keep_failed,
          "Keep the disk of a failed install as NAME.failed.raw", NULL},
-        {"timeout", 0, 0, G_OPTION_ARG_STRING, &timeout,
+        {"timeout", 0, 0, G_OPTION_ARG_STRING, &a->timeout,
          "Overall installer timeout (overrides the recipe's; e.g. 90m)", "DURATION"},
-        {"idle-timeout", 0, 0, G_OPTION_ARG_STRING, &idle,
+        {"idle-timeout", 0, 0, G_OPTION_ARG_STRING, &a->idle,
          "Stop when console and disk are silent this long (e.g. 10m)", "DURATION"},
-        {"force", 'f', 0, G_OPTION_ARG_NONE, &force, "Replace an existing base disk", NULL},
-        {"dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run,
+        {"force", 'f', 0, G_OPTION_ARG_NONE, &a->force, "Replace an existing base disk", NULL},
+        {"dry-run", 'n', 0, G_OPTION_ARG_NONE, &a->dry_run,
          "Check the recipe and kickstart, print the kernel command line and domain XML; start "
          "nothing",
          NULL},
-        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
-        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "No progress output", NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("RECIPE");
-    g_option_context_set_summary(
-        ctx, "Create the recipe's raw MBR disk, boot its OS installer on it in a transient\n"
-             "libvirt domain with the rendered kickstart (injected into the initrd, on an\n"
-             "OEMDRV volume, or served over HTTP), watch it, and keep the installed disk\n"
-             "(the base disk) once the installer has powered off after a successful install.\n"
-             "The recipe format is described in vmforge(1) and docs/recipe.md.");
-    g_option_context_set_description(
-        ctx, "Logs go to DIR/logs/: NAME-install-console.log, NAME-ks.cfg (mode 0600,\n"
-             "the root password only as a hash), NAME-install-domain.xml.\n\n" VMF_EXIT_CODES_HELP);
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    g_autoptr(GError) err = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        vmf_error(CMD, "%s (see vmforge install --help)", err->message);
-        return VMF_EXIT_USAGE;
-    }
-    if (!rest || !rest[0] || rest[1]) {
+    int rc = vmf_cli_parse(&help, entries, NULL, argc, argv);
+    if (rc == VMF_EXIT_OK && (!a->rest || !a->rest[0] || a->rest[1])) {
         vmf_error(CMD, "give exactly one recipe (usage: vmforge install RECIPE [-o DIR])");
-        return VMF_EXIT_USAGE;
+        rc = VMF_EXIT_USAGE;
     }
-    VmfInstallOptions o = {
-        .outdir = outdir ? outdir : ".",
-        .uri = uri,
-        .accel = vmf_cli_accel(CMD, accel),
-        .console = console,
-        .keep_failed = keep_failed,
-        .force = force,
-        .dry_run = dry_run,
-        .progress = quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO,
+    return rc;
+}
+
+/* The stage's options from the command line's; *abs_out holds the output
+ * folder's absolute name. */
+static int options(const Args *a, VmfInstallOptions *o, char **abs_out)
+{
+    *o = (VmfInstallOptions){
+        .outdir = a->outdir ? a->outdir : ".",
+        .uri = a->uri,
+        .accel = vmf_cli_accel(CMD, a->accel),
+        .console = a->console,
+        .keep_failed = a->keep_failed,
+        .force = a->force,
+        .dry_run = a->dry_run,
+        .progress = a->quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO,
     };
-    if (!o.accel)
+    if (!o->accel)
         return VMF_EXIT_USAGE;
-    if ((timeout && (vmf_parse_duration(timeout, &o.timeout) < 0 || !o.timeout)) ||
-        (idle && (vmf_parse_duration(idle, &o.idle_timeout) < 0 || !o.idle_timeout))) {
+    if ((a->timeout && (vmf_parse_duration(a->timeout, &o->timeout) < 0 || !o->timeout)) ||
+        (a->idle && (vmf_parse_duration(a->idle, &o->idle_timeout) < 0 || !o->idle_timeout))) {
+        bool bad_timeout = a->timeout && !o->timeout;
         vmf_error(CMD, "--%s %s: expected a duration such as 90s, 15m or 2h",
-                  timeout && !o.timeout ? "timeout" : "idle-timeout",
-                  timeout && !o.timeout ? timeout : idle);
+                  bad_timeout ? "timeout" : "idle-timeout", bad_timeout ? a->timeout : a->idle);
         return VMF_EXIT_USAGE;
     }
-    if (!g_file_test(o.outdir, G_FILE_TEST_IS_DIR)) {
-        vmf_error(CMD, "%s: no such folder (create it first)", o.outdir);
+    if (!g_file_test(o->outdir, G_FILE_TEST_IS_DIR)) {
+        vmf_error(CMD, "%s: no such folder (create it first)", o->outdir);
         return VMF_EXIT_OUTPUT;
     }
-    g_autofree char *abs_out = g_canonicalize_filename(o.outdir, NULL);
-    o.outdir = abs_out;
-    int status = VMF_EXIT_OK;
-    g_autoptr(VmfRecipe) recipe = vmf_cli_recipe(CMD, rest[0], vars, &status);
+    *abs_out = g_canonicalize_filename(o->outdir, NULL);
+    o->outdir = *abs_out;
+    return VMF_EXIT_OK;
+}
+
+int vmf_cmd_install(int argc, char **argv)
+{
+    g_auto(Args) a = {0};
+    VmfInstallOptions o;
+    g_autofree char *abs_out = NULL;
+    int rc = parse(&a, &argc, &argv);
+    if (!rc)
+        rc = options(&a, &o, &abs_out);
+    if (rc)
+        return rc;
+    g_autoptr(VmfRecipe) recipe = vmf_cli_recipe(CMD, a.rest[0], a.vars, &rc);
     if (!recipe)
-        return status;
+        return rc;
     vmf_signals_install();
+    g_autoptr(GError) err = NULL;
     VmfInstallResult res = {0};
-    int rc = vmf_stage_install(recipe, &o, &res, &err);
-    if (rc == VMF_EXIT_OK && !dry_run) {
-        if (!quiet)
+    rc = vmf_stage_install(recipe, &o, &res, &err);
+    if (rc == VMF_EXIT_OK && !a.dry_run) {
+        if (!a.quiet)
             fprintf(stderr, "install: %s in %.0f s (%s)\n", res.disk, res.seconds,
                     res.media ? res.media : "kernel and initrd");
         printf("%s\n", res.disk);

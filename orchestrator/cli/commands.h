@@ -19,6 +19,21 @@ int vmf_cmd_build(int argc, char **argv);
 int vmf_cmd_doctor(int argc, char **argv);
 int vmf_cmd_backup(int argc, char **argv);
 
+/* What --help says of a command. */
+typedef struct {
+    const char *name;        /* "build" */
+    const char *params;      /* after the options: "RECIPE" */
+    const char *summary;     /* above the options */
+    const char *description; /* below them (examples, environment, exit statuses), or NULL */
+} VmfCliHelp;
+
+/* Parses a command's options (and `group`'s, which the parse takes; may be
+ * NULL) into what `entries` point at; GLib's --help prints the help and
+ * exits. Returns VMF_EXIT_OK, or VMF_EXIT_USAGE having printed what is
+ * wrong. */
+int vmf_cli_parse(const VmfCliHelp *help, const GOptionEntry *entries, GOptionGroup *group,
+                  int *argc, char ***argv);
+
 /* --accel: the option's value, else $VMFORGE_ACCEL, else "auto". Prints an
  * error and returns NULL when it is not auto, kvm or tcg. */
 const char *vmf_cli_accel(const char *cmd, const char *given);

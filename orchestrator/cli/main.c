@@ -33,29 +33,6 @@ static const VmfCommand commands[] = {
     {NULL, NULL, NULL},
 };
 
-const char *vmf_cli_accel(const char *cmd, const char *given)
-{
-    const char *a = given ? given : g_getenv("VMFORGE_ACCEL");
-    if (!a || !*a)
-        a = "auto";
-    if (strcmp(a, "auto") && strcmp(a, "kvm") && strcmp(a, "tcg")) {
-        vmf_error(cmd, "--accel %s: expected auto, kvm or tcg", a);
-        return NULL;
-    }
-    return a;
-}
-
-VmfRecipe *vmf_cli_recipe(const char *cmd, const char *path, char **vars, int *status)
-{
-    g_autoptr(GError) err = NULL;
-    VmfRecipe *r = vmf_recipe_load(path, vars, &err);
-    if (!r) {
-        vmf_error(cmd, "%s", err->message);
-        *status = vmf_recipe_exit_code(err);
-    }
-    return r;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: vmforge [--version] [--help] COMMAND [ARGS...]\n\n"
