@@ -173,6 +173,83 @@ static VmfDomainNic *parse_nic(xmlNodePtr n)
     return nic;
 }
 
+/* <name>, <uuid>, <vcpu>, <memory> and the firmware: UEFI for
+ * <os firmware='efi'> or a pflash loader (older definitions). */
+static int parse_head(xmlNodePtr root, VmfDomainInfo *d, GError **error)
+{
+    d->hypervisor = prop(root, "type");
+    d->name = text(first(root, "name"));
+    d->uuid = text(first(root, "uuid"));
+    if (!d->name || !*d->name) {
+        g_set_error(error, vmf_domain_info_error_quark(), EINVAL, "the domain XML has no <name>");
+        return -EINVAL;
+    }
+    g_autofree char *vcpu = text(first(root, "vcpu"));
+    guint64 n = 1;
+    if (vcpu && !g_ascii_string_to_unsigned(vcpu, 10, 1, 65535, &n, NULL)) {
+        g_set_error(error, vmf_domain_info_error_quark(), EINVAL,
+                    "<vcpu>%s</vcpu> is not a number of vCPUs", vcpu);
+        return -EINVAL;
+    }
+    d->vcpus = (unsigned)n;
+    xmlNodePtr mem = first(root, "memory");
+    if (!mem) {
+        g_set_error(error, vmf_domain_info_error_quark(), EINVAL, "the domain XML has no <memory>");
+        return -EINVAL;
+    }
+    int rc = parse_memory(mem, &d->memory, error);
+    if (rc < 0)
+        return rc;
+    xmlNodePtr os = first(root, "os");
+    g_autofree char *fw = prop(os, "firmware");
+    g_autofree char *loader_type = prop(first(os, "loader"), "type");
+    d->firmware = g_strdup((fw && strcmp(fw, "efi") == 0) ||
+                                   (loader_type && strcmp(loader_type, "pflash") == 0)
+                               ? "efi"
+                               : "bios");
+    return 0;
+}
+
+/* A <disk>: a disk, or (a cdrom, a floppy) listed as not backed up. */
+static int add_disk(xmlNodePtr c, VmfDomainInfo *d, GError **error)
+{
+    g_autofree char *device = prop(c, "device");
+    VmfDomainDisk *disk = parse_disk(c);
+    if (!disk->target) {
+        disk_free(disk);
+        g_set_error(error, vmf_domain_info_error_quark(), EINVAL,
+                    "a <disk> of the domain has no <target dev=...>");
+        return -EINVAL;
+    }
+    if (device && strcmp(device, "disk") != 0) {
+        g_ptr_array_add(d->skipped, g_strdup_printf("%s (%s)", disk->target, device));
+        disk_free(disk);
+    } else {
+        g_ptr_array_add(d->disks, disk);
+    }
+    return 0;
+}
+
+/* The disks and NICs of <devices>, at most MAX_DEVICES devices. */
+static int parse_devices(xmlNodePtr devices, VmfDomainInfo *d, GError **error)
+{
+    unsigned count = 0;
+    for (xmlNodePtr c = devices ? devices->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (++count > MAX_DEVICES) {
+            g_set_error(error, vmf_domain_info_error_quark(), E2BIG,
+                        "the domain lists more than %u devices", MAX_DEVICES);
+            return -E2BIG;
+        }
+        if (is(c, "disk") && add_disk(c, d, error) < 0)
+            return -EINVAL;
+        if (is(c, "interface"))
+            g_ptr_array_add(d->nics, parse_nic(c));
+    }
+    return 0;
+}
+
 VmfDomainInfo *vmf_domain_info_parse(const char *xml, size_t len, GError **error)
 {
     if (len > INT_MAX) {
@@ -192,75 +269,9 @@ VmfDomainInfo *vmf_domain_info_parse(const char *xml, size_t len, GError **error
     d->disks = g_ptr_array_new_with_free_func(disk_free);
     d->nics = g_ptr_array_new_with_free_func(nic_free);
     d->skipped = g_ptr_array_new_with_free_func(g_free);
-    d->hypervisor = prop(root, "type");
-    d->name = text(first(root, "name"));
-    d->uuid = text(first(root, "uuid"));
-    int rc = 0;
-    g_autofree char *vcpu = NULL, *fw = NULL, *loader_type = NULL;
-    if (!d->name || !*d->name) {
-        g_set_error(error, vmf_domain_info_error_quark(), EINVAL, "the domain XML has no <name>");
-        rc = -EINVAL;
-        goto out;
-    }
-    vcpu = text(first(root, "vcpu"));
-    guint64 n = 1;
-    if (vcpu && !g_ascii_string_to_unsigned(vcpu, 10, 1, 65535, &n, NULL)) {
-        g_set_error(error, vmf_domain_info_error_quark(), EINVAL,
-                    "<vcpu>%s</vcpu> is not a number of vCPUs", vcpu);
-        rc = -EINVAL;
-        goto out;
-    }
-    d->vcpus = (unsigned)n;
-    xmlNodePtr mem = first(root, "memory"), os = NULL, devices = NULL;
-    if (!mem) {
-        g_set_error(error, vmf_domain_info_error_quark(), EINVAL, "the domain XML has no <memory>");
-        rc = -EINVAL;
-        goto out;
-    }
-    if ((rc = parse_memory(mem, &d->memory, error)) < 0)
-        goto out;
-
-    /* UEFI: <os firmware='efi'>, or a pflash loader (older definitions). */
-    os = first(root, "os");
-    fw = prop(os, "firmware");
-    loader_type = prop(first(os, "loader"), "type");
-    d->firmware = g_strdup((fw && strcmp(fw, "efi") == 0) ||
-                                   (loader_type && strcmp(loader_type, "pflash") == 0)
-                               ? "efi"
-                               : "bios");
-
-    devices = first(root, "devices");
-    unsigned count = 0;
-    for (xmlNodePtr c = devices ? devices->children : NULL; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        if (++count > MAX_DEVICES) {
-            g_set_error(error, vmf_domain_info_error_quark(), E2BIG,
-                        "the domain lists more than %u devices", MAX_DEVICES);
-            rc = -E2BIG;
-            goto out;
-        }
-        if (is(c, "disk")) {
-            g_autofree char *device = prop(c, "device");
-            VmfDomainDisk *disk = parse_disk(c);
-            if (!disk->target) {
-                disk_free(disk);
-                g_set_error(error, vmf_domain_info_error_quark(), EINVAL,
-                            "a <disk> of the domain has no <target dev=...>");
-                rc = -EINVAL;
-                goto out;
-            }
-            if (device && strcmp(device, "disk") != 0) {
-                g_ptr_array_add(d->skipped, g_strdup_printf("%s (%s)", disk->target, device));
-                disk_free(disk);
-            } else {
-                g_ptr_array_add(d->disks, disk);
-            }
-        } else if (is(c, "interface")) {
-            g_ptr_array_add(d->nics, parse_nic(c));
-        }
-    }
-out:
+    int rc = parse_head(root, d, error);
+    if (rc == 0)
+        rc = parse_devices(first(root, "devices"), d, error);
     xmlFreeDoc(doc);
     return rc < 0 ? NULL : g_steal_pointer(&d);
 }
