@@ -440,154 +440,163 @@ static void engine_free_slots(Engine *e)
     g_clear_pointer(&e->slots, g_free);
 }
 
-int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
-               const VfConvertOptions *opts, GArray **artefacts, GError **error)
+static int check_distinct(const VfOutputSpec *outputs, size_t n_outputs, GError **error)
 {
-    g_return_val_if_fail(n_outputs > 0, -EINVAL);
-    int r = 0;
-    Engine e = {0};
-    e.src = src;
-    e.opts = opts;
-    e.level = opts->level > 0 ? opts->level : DEFAULT_LEVEL;
-    e.n_workers = opts->jobs > 0 ? opts->jobs : (unsigned)g_get_num_processors();
-    e.total_seq = G_MAXUINT64;
-    g_mutex_init(&e.lock);
-    g_cond_init(&e.cond);
-
     for (size_t i = 0; i < n_outputs; i++)
         for (size_t j = 0; j < i; j++)
             if (outputs[i].path && outputs[j].path &&
                 strcmp(outputs[i].path, outputs[j].path) == 0) {
                 g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
                             "two outputs would both be written to %s", outputs[i].path);
-                r = -EINVAL;
-                goto out;
+                return -EINVAL;
             }
+    return 0;
+}
 
-    uint8_t identity[32];
-    r = vf_source_identity(src, identity, error);
+/* Output i's writer: its sink (unless it has no file of its own), its
+ * options, what it is told of the disk, then its open(). */
+static int open_writer(Engine *e, size_t i, const VfOutputSpec *o, const uint8_t identity[32],
+                       GError **error)
+{
+    const VfConvertOptions *opts = e->opts;
+    int r = o->ops->no_file ? 0 : check_not_input(e->src, o->path, error);
     if (r < 0)
-        goto out;
-
-    /* Open every writer before reading anything: option, size and
-     * "already exists" errors come out at once. */
-    e.n_writers = n_outputs;
-    e.writers = g_new0(VfWriter *, n_outputs);
-    e.infos = g_new0(VfDiskInfo, n_outputs);
-    for (size_t i = 0; i < n_outputs; i++) {
-        const VfOutputSpec *o = &outputs[i];
-        r = o->ops->no_file ? 0 : check_not_input(src, o->path, error);
+        return r;
+    VfWriter *w = g_new0(VfWriter, 1);
+    e->writers[i] = w;
+    w->ops = o->ops;
+    w->options = o->options ? g_hash_table_ref(o->options) : NULL;
+    w->priv = o->ops->priv_size ? g_malloc0(o->ops->priv_size) : NULL;
+    w->extra = o->extra;
+    VfDiskInfo *info = &e->infos[i];
+    info->size = e->src->size;
+    memcpy(info->identity, identity, 32);
+    info->timestamp = opts->timestamp;
+    info->level = e->level;
+    info->file_name = !o->path                ? o->ops->name
+                      : strrchr(o->path, '/') ? strrchr(o->path, '/') + 1
+                                              : o->path;
+    w->disk = info;
+    if (!o->ops->no_file) {
+        r = vf_sink_open(o->path, opts->sink_flags, &w->sink, error);
         if (r < 0)
-            goto out;
-        VfWriter *w = g_new0(VfWriter, 1);
-        e.writers[i] = w;
-        w->ops = o->ops;
-        w->options = o->options ? g_hash_table_ref(o->options) : NULL;
-        w->priv = o->ops->priv_size ? g_malloc0(o->ops->priv_size) : NULL;
-        w->extra = o->extra;
-        VfDiskInfo *info = &e.infos[i];
-        info->size = src->size;
-        memcpy(info->identity, identity, sizeof identity);
-        info->timestamp = opts->timestamp;
-        info->level = e.level;
-        info->file_name = !o->path                ? o->ops->name
-                          : strrchr(o->path, '/') ? strrchr(o->path, '/') + 1
-                                                  : o->path;
-        w->disk = info;
-        if (!o->ops->no_file) {
-            r = vf_sink_open(o->path, opts->sink_flags, &w->sink, error);
-            if (r < 0)
-                goto out;
-            vf_sink_set_cancel(w->sink, opts->cancel);
-        }
-        r = o->ops->open(w, error);
-        if (r < 0)
-            goto out;
-        e.needs |= w->needs;
+            return r;
+        vf_sink_set_cancel(w->sink, opts->cancel);
     }
+    r = o->ops->open(w, error);
+    if (r < 0)
+        return r;
+    e->needs |= w->needs;
+    return 0;
+}
 
-    /* Slots. */
-    {
-        g_autoptr(VfCompressor) probe = vf_compressor_new(e.level);
-        if (!probe) {
-            g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "cannot set up deflate level %d",
-                        e.level);
-            r = -ENOMEM;
-            goto out;
-        }
-        e.d32_stride = VF_ROUND_UP(vf_deflate32_bound(probe, VF_UNIT_SIZE), 64);
+/* Opens every writer before reading anything: option, size and "already
+ * exists" errors come out at once. */
+static int open_writers(Engine *e, const VfOutputSpec *outputs, size_t n_outputs, GError **error)
+{
+    uint8_t identity[32];
+    int r = vf_source_identity(e->src, identity, error);
+    if (r < 0)
+        return r;
+    e->n_writers = n_outputs;
+    e->writers = g_new0(VfWriter *, n_outputs);
+    e->infos = g_new0(VfDiskInfo, n_outputs);
+    for (size_t i = 0; i < n_outputs && r >= 0; i++)
+        r = open_writer(e, i, &outputs[i], identity, error);
+    return r;
+}
+
+/* The window of slots, with room for the deflate variants the writers need. */
+static int alloc_slots(Engine *e, size_t n_outputs, GError **error)
+{
+    g_autoptr(VfCompressor) probe = vf_compressor_new(e->level);
+    if (!probe) {
+        g_set_error(error, VF_ERROR, VF_ERROR_INTERNAL, "cannot set up deflate level %d", e->level);
+        return -ENOMEM;
     }
-    e.window = opts->window
-                   ? opts->window
-                   : CLAMP(4 * e.n_workers + 2 * (unsigned)n_outputs, WINDOW_MIN, WINDOW_MAX);
-    e.slots = g_new0(Slot, e.window);
-    for (unsigned i = 0; i < e.window; i++) {
-        Slot *s = &e.slots[i];
+    e->d32_stride = VF_ROUND_UP(vf_deflate32_bound(probe, VF_UNIT_SIZE), 64);
+    e->window = e->opts->window
+                    ? e->opts->window
+                    : CLAMP(4 * e->n_workers + 2 * (unsigned)n_outputs, WINDOW_MIN, WINDOW_MAX);
+    e->slots = g_new0(Slot, e->window);
+    for (unsigned i = 0; i < e->window; i++) {
+        Slot *s = &e->slots[i];
         s->seq = G_MAXUINT64;
         s->state = SLOT_FREE;
         s->data = g_malloc(VF_BATCH_SIZE);
-        if (e.needs & VF_NEED_DEFLATE32)
-            s->d32 = g_malloc((size_t)VF_BATCH_UNITS * e.d32_stride);
-        if (e.needs & VF_NEED_DEFLATE4K)
+        if (e->needs & VF_NEED_DEFLATE32)
+            s->d32 = g_malloc((size_t)VF_BATCH_UNITS * e->d32_stride);
+        if (e->needs & VF_NEED_DEFLATE4K)
             s->d4k = g_malloc((size_t)VF_BATCH_UNITS * VF_UNIT_SIZE);
     }
+    return 0;
+}
 
-    /* Threads. */
-    e.work = g_async_queue_new();
-    e.workers = g_new0(GThread *, e.n_workers);
-    for (unsigned i = 0; i < e.n_workers; i++)
-        e.workers[i] = g_thread_new("vf-compress", worker_main, &e);
-    e.writer_threads = g_new0(GThread *, n_outputs);
-    for (size_t i = 0; i < n_outputs; i++) {
+/* The compress workers and one thread per writer, the read loop on this
+ * thread, until every writer is done; the first error, or a cancel, is the
+ * run's. */
+static int run_threads(Engine *e, GError **error)
+{
+    e->work = g_async_queue_new();
+    e->workers = g_new0(GThread *, e->n_workers);
+    for (unsigned i = 0; i < e->n_workers; i++)
+        e->workers[i] = g_thread_new("vf-compress", worker_main, e);
+    e->writer_threads = g_new0(GThread *, e->n_writers);
+    for (size_t i = 0; i < e->n_writers; i++) {
         WriterThread *wt = g_new0(WriterThread, 1);
-        wt->e = &e;
-        wt->w = e.writers[i];
-        e.writer_threads[i] = g_thread_new("vf-writer", writer_main, wt);
+        wt->e = e;
+        wt->w = e->writers[i];
+        e->writer_threads[i] = g_thread_new("vf-writer", writer_main, wt);
     }
-
-    read_loop(&e);
-    wait_writers(&e);
-
-    for (unsigned i = 0; i < e.n_workers; i++)
-        g_async_queue_push(e.work, &sentinel_slot);
-    for (unsigned i = 0; i < e.n_workers; i++)
-        g_thread_join(e.workers[i]);
-    for (size_t i = 0; i < n_outputs; i++)
-        g_thread_join(e.writer_threads[i]);
-
-    if (!e.error && cancelled(&e))
-        e.error = g_error_new(VF_ERROR, VF_ERROR_CANCELLED, "interrupted");
-    if (e.error) {
-        g_propagate_error(error, g_steal_pointer(&e.error));
-        r = -ECANCELED;
-        goto out;
+    read_loop(e);
+    wait_writers(e);
+    for (unsigned i = 0; i < e->n_workers; i++)
+        g_async_queue_push(e->work, &sentinel_slot);
+    for (unsigned i = 0; i < e->n_workers; i++)
+        g_thread_join(e->workers[i]);
+    for (size_t i = 0; i < e->n_writers; i++)
+        g_thread_join(e->writer_threads[i]);
+    if (!e->error && cancelled(e))
+        e->error = g_error_new(VF_ERROR, VF_ERROR_CANCELLED, "interrupted");
+    if (e->error) {
+        g_propagate_error(error, g_steal_pointer(&e->error));
+        return -ECANCELED;
     }
+    return 0;
+}
 
-    /* Everything is written, durable and hashed: now, and only now, give the
-     * outputs their names. If one cannot be linked, unlink the ones that
-     * were, so a failed run leaves nothing behind. */
-    for (size_t i = 0; i < n_outputs; i++) {
-        if (!e.writers[i]->sink)
+/* Everything is written, durable and hashed: now, and only now, give the
+ * outputs their names. If one cannot be linked, unlink the ones that were,
+ * so a failed run leaves nothing behind. */
+static int commit_outputs(Engine *e, const VfOutputSpec *outputs, GError **error)
+{
+    bool force = e->opts->sink_flags & VF_SINK_FORCE;
+    for (size_t i = 0; i < e->n_writers; i++) {
+        VfWriter *w = e->writers[i];
+        if (!w->sink)
             continue;
-        r = vf_sink_commit(e.writers[i]->sink, error);
-        if (r >= 0 && e.writers[i]->ops->commit) {
-            r = e.writers[i]->ops->commit(e.writers[i], error);
-            if (r < 0 && !(opts->sink_flags & VF_SINK_FORCE))
+        int r = vf_sink_commit(w->sink, error);
+        if (r >= 0 && w->ops->commit) {
+            r = w->ops->commit(w, error);
+            if (r < 0 && !force)
                 (void)unlink(outputs[i].path);
         }
         if (r < 0) {
-            if (!(opts->sink_flags & VF_SINK_FORCE))
-                for (size_t j = 0; j < i; j++)
-                    if (e.writers[j]->sink)
-                        (void)unlink(outputs[j].path);
-            goto out;
+            for (size_t j = 0; j < i && !force; j++)
+                if (e->writers[j]->sink)
+                    (void)unlink(outputs[j].path);
+            return r;
         }
     }
+    return 0;
+}
 
-    GArray *arr = g_array_sized_new(false, true, sizeof(VfArtefact), (guint)n_outputs);
+static GArray *artefacts_of(const Engine *e, const VfOutputSpec *outputs)
+{
+    GArray *arr = g_array_sized_new(false, true, sizeof(VfArtefact), (guint)e->n_writers);
     g_array_set_clear_func(arr, vf_artefact_clear);
-    for (size_t i = 0; i < n_outputs; i++) {
-        VfWriter *w = e.writers[i];
+    for (size_t i = 0; i < e->n_writers; i++) {
+        VfWriter *w = e->writers[i];
         VfArtefact a = {0};
         a.path = g_strdup(outputs[i].path);
         a.format = w->ops->name;
@@ -599,25 +608,51 @@ int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
         }
         g_array_append_val(arr, a);
     }
-    *artefacts = arr;
-    r = 0;
+    return arr;
+}
 
-out:
-    if (e.workers)
-        g_free(e.workers);
-    if (e.writer_threads)
-        g_free(e.writer_threads);
-    if (e.work)
-        g_async_queue_unref(e.work);
-    if (e.writers)
-        for (size_t i = 0; i < n_outputs; i++)
-            writer_free(e.writers[i]);
-    g_free(e.writers);
-    g_free(e.infos);
-    engine_free_slots(&e);
-    if (e.error)
-        g_error_free(e.error);
-    g_mutex_clear(&e.lock);
-    g_cond_clear(&e.cond);
+static void engine_clear(Engine *e)
+{
+    g_free(e->workers);
+    g_free(e->writer_threads);
+    if (e->work)
+        g_async_queue_unref(e->work);
+    for (size_t i = 0; e->writers && i < e->n_writers; i++)
+        writer_free(e->writers[i]);
+    g_free(e->writers);
+    g_free(e->infos);
+    engine_free_slots(e);
+    if (e->error)
+        g_error_free(e->error);
+    g_mutex_clear(&e->lock);
+    g_cond_clear(&e->cond);
+}
+
+int vf_convert(VfSource *src, const VfOutputSpec *outputs, size_t n_outputs,
+               const VfConvertOptions *opts, GArray **artefacts, GError **error)
+{
+    g_return_val_if_fail(n_outputs > 0, -EINVAL);
+    Engine e = {0};
+    e.src = src;
+    e.opts = opts;
+    e.level = opts->level > 0 ? opts->level : DEFAULT_LEVEL;
+    e.n_workers = opts->jobs > 0 ? opts->jobs : (unsigned)g_get_num_processors();
+    e.total_seq = G_MAXUINT64;
+    g_mutex_init(&e.lock);
+    g_cond_init(&e.cond);
+    int r = check_distinct(outputs, n_outputs, error);
+    if (r >= 0)
+        r = open_writers(&e, outputs, n_outputs, error);
+    if (r >= 0)
+        r = alloc_slots(&e, n_outputs, error);
+    if (r >= 0)
+        r = run_threads(&e, error);
+    if (r >= 0)
+        r = commit_outputs(&e, outputs, error);
+    if (r >= 0) {
+        *artefacts = artefacts_of(&e, outputs);
+        r = 0;
+    }
+    engine_clear(&e);
     return r;
 }
