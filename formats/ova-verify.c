@@ -51,6 +51,9 @@ typedef struct Verify {
     char *ovf_name;
     GBytes *ovf, *mf, *cert;
     char *mf_name, *cert_name;
+    GHashTable *by_name;                  /* member name -> Member */
+    GPtrArray *refs;                      /* names the descriptor references */
+    int first_disk, mf_index, cert_index; /* archive positions, -1 when absent */
 } Verify;
 
 static void problem(Verify *v, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -363,145 +366,154 @@ static void check_cert(Verify *v)
     X509_free(cert);
 }
 
-int vf_ova_verify(const char *path, const char *schema_dir, GPtrArray *problems, GError **error)
+/* What a member is: the descriptor, the manifest or the certificate (read
+ * whole, bounded: *whole and *limit), or a disk. */
+static void classify(Verify *v, const Member *m, GBytes ***whole, size_t *limit)
 {
-    Verify v = {.problems = problems, .want = {true, true, true}};
-    v.members = g_ptr_array_new_with_free_func(member_free);
+    int idx = m->index;
+    *whole = NULL;
+    *limit = 0;
+    if (g_str_has_suffix(m->name, ".ovf")) {
+        if (idx != 0)
+            problem(v, "%s is member %d; the descriptor must come first", m->name, idx + 1);
+        if (!v->ovf) {
+            *whole = &v->ovf;
+            *limit = MAX_OVF_BYTES;
+            v->ovf_name = g_strdup(m->name);
+        }
+    } else if (g_str_has_suffix(m->name, ".mf")) {
+        *whole = &v->mf;
+        *limit = MAX_MF_BYTES;
+        v->mf_name = g_strdup(m->name);
+        v->mf_index = idx;
+    } else if (g_str_has_suffix(m->name, ".cert")) {
+        *whole = &v->cert;
+        *limit = MAX_CERT_BYTES;
+        v->cert_name = g_strdup(m->name);
+        v->cert_index = idx;
+    } else if (v->first_disk < 0) {
+        v->first_disk = idx;
+    }
+    if (idx == 0 && !g_str_has_suffix(m->name, ".ovf"))
+        problem(v, "the first member is %s, not the .ovf descriptor", m->name);
+}
+
+/* From the manifest on, compute only the digests it uses. */
+static void want_manifest_algorithms(Verify *v)
+{
+    const char *text = g_bytes_get_data(v->mf, NULL);
+    gsize n = g_bytes_get_size(v->mf);
+    for (int i = 0; i < N_ALGS; i++) {
+        g_autofree char *tag = g_ascii_strup(algs[i], -1);
+        g_autofree char *needle = g_strconcat(tag, "(", NULL);
+        v->want[i] = g_strstr_len(text, (gssize)n, needle) != NULL;
+    }
+}
+
+/* The archive entry `e`: a plain file with a flat, unique name, read once. */
+static int read_one(Verify *v, struct archive *a, struct archive_entry *e, GError **error)
+{
+    Member *m = g_new0(Member, 1);
+    m->name = g_strdup(archive_entry_pathname(e));
+    m->size = (uint64_t)archive_entry_size(e);
+    m->index = (int)v->members->len;
+    g_ptr_array_add(v->members, m);
+    if (archive_entry_filetype(e) != AE_IFREG)
+        problem(v, "member %s is not a regular file (an OVA holds only files)", m->name);
+    if (strchr(m->name, '/'))
+        problem(v, "member %s has a directory in its name", m->name);
+    if (g_hash_table_contains(v->by_name, m->name))
+        problem(v, "member %s appears twice", m->name);
+    g_hash_table_insert(v->by_name, m->name, m);
+    GBytes **whole;
+    size_t limit;
+    classify(v, m, &whole, &limit);
+    int r = read_member(v, a, m, limit, whole, error);
+    if (r >= 0 && whole == &v->mf && v->mf)
+        want_manifest_algorithms(v);
+    return r;
+}
+
+/* Every member, in one pass. */
+static int read_archive(Verify *v, const char *path, GError **error)
+{
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
     int r = 0;
-    xmlDocPtr doc = NULL;
-    g_autoptr(GHashTable) by_name = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GPtrArray) refs = g_ptr_array_new_with_free_func(g_free);
-    int first_disk = -1, mf_index = -1, cert_index = -1;
-
     if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
         g_set_error(error, VF_ERROR, VF_ERROR_INPUT, "%s: %s", path, archive_error_string(a));
-        r = -EINVAL;
-        goto out;
+        archive_read_free(a);
+        return -EINVAL;
     }
     struct archive_entry *e;
     int s;
-    while ((s = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-        Member *m = g_new0(Member, 1);
-        m->name = g_strdup(archive_entry_pathname(e));
-        m->size = (uint64_t)archive_entry_size(e);
-        int idx = (int)v.members->len;
-        m->index = idx;
-        g_ptr_array_add(v.members, m);
-        if (archive_entry_filetype(e) != AE_IFREG)
-            problem(&v, "member %s is not a regular file (an OVA holds only files)", m->name);
-        if (strchr(m->name, '/'))
-            problem(&v, "member %s has a directory in its name", m->name);
-        if (g_hash_table_contains(by_name, m->name))
-            problem(&v, "member %s appears twice", m->name);
-        g_hash_table_insert(by_name, m->name, m);
-        GBytes **whole = NULL;
-        size_t limit = 0;
-        if (g_str_has_suffix(m->name, ".ovf")) {
-            if (idx != 0)
-                problem(&v, "%s is member %d; the descriptor must come first", m->name, idx + 1);
-            if (!v.ovf) {
-                whole = &v.ovf;
-                limit = MAX_OVF_BYTES;
-                v.ovf_name = g_strdup(m->name);
-            }
-        } else if (g_str_has_suffix(m->name, ".mf")) {
-            whole = &v.mf;
-            limit = MAX_MF_BYTES;
-            v.mf_name = g_strdup(m->name);
-            mf_index = idx;
-        } else if (g_str_has_suffix(m->name, ".cert")) {
-            whole = &v.cert;
-            limit = MAX_CERT_BYTES;
-            v.cert_name = g_strdup(m->name);
-            cert_index = idx;
-        } else if (first_disk < 0) {
-            first_disk = idx;
-        }
-        if (idx == 0 && !g_str_has_suffix(m->name, ".ovf"))
-            problem(&v, "the first member is %s, not the .ovf descriptor", m->name);
-        r = read_member(&v, a, m, limit, whole, error);
-        if (r < 0)
-            goto out;
-        if (whole == &v.mf && v.mf) {
-            /* From here on, compute only what the manifest uses. */
-            const char *text = g_bytes_get_data(v.mf, NULL);
-            gsize n = g_bytes_get_size(v.mf);
-            for (int i = 0; i < N_ALGS; i++) {
-                g_autofree char *tag = g_ascii_strup(algs[i], -1);
-                g_autofree char *needle = g_strconcat(tag, "(", NULL);
-                v.want[i] = g_strstr_len(text, (gssize)n, needle) != NULL;
-            }
-        }
-    }
-    if (s != ARCHIVE_EOF) {
-        problem(&v, "the archive is damaged: %s", archive_error_string(a));
-    }
-    if (v.members->len == 0) {
-        problem(&v, "the archive is empty");
-        goto out;
-    }
-    if (!v.ovf) {
-        problem(&v, "no .ovf descriptor in the archive");
-        goto out;
-    }
+    while (r >= 0 && (s = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+        r = read_one(v, a, e, error);
+    if (r >= 0 && s != ARCHIVE_EOF)
+        problem(v, "the archive is damaged: %s", archive_error_string(a));
+    archive_read_free(a);
+    return r;
+}
 
-    /* .mf and .cert: right after the .ovf, or after every other file. */
-    if (mf_index >= 0 && first_disk >= 0 && mf_index > first_disk &&
-        mf_index != (int)v.members->len - 1 - (cert_index > mf_index ? 1 : 0))
-        problem(&v, "%s must follow the .ovf or come last", v.mf_name);
-    if (cert_index >= 0 && mf_index >= 0 && cert_index != mf_index + 1)
-        problem(&v, "%s must follow %s", v.cert_name, v.mf_name);
+/* .mf and .cert: right after the .ovf, or after every other file. */
+static void check_order(Verify *v)
+{
+    int last = (int)v->members->len - 1;
+    if (v->mf_index >= 0 && v->first_disk >= 0 && v->mf_index > v->first_disk &&
+        v->mf_index != last - (v->cert_index > v->mf_index ? 1 : 0))
+        problem(v, "%s must follow the .ovf or come last", v->mf_name);
+    if (v->cert_index >= 0 && v->mf_index >= 0 && v->cert_index != v->mf_index + 1)
+        problem(v, "%s must follow %s", v->cert_name, v->mf_name);
+}
 
-    doc = xmlReadMemory(g_bytes_get_data(v.ovf, NULL), (int)g_bytes_get_size(v.ovf), v.ovf_name,
-                        NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!doc) {
-        problem(&v, "%s is not well-formed XML", v.ovf_name);
-        goto out;
-    }
-    check_schema(&v, doc, schema_dir);
+/* A referenced member: in References order, of its ovf:size, and a
+ * streamOptimized VMDK when its disk says so. */
+static void check_referenced(Verify *v, xmlXPathContextPtr xc, Member *m, const char *id,
+                             const char *size, int *expected_next)
+{
+    int idx = m->index;
+    if (*expected_next >= 0 && idx != *expected_next)
+        problem(v, "%s is member %d; References order puts it at %d", m->name, idx + 1,
+                *expected_next + 1);
+    *expected_next = idx + 1;
+    while (*expected_next == v->mf_index || *expected_next == v->cert_index)
+        (*expected_next)++;
+    if (!size)
+        problem(v, "%s: File %s has no ovf:size", v->ovf_name, m->name);
+    else if (g_ascii_strtoull(size, NULL, 10) != m->size)
+        problem(v, "%s: ovf:size of %s is %s, the file is %" G_GUINT64_FORMAT " bytes", v->ovf_name,
+                m->name, size, m->size);
+    g_autofree char *fmt_expr = g_strdup_printf(
+        "/ovf:Envelope/ovf:DiskSection/ovf:Disk[@ovf:fileRef='%s']/@ovf:format", id ? id : "");
+    g_autofree char *cap_expr = g_strdup_printf(
+        "/ovf:Envelope/ovf:DiskSection/ovf:Disk[@ovf:fileRef='%s']/@ovf:capacity", id ? id : "");
+    g_autofree char *fmt = xpath_string(xc, fmt_expr);
+    g_autofree char *cap = xpath_string(xc, cap_expr);
+    if (fmt && strcmp(fmt, STREAM_URI) == 0)
+        check_vmdk(v, m, cap ? g_ascii_strtoull(cap, NULL, 10) : 0);
+}
 
+/* Every File of References is a member (checked as above). */
+static void check_references(Verify *v, xmlDocPtr doc)
+{
     xmlXPathContextPtr xc = xmlXPathNewContext(doc);
     xmlXPathRegisterNs(xc, (const xmlChar *)"ovf", (const xmlChar *)NS_OVF);
     xmlXPathObjectPtr files = xpath(xc, "/ovf:Envelope/ovf:References/ovf:File");
-    int expected_next = first_disk;
+    int expected_next = v->first_disk;
     for (int i = 0; files && files->nodesetval && i < files->nodesetval->nodeNr; i++) {
         xmlNodePtr f = files->nodesetval->nodeTab[i];
         xmlChar *href = xmlGetNsProp(f, (const xmlChar *)"href", (const xmlChar *)NS_OVF);
         xmlChar *id = xmlGetNsProp(f, (const xmlChar *)"id", (const xmlChar *)NS_OVF);
         xmlChar *size = xmlGetNsProp(f, (const xmlChar *)"size", (const xmlChar *)NS_OVF);
         const char *name = (const char *)href;
-        Member *m = name ? g_hash_table_lookup(by_name, name) : NULL;
+        Member *m = name ? g_hash_table_lookup(v->by_name, name) : NULL;
         if (!m) {
-            problem(&v, "%s references %s, which is not in the archive", v.ovf_name,
+            problem(v, "%s references %s, which is not in the archive", v->ovf_name,
                     name ? name : "(no href)");
         } else {
-            g_ptr_array_add(refs, g_strdup(name));
-            int idx = m->index;
-            if (expected_next >= 0 && idx != expected_next)
-                problem(&v, "%s is member %d; References order puts it at %d", name, idx + 1,
-                        expected_next + 1);
-            expected_next = idx + 1;
-            while (expected_next == mf_index || expected_next == cert_index)
-                expected_next++;
-            if (!size)
-                problem(&v, "%s: File %s has no ovf:size", v.ovf_name, name);
-            else if (g_ascii_strtoull((const char *)size, NULL, 10) != m->size)
-                problem(&v, "%s: ovf:size of %s is %s, the file is %" G_GUINT64_FORMAT " bytes",
-                        v.ovf_name, name, (const char *)size, m->size);
-            /* The disk using this file: check the VMDK if streamOptimized. */
-            g_autofree char *fmt_expr = g_strdup_printf(
-                "/ovf:Envelope/ovf:DiskSection/ovf:Disk[@ovf:fileRef='%s']/@ovf:format",
-                id ? (const char *)id : "");
-            g_autofree char *cap_expr = g_strdup_printf(
-                "/ovf:Envelope/ovf:DiskSection/ovf:Disk[@ovf:fileRef='%s']/@ovf:capacity",
-                id ? (const char *)id : "");
-            g_autofree char *fmt = xpath_string(xc, fmt_expr);
-            g_autofree char *cap = xpath_string(xc, cap_expr);
-            if (fmt && strcmp(fmt, STREAM_URI) == 0)
-                check_vmdk(&v, m, cap ? g_ascii_strtoull(cap, NULL, 10) : 0);
+            g_ptr_array_add(v->refs, g_strdup(name));
+            check_referenced(v, xc, m, (const char *)id, (const char *)size, &expected_next);
         }
         xmlFree(href);
         xmlFree(id);
@@ -509,32 +521,78 @@ int vf_ova_verify(const char *path, const char *schema_dir, GPtrArray *problems,
     }
     xmlXPathFreeObject(files);
     xmlXPathFreeContext(xc);
-    for (guint k = 0; k < v.members->len; k++) {
-        Member *m = v.members->pdata[k];
+}
+
+/* Every member but the descriptor, manifest and certificate is referenced. */
+static void check_unreferenced(Verify *v)
+{
+    for (guint k = 0; k < v->members->len; k++) {
+        Member *m = v->members->pdata[k];
         if (g_str_has_suffix(m->name, ".ovf") || g_str_has_suffix(m->name, ".mf") ||
             g_str_has_suffix(m->name, ".cert"))
             continue;
-        if (!g_ptr_array_find_with_equal_func(refs, m->name, g_str_equal, NULL))
-            problem(&v, "member %s is not referenced by %s", m->name, v.ovf_name);
+        if (!g_ptr_array_find_with_equal_func(v->refs, m->name, g_str_equal, NULL))
+            problem(v, "member %s is not referenced by %s", m->name, v->ovf_name);
     }
+}
 
-    if (v.mf)
-        check_manifest(&v, by_name, refs);
-    if (v.cert)
-        check_cert(&v);
-out:
-    if (doc)
-        xmlFreeDoc(doc);
-    archive_read_free(a);
-    g_ptr_array_unref(v.members);
-    if (v.ovf)
-        g_bytes_unref(v.ovf);
-    if (v.mf)
-        g_bytes_unref(v.mf);
-    if (v.cert)
-        g_bytes_unref(v.cert);
-    g_free(v.ovf_name);
-    g_free(v.mf_name);
-    g_free(v.cert_name);
+/* The descriptor: well-formed, valid, its references and the manifest and
+ * signature that cover it. */
+static void check_descriptor(Verify *v, const char *schema_dir)
+{
+    check_order(v);
+    xmlDocPtr doc =
+        xmlReadMemory(g_bytes_get_data(v->ovf, NULL), (int)g_bytes_get_size(v->ovf), v->ovf_name,
+                      NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        problem(v, "%s is not well-formed XML", v->ovf_name);
+        return;
+    }
+    check_schema(v, doc, schema_dir);
+    check_references(v, doc);
+    xmlFreeDoc(doc);
+    check_unreferenced(v);
+    if (v->mf)
+        check_manifest(v, v->by_name, v->refs);
+    if (v->cert)
+        check_cert(v);
+}
+
+static void verify_clear(Verify *v)
+{
+    g_ptr_array_unref(v->members);
+    g_hash_table_unref(v->by_name);
+    g_ptr_array_unref(v->refs);
+    if (v->ovf)
+        g_bytes_unref(v->ovf);
+    if (v->mf)
+        g_bytes_unref(v->mf);
+    if (v->cert)
+        g_bytes_unref(v->cert);
+    g_free(v->ovf_name);
+    g_free(v->mf_name);
+    g_free(v->cert_name);
+}
+
+int vf_ova_verify(const char *path, const char *schema_dir, GPtrArray *problems, GError **error)
+{
+    Verify v = {
+        .problems = problems,
+        .want = {true, true, true},
+        .members = g_ptr_array_new_with_free_func(member_free),
+        .by_name = g_hash_table_new(g_str_hash, g_str_equal),
+        .refs = g_ptr_array_new_with_free_func(g_free),
+        .first_disk = -1,
+        .mf_index = -1,
+        .cert_index = -1,
+    };
+    int r = read_archive(&v, path, error);
+    if (r >= 0 && v.members->len == 0)
+        problem(&v, "the archive is empty");
+    else if (r >= 0 && !v.ovf)
+        problem(&v, "no .ovf descriptor in the archive");
+    else if (r >= 0)
+        check_descriptor(&v, schema_dir);
+    verify_clear(&v);
     return r;
 }

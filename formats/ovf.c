@@ -119,14 +119,10 @@ const char *vf_ovf_profile_nic(const VfOvfProfile *p, const char *model)
     return v ? v : p->nic_subtype;
 }
 
-int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, GError **error)
+/* The profile's file, read (bounded) into a key file. */
+static int profile_read(const char *dir, const char *name, const char *path, GKeyFile **out,
+                        GError **error)
 {
-    if (!*name || strchr(name, '/') || name[0] == '.') {
-        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "\"%s\" is not a profile name", name);
-        return -EINVAL;
-    }
-    g_autofree char *file = g_strdup_printf("%s.conf", name);
-    g_autofree char *path = g_build_filename(dir, file, NULL);
     g_autofree char *text = NULL;
     gsize len = 0;
     g_autoptr(GError) err = NULL;
@@ -146,18 +142,13 @@ int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, G
         g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s: %s", path, err->message);
         return -EINVAL;
     }
+    *out = g_steal_pointer(&kf);
+    return 0;
+}
 
-    g_autoptr(VfOvfProfile) p = g_new0(VfOvfProfile, 1);
-    p->name = g_strdup(name);
-    if (!(p->description = get_string(kf, path, "profile", "description", error)) ||
-        !(p->virtual_system_type = get_string(kf, path, "profile", "virtual-system-type", error)) ||
-        !(p->manifest = get_string(kf, path, "profile", "manifest", error)) ||
-        !(p->vmdk_adapter = get_string(kf, path, "profile", "vmdk-adapter", error)) ||
-        load_controller(kf, path, "controller", &p->controller, error) < 0 ||
-        !(p->nic_subtype = get_string(kf, path, "nic", "resource-subtype", error)) ||
-        !(p->nic_name = get_string(kf, path, "nic", "name", error)))
-        return -EINVAL;
-
+/* manifest= and manifest-allowed= (which holds manifest=). */
+static int profile_manifest(GKeyFile *kf, const char *path, VfOvfProfile *p, GError **error)
+{
     p->manifest_allowed = g_key_file_get_string_list(kf, "profile", "manifest-allowed", NULL, NULL);
     if (!p->manifest_allowed) {
         p->manifest_allowed = g_new0(char *, 2);
@@ -178,6 +169,12 @@ int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, G
                     path, p->manifest);
         return -EINVAL;
     }
+    return 0;
+}
+
+/* The [controller-BUS] groups: a controller of its own per disk bus. */
+static int profile_controllers(GKeyFile *kf, const char *path, VfOvfProfile *p, GError **error)
+{
     p->controllers = g_ptr_array_new_with_free_func(controller_free);
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
     for (char **gr = groups; *gr; gr++) {
@@ -189,31 +186,69 @@ int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, G
         if (load_controller(kf, path, *gr, c, error) < 0)
             return -EINVAL;
     }
-    p->nic_models = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_auto(GStrv) models = g_key_file_get_keys(kf, "nic-models", NULL, NULL);
-    for (char **k = models; k && *k; k++) {
-        g_autofree char *v = g_key_file_get_string(kf, "nic-models", *k, NULL);
-        g_strstrip(v);
-        if (!*v) {
-            g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
-                        "%s: [nic-models] %s needs a ResourceSubType", path, *k);
-            return -EINVAL;
-        }
-        g_hash_table_insert(p->nic_models, g_strdup(*k), g_steal_pointer(&v));
-    }
+    return 0;
+}
 
-    p->os = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_auto(GStrv) keys = g_key_file_get_keys(kf, "os", NULL, NULL);
+/* A table of the profile, KEY = VALUE, each value checked by `valid`;
+ * `what` says what a value must be. */
+static GHashTable *profile_table(GKeyFile *kf, const char *path, const char *group,
+                                 bool (*valid)(const char *), const char *what, GError **error)
+{
+    g_autoptr(GHashTable) t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
     for (char **k = keys; k && *k; k++) {
-        g_autofree char *v = g_key_file_get_string(kf, "os", *k, NULL);
+        g_autofree char *v = g_key_file_get_string(kf, group, *k, NULL);
         g_strstrip(v);
-        if (!g_ascii_isdigit(v[0])) {
-            g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
-                        "%s: [os] %s: expected a CIM OS id, optionally ;vmwOsType", path, *k);
-            return -EINVAL;
+        if (!valid(v)) {
+            g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "%s: [%s] %s%s", path, group, *k, what);
+            return NULL;
         }
-        g_hash_table_insert(p->os, g_strdup(*k), g_steal_pointer(&v));
+        g_hash_table_insert(t, g_strdup(*k), g_steal_pointer(&v));
     }
+    return g_steal_pointer(&t);
+}
+
+static bool not_empty(const char *v)
+{
+    return *v != '\0';
+}
+
+static bool cim_os_id(const char *v)
+{
+    return g_ascii_isdigit(v[0]);
+}
+
+int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, GError **error)
+{
+    if (!*name || strchr(name, '/') || name[0] == '.') {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "\"%s\" is not a profile name", name);
+        return -EINVAL;
+    }
+    g_autofree char *file = g_strdup_printf("%s.conf", name);
+    g_autofree char *path = g_build_filename(dir, file, NULL);
+    g_autoptr(GKeyFile) kf = NULL;
+    int r = profile_read(dir, name, path, &kf, error);
+    if (r < 0)
+        return r;
+    g_autoptr(VfOvfProfile) p = g_new0(VfOvfProfile, 1);
+    p->name = g_strdup(name);
+    if (!(p->description = get_string(kf, path, "profile", "description", error)) ||
+        !(p->virtual_system_type = get_string(kf, path, "profile", "virtual-system-type", error)) ||
+        !(p->manifest = get_string(kf, path, "profile", "manifest", error)) ||
+        !(p->vmdk_adapter = get_string(kf, path, "profile", "vmdk-adapter", error)) ||
+        load_controller(kf, path, "controller", &p->controller, error) < 0 ||
+        !(p->nic_subtype = get_string(kf, path, "nic", "resource-subtype", error)) ||
+        !(p->nic_name = get_string(kf, path, "nic", "name", error)) ||
+        profile_manifest(kf, path, p, error) < 0 || profile_controllers(kf, path, p, error) < 0)
+        return -EINVAL;
+    p->nic_models =
+        profile_table(kf, path, "nic-models", not_empty, " needs a ResourceSubType", error);
+    if (!p->nic_models)
+        return -EINVAL;
+    p->os = profile_table(kf, path, "os", cim_os_id,
+                          ": expected a CIM OS id, optionally ;vmwOsType", error);
+    if (!p->os)
+        return -EINVAL;
     if (!g_hash_table_contains(p->os, "linux")) {
         g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
                     "%s: [os] needs a \"linux\" entry (the default)", path);
@@ -248,9 +283,14 @@ char **vf_ovf_profile_list(const char *dir)
 /* ---- descriptor ---------------------------------------------------------- */
 
 typedef struct Builder {
+    const VfOvfProfile *p;
+    const VfOvfParams *o;
+    const char *network; /* the default network's name */
     xmlDocPtr doc;
     xmlNsPtr def;                  /* OVF as the default namespace: elements */
     xmlNsPtr ovf, rasd, vssd, vmw; /* prefixed: attributes and CIM elements */
+    GPtrArray *disk_ids;           /* diskId of each disk */
+    unsigned instance;             /* the last hardware Item's InstanceID */
 } Builder;
 
 static const xmlChar *X(const char *s)
@@ -377,137 +417,154 @@ static int check_params(const VfOvfProfile *p, const VfOvfParams *o, GError **er
     return 0;
 }
 
-int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t *len,
-                 GError **error)
+/* The next hardware Item's InstanceID, in `buf`. */
+static const char *next_id(Builder *b, char buf[16])
 {
-    int r = check_params(p, o, error);
-    if (r < 0)
-        return r;
-    const char *network = o->network ? o->network : "VM Network";
+    g_snprintf(buf, 16, "%u", ++b->instance);
+    return buf;
+}
 
-    Builder b = {0};
-    b.doc = xmlNewDoc(X("1.0"));
+static xmlNodePtr envelope_new(Builder *b)
+{
+    b->doc = xmlNewDoc(X("1.0"));
     xmlNodePtr env = xmlNewNode(NULL, X("Envelope"));
-    xmlDocSetRootElement(b.doc, env);
-    b.def = xmlNewNs(env, X(NS_OVF), NULL);
-    xmlSetNs(env, b.def);
-    b.ovf = xmlNewNs(env, X(NS_OVF), X("ovf"));
-    b.rasd = xmlNewNs(env, X(NS_RASD), X("rasd"));
-    b.vssd = xmlNewNs(env, X(NS_VSSD), X("vssd"));
-    b.vmw = xmlNewNs(env, X(NS_VMW), X("vmw"));
+    xmlDocSetRootElement(b->doc, env);
+    b->def = xmlNewNs(env, X(NS_OVF), NULL);
+    xmlSetNs(env, b->def);
+    b->ovf = xmlNewNs(env, X(NS_OVF), X("ovf"));
+    b->rasd = xmlNewNs(env, X(NS_RASD), X("rasd"));
+    b->vssd = xmlNewNs(env, X(NS_VSSD), X("vssd"));
+    b->vmw = xmlNewNs(env, X(NS_VMW), X("vmw"));
     xmlNewNs(env, X(NS_XSI), X("xsi"));
+    return env;
+}
 
-    const VfOvfDisk *dv = o->disks;
-    size_t nd = o->n_disks;
-
-    /* References */
-    xmlNodePtr refs = child(env, b.def, "References", NULL);
-    unsigned nfile = 0, nscratch = 0;
-    for (size_t i = 0; i < nd; i++) {
-        if (!dv[i].href)
+/* References: a File per disk that has one. */
+static void add_references(Builder *b, xmlNodePtr env)
+{
+    xmlNodePtr refs = child(env, b->def, "References", NULL);
+    unsigned nfile = 0;
+    for (size_t i = 0; i < b->o->n_disks; i++) {
+        const VfOvfDisk *d = &b->o->disks[i];
+        if (!d->href)
             continue;
         g_autofree char *id = g_strdup_printf("file%u", ++nfile);
-        xmlNodePtr file = child(refs, b.def, "File", NULL);
-        attr(file, b.ovf, "href", dv[i].href);
-        attr(file, b.ovf, "id", id);
-        attr_u64(file, b.ovf, "size", dv[i].file_size);
+        xmlNodePtr file = child(refs, b->def, "File", NULL);
+        attr(file, b->ovf, "href", d->href);
+        attr(file, b->ovf, "id", id);
+        attr_u64(file, b->ovf, "size", d->file_size);
     }
+}
 
-    /* DiskSection: scratch disks have no fileRef. */
-    xmlNodePtr disks = section(&b, env, "DiskSection", "Virtual disks");
-    g_autoptr(GPtrArray) disk_ids = g_ptr_array_new_with_free_func(g_free);
-    nfile = 0;
-    for (size_t i = 0; i < nd; i++) {
-        const VfOvfDisk *d = &dv[i];
+/* DiskSection: scratch disks have no fileRef. */
+static void add_disk_section(Builder *b, xmlNodePtr env)
+{
+    xmlNodePtr disks = section(b, env, "DiskSection", "Virtual disks");
+    unsigned nfile = 0, nscratch = 0;
+    for (size_t i = 0; i < b->o->n_disks; i++) {
+        const VfOvfDisk *d = &b->o->disks[i];
         char *id = d->href ? g_strdup_printf("vmdisk%u", ++nfile)
                            : g_strdup_printf("scratch%u", ++nscratch);
-        g_ptr_array_add(disk_ids, id);
-        xmlNodePtr disk = child(disks, b.def, "Disk", NULL);
-        attr_u64(disk, b.ovf, "capacity", d->capacity);
-        attr(disk, b.ovf, "capacityAllocationUnits", "byte");
-        attr(disk, b.ovf, "diskId", id);
+        g_ptr_array_add(b->disk_ids, id);
+        xmlNodePtr disk = child(disks, b->def, "Disk", NULL);
+        attr_u64(disk, b->ovf, "capacity", d->capacity);
+        attr(disk, b->ovf, "capacityAllocationUnits", "byte");
+        attr(disk, b->ovf, "diskId", id);
         if (d->href) {
             g_autofree char *ref = g_strdup_printf("file%u", nfile);
-            attr(disk, b.ovf, "fileRef", ref);
+            attr(disk, b->ovf, "fileRef", ref);
         }
-        attr(disk, b.ovf, "format", VMDK_STREAM_URI);
+        attr(disk, b->ovf, "format", VMDK_STREAM_URI);
         if (d->href)
-            attr_u64(disk, b.ovf, "populatedSize", d->populated);
+            attr_u64(disk, b->ovf, "populatedSize", d->populated);
     }
+}
 
-    /* NetworkSection: every network an adapter connects to, once. */
-    VfOvfNic default_nic = {0};
-    const VfOvfNic *nv = o->nics_given ? o->nics : &default_nic;
-    size_t nn = o->nics_given ? o->n_nics : 1;
-    xmlNodePtr nets = section(&b, env, "NetworkSection", "Logical networks");
+/* The NICs: the given ones, or one default NIC. */
+static const VfOvfNic *nics_of(const VfOvfParams *o, size_t *n)
+{
+    static const VfOvfNic default_nic = {0};
+    *n = o->nics_given ? o->n_nics : 1;
+    return o->nics_given ? o->nics : &default_nic;
+}
+
+/* NetworkSection: every network an adapter connects to, once. */
+static void add_network_section(Builder *b, xmlNodePtr env)
+{
+    size_t nn;
+    const VfOvfNic *nv = nics_of(b->o, &nn);
+    xmlNodePtr nets = section(b, env, "NetworkSection", "Logical networks");
     g_autoptr(GPtrArray) net_names = g_ptr_array_new();
     for (size_t i = 0; i < MAX(nn, 1); i++) {
-        const char *n = i < nn && nv[i].network ? nv[i].network : network;
+        const char *n = i < nn && nv[i].network ? nv[i].network : b->network;
         if (g_ptr_array_find_with_equal_func(net_names, n, g_str_equal, NULL))
             continue;
         g_ptr_array_add(net_names, (gpointer)n);
-        xmlNodePtr net = child(nets, b.def, "Network", NULL);
-        attr(net, b.ovf, "name", n);
-        child(net, b.def, "Description", "The network the virtual machine attaches to");
+        xmlNodePtr net = child(nets, b->def, "Network", NULL);
+        attr(net, b->ovf, "name", n);
+        child(net, b->def, "Description", "The network the virtual machine attaches to");
     }
+}
 
-    /* VirtualSystem */
-    xmlNodePtr vs = child(env, b.def, "VirtualSystem", NULL);
-    attr(vs, b.ovf, "id", o->name);
-    child(vs, b.def, "Info", "A virtual machine");
-    child(vs, b.def, "Name", o->name);
-
-    /* Sections inside VirtualSystem, in the order VMware writes them. */
-    const char *os_key = o->os ? o->os : "linux";
-    g_auto(GStrv) os = g_strsplit(g_hash_table_lookup(p->os, os_key), ";", 2);
-    xmlNodePtr oss = child(vs, b.def, "OperatingSystemSection", NULL);
-    attr(oss, b.ovf, "id", g_strstrip(os[0]));
+/* OperatingSystemSection: the profile's CIM id for the OS, and VMware's
+ * osType when it has one. */
+static void add_os_section(Builder *b, xmlNodePtr vs)
+{
+    const char *os_key = b->o->os ? b->o->os : "linux";
+    g_auto(GStrv) os = g_strsplit(g_hash_table_lookup(b->p->os, os_key), ";", 2);
+    xmlNodePtr oss = child(vs, b->def, "OperatingSystemSection", NULL);
+    attr(oss, b->ovf, "id", g_strstrip(os[0]));
     if (os[1] && *g_strstrip(os[1]))
-        attr(oss, b.vmw, "osType", os[1]);
-    child(oss, b.def, "Info", "The guest operating system");
-    child(oss, b.def, "Description", os_key);
+        attr(oss, b->vmw, "osType", os[1]);
+    child(oss, b->def, "Info", "The guest operating system");
+    child(oss, b->def, "Description", os_key);
+}
 
-    xmlNodePtr hw = section(&b, vs, "VirtualHardwareSection", "Virtual hardware requirements");
-    xmlNodePtr sys = child(hw, b.def, "System", NULL);
-    child(sys, b.vssd, "ElementName", "Virtual Hardware Family");
-    child(sys, b.vssd, "InstanceID", "0");
-    child(sys, b.vssd, "VirtualSystemIdentifier", o->name);
-    child(sys, b.vssd, "VirtualSystemType", p->virtual_system_type);
-
-    unsigned instance = 0;
+/* The System element, then the CPUs and the memory. */
+static void add_system(Builder *b, xmlNodePtr hw)
+{
+    const VfOvfParams *o = b->o;
+    xmlNodePtr sys = child(hw, b->def, "System", NULL);
+    child(sys, b->vssd, "ElementName", "Virtual Hardware Family");
+    child(sys, b->vssd, "InstanceID", "0");
+    child(sys, b->vssd, "VirtualSystemIdentifier", o->name);
+    child(sys, b->vssd, "VirtualSystemType", b->p->virtual_system_type);
     char iid[16];
-#define NEXT_ID() (g_snprintf(iid, sizeof iid, "%u", ++instance), iid)
     g_autofree char *cpus = g_strdup_printf("%u", o->vcpus);
     g_autofree char *cpu_name = g_strdup_printf("%u virtual CPU(s)", o->vcpus);
-    item(&b, hw,
+    item(b, hw,
          &(ItemSpec){.allocation_units = "hertz * 10^6",
                      .description = "Number of virtual CPUs",
                      .element_name = cpu_name,
-                     .instance_id = NEXT_ID(),
+                     .instance_id = next_id(b, iid),
                      .resource_type = G_STRINGIFY(RT_PROCESSOR),
                      .virtual_quantity = cpus});
     g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT, o->memory_mib);
     g_autofree char *mem_name =
         g_strdup_printf("%" G_GUINT64_FORMAT " MB of memory", o->memory_mib);
-    item(&b, hw,
+    item(b, hw,
          &(ItemSpec){.allocation_units = "byte * 2^20",
                      .description = "Memory size",
                      .element_name = mem_name,
-                     .instance_id = NEXT_ID(),
+                     .instance_id = next_id(b, iid),
                      .resource_type = G_STRINGIFY(RT_MEMORY),
                      .virtual_quantity = mem});
+}
 
-    /* Controllers: each disk goes to its bus's controller kind, a new
-     * instance of it when the last one is full. */
-    g_autofree unsigned *disk_ctl = g_new0(unsigned, nd);  /* InstanceID of its controller */
-    g_autofree unsigned *disk_addr = g_new0(unsigned, nd); /* AddressOnParent */
-    typedef struct {
-        const VfOvfController *kind;
-        unsigned instance, used, ordinal;
-    } Ctl;
-    g_autoptr(GArray) ctls = g_array_new(false, true, sizeof(Ctl));
-    for (size_t i = 0; i < nd; i++) {
-        const VfOvfController *kind = vf_ovf_profile_controller(p, dv[i].bus);
+/* A disk controller of the appliance: its kind, InstanceID, how many disks
+ * it holds, and its rank among the controllers of its kind. */
+typedef struct {
+    const VfOvfController *kind;
+    unsigned instance, used, ordinal;
+} Ctl;
+
+/* Each disk goes to its bus's controller kind, a new instance of it when
+ * the last one is full: disk_ctl[i] is its controller's index in `ctls`,
+ * disk_addr[i] its AddressOnParent. */
+static void place_disks(const Builder *b, GArray *ctls, unsigned *disk_ctl, unsigned *disk_addr)
+{
+    for (size_t i = 0; i < b->o->n_disks; i++) {
+        const VfOvfController *kind = vf_ovf_profile_controller(b->p, b->o->disks[i].bus);
         Ctl *c = NULL;
         unsigned ordinal = 0;
         for (guint j = 0; j < ctls->len; j++) {
@@ -527,6 +584,10 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
         disk_addr[i] = c->used++;
         disk_ctl[i] = (unsigned)(c - &g_array_index(ctls, Ctl, 0));
     }
+}
+
+static void add_controllers(Builder *b, xmlNodePtr hw, GArray *ctls)
+{
     for (guint j = 0; j < ctls->len; j++) {
         Ctl *c = &g_array_index(ctls, Ctl, j);
         g_autofree char *type = g_strdup_printf("%u", c->kind->type);
@@ -538,64 +599,123 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
                                     ? g_strdup_printf("%.*s%u", (int)klen - 1, kn,
                                                       (unsigned)(kn[klen - 1] - '0') + c->ordinal)
                                     : g_strdup_printf("%s %u", kn, c->ordinal + 1);
-        c->instance = ++instance;
-        g_snprintf(iid, sizeof iid, "%u", c->instance);
-        item(&b, hw,
+        char iid[16];
+        c->instance = b->instance + 1;
+        item(b, hw,
              &(ItemSpec){.description = "Disk controller",
                          .element_name = name,
-                         .instance_id = iid,
+                         .instance_id = next_id(b, iid),
                          .resource_subtype = c->kind->subtype,
                          .resource_type = type});
     }
+}
+
+/* The controllers, then each disk on its own. */
+static void add_disks(Builder *b, xmlNodePtr hw)
+{
+    size_t nd = b->o->n_disks;
+    g_autofree unsigned *disk_ctl = g_new0(unsigned, nd);
+    g_autofree unsigned *disk_addr = g_new0(unsigned, nd);
+    g_autoptr(GArray) ctls = g_array_new(false, true, sizeof(Ctl));
+    place_disks(b, ctls, disk_ctl, disk_addr);
+    add_controllers(b, hw, ctls);
     for (size_t i = 0; i < nd; i++) {
+        const VfOvfDisk *d = &b->o->disks[i];
+        char iid[16];
         g_autofree char *addr = g_strdup_printf("%u", disk_addr[i]);
         g_autofree char *parent =
             g_strdup_printf("%u", g_array_index(ctls, Ctl, disk_ctl[i]).instance);
         g_autofree char *ename = g_strdup_printf("Hard disk %zu", i + 1);
-        g_autofree char *host = g_strdup_printf("ovf:/disk/%s", (char *)disk_ids->pdata[i]);
-        item(&b, hw,
+        g_autofree char *host = g_strdup_printf("ovf:/disk/%s", (char *)b->disk_ids->pdata[i]);
+        item(b, hw,
              &(ItemSpec){.address_on_parent = addr,
-                         .description = dv[i].label ? dv[i].label : "Disk",
+                         .description = d->label ? d->label : "Disk",
                          .element_name = ename,
                          .host_resource = host,
-                         .instance_id = NEXT_ID(),
+                         .instance_id = next_id(b, iid),
                          .parent = parent,
                          .resource_type = G_STRINGIFY(RT_DISK)});
     }
+}
+
+static void add_nics(Builder *b, xmlNodePtr hw)
+{
+    size_t nn;
+    const VfOvfNic *nv = nics_of(b->o, &nn);
     for (size_t i = 0; i < nn; i++) {
+        char iid[16];
         g_autofree char *ename =
-            i == 0 ? g_strdup(p->nic_name) : g_strdup_printf("Network adapter %zu", i + 1);
-        item(&b, hw,
+            i == 0 ? g_strdup(b->p->nic_name) : g_strdup_printf("Network adapter %zu", i + 1);
+        item(b, hw,
              &(ItemSpec){.address = nv[i].mac,
                          .automatic_allocation = "true",
-                         .connection = nv[i].network ? nv[i].network : network,
+                         .connection = nv[i].network ? nv[i].network : b->network,
                          .description = "Network adapter",
                          .element_name = ename,
-                         .instance_id = NEXT_ID(),
-                         .resource_subtype = vf_ovf_profile_nic(p, nv[i].model),
+                         .instance_id = next_id(b, iid),
+                         .resource_subtype = vf_ovf_profile_nic(b->p, nv[i].model),
                          .resource_type = G_STRINGIFY(RT_ETHERNET)});
     }
-#undef NEXT_ID
-    if (o->firmware) {
-        /* VMware's (and virt-v2v's) way of saying BIOS or UEFI. */
-        xmlNodePtr cfg = child(hw, b.vmw, "Config", NULL);
-        attr(cfg, b.ovf, "required", "false");
-        attr(cfg, b.vmw, "key", "firmware");
-        attr(cfg, b.vmw, "value", o->firmware);
-    }
+}
 
-    if (o->product || o->vendor || o->version) {
-        xmlNodePtr ps = section(&b, vs, "ProductSection", "Information about the appliance");
-        if (o->product)
-            child(ps, b.def, "Product", o->product);
-        if (o->vendor)
-            child(ps, b.def, "Vendor", o->vendor);
-        if (o->version) {
-            child(ps, b.def, "Version", o->version);
-            child(ps, b.def, "FullVersion", o->version);
-        }
+/* VirtualHardwareSection: system, CPUs, memory, controllers, disks, NICs,
+ * and the firmware the way VMware (and virt-v2v) read it. */
+static void add_hardware(Builder *b, xmlNodePtr vs)
+{
+    xmlNodePtr hw = section(b, vs, "VirtualHardwareSection", "Virtual hardware requirements");
+    add_system(b, hw);
+    add_disks(b, hw);
+    add_nics(b, hw);
+    if (b->o->firmware) {
+        xmlNodePtr cfg = child(hw, b->vmw, "Config", NULL);
+        attr(cfg, b->ovf, "required", "false");
+        attr(cfg, b->vmw, "key", "firmware");
+        attr(cfg, b->vmw, "value", b->o->firmware);
     }
+}
 
+static void add_product(Builder *b, xmlNodePtr vs)
+{
+    const VfOvfParams *o = b->o;
+    if (!o->product && !o->vendor && !o->version)
+        return;
+    xmlNodePtr ps = section(b, vs, "ProductSection", "Information about the appliance");
+    if (o->product)
+        child(ps, b->def, "Product", o->product);
+    if (o->vendor)
+        child(ps, b->def, "Vendor", o->vendor);
+    if (o->version) {
+        child(ps, b->def, "Version", o->version);
+        child(ps, b->def, "FullVersion", o->version);
+    }
+}
+
+/* VirtualSystem, its sections in the order VMware writes them. */
+static void add_virtual_system(Builder *b, xmlNodePtr env)
+{
+    xmlNodePtr vs = child(env, b->def, "VirtualSystem", NULL);
+    attr(vs, b->ovf, "id", b->o->name);
+    child(vs, b->def, "Info", "A virtual machine");
+    child(vs, b->def, "Name", b->o->name);
+    add_os_section(b, vs);
+    add_hardware(b, vs);
+    add_product(b, vs);
+}
+
+int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t *len,
+                 GError **error)
+{
+    int r = check_params(p, o, error);
+    if (r < 0)
+        return r;
+    Builder b = {.p = p, .o = o, .network = o->network ? o->network : "VM Network"};
+    g_autoptr(GPtrArray) disk_ids = g_ptr_array_new_with_free_func(g_free);
+    b.disk_ids = disk_ids;
+    xmlNodePtr env = envelope_new(&b);
+    add_references(&b, env);
+    add_disk_section(&b, env);
+    add_network_section(&b, env);
+    add_virtual_system(&b, env);
     xmlChar *out = NULL;
     int out_len = 0;
     xmlDocDumpFormatMemoryEnc(b.doc, &out, &out_len, "UTF-8", 1);
