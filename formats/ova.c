@@ -226,6 +226,34 @@ static void appliance_clear(VfOvaAppliance *a)
 
 /* Names the members, reserves the descriptor (at its longest: every number
  * as UINT64_MAX), the manifest (exactly) and the signature, in `sink`. */
+/* The appliance's disks: each file disk gets its member name and a
+ * manifest line (zeros until its digest is known), sizes to be patched. */
+static int appliance_disks(VfOvaAppliance *a, const VfOvfParams *ovf, const char *zeros,
+                           GString *mf, GError **error)
+{
+    a->n_disks = ovf->n_disks;
+    if (a->n_disks == 0 || a->n_disks > VF_OVF_MAX_DISKS) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "an appliance has from 1 to %u disks",
+                    VF_OVF_MAX_DISKS);
+        return -EINVAL;
+    }
+    a->disks = g_new0(VfOvfDisk, a->n_disks);
+    a->member_hex = g_new0(char *, a->n_disks);
+    unsigned nfile = 0;
+    for (size_t i = 0; i < a->n_disks; i++) {
+        a->disks[i] = ovf->disks[i];
+        a->disks[i].href =
+            ovf->disks[i].href ? g_strdup_printf("%s-disk%u.vmdk", a->base, ++nfile) : NULL;
+        a->disks[i].file_size = UINT64_MAX;
+        a->disks[i].populated = UINT64_MAX;
+        if (a->disks[i].href) {
+            g_autofree char *line = vf_ovf_manifest_line(a->algorithm, a->disks[i].href, zeros);
+            g_string_append(mf, line);
+        }
+    }
+    return 0;
+}
+
 static int appliance_init(VfOvaAppliance *a, VfSink *sink, const char *file_name,
                           const VfOvfProfile *profile, const VfOvaSigner *signer,
                           const char *manifest, const VfOvfParams *ovf, int64_t timestamp,
@@ -257,27 +285,11 @@ static int appliance_init(VfOvaAppliance *a, VfSink *sink, const char *file_name
     a->ovf = *ovf;
     if (!a->ovf.name)
         a->ovf.name = a->base;
-    a->n_disks = ovf->n_disks;
-    if (a->n_disks == 0 || a->n_disks > VF_OVF_MAX_DISKS) {
-        g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "an appliance has from 1 to %u disks",
-                    VF_OVF_MAX_DISKS);
-        return -EINVAL;
-    }
-    a->disks = g_new0(VfOvfDisk, a->n_disks);
-    a->member_hex = g_new0(char *, a->n_disks);
-    unsigned nfile = 0;
     g_autofree char *zeros = g_strnfill(a->hex_len, '0');
     GString *mf = g_string_new(NULL);
-    for (size_t i = 0; i < a->n_disks; i++) {
-        a->disks[i] = ovf->disks[i];
-        a->disks[i].href =
-            ovf->disks[i].href ? g_strdup_printf("%s-disk%u.vmdk", a->base, ++nfile) : NULL;
-        a->disks[i].file_size = UINT64_MAX;
-        a->disks[i].populated = UINT64_MAX;
-        if (a->disks[i].href) {
-            g_autofree char *line = vf_ovf_manifest_line(a->algorithm, a->disks[i].href, zeros);
-            g_string_append(mf, line);
-        }
+    if (appliance_disks(a, ovf, zeros, mf, error) < 0) {
+        g_string_free(mf, true);
+        return -EINVAL;
     }
     a->ovf.disks = a->disks;
     a->ovf.n_disks = a->n_disks;

@@ -119,11 +119,10 @@ static char *feature_name(char *const *names, unsigned bit)
                                : g_strdup_printf("bit %u", bit);
 }
 
-/* Header parsing, with the feature names it found (for messages). */
-static int parse_header(const uint8_t *buf, size_t len, uint64_t file_size, const char *name,
-                        VfQcow2Header *h, char **names, GError **error)
+/* The fields every version has, and their bounds. */
+static int parse_fixed(const uint8_t *buf, size_t len, const char *name, VfQcow2Header *h,
+                       GError **error)
 {
-    memset(h, 0, sizeof(*h));
     if (len < QCOW2_V2_HEADER || memcmp(buf, "QFI\xfb", 4) != 0)
         return fail(error, "%s is not a qcow2 image (no qcow2 header)", name);
     h->version = vf_get_be32(buf + 4);
@@ -140,7 +139,6 @@ static int parse_header(const uint8_t *buf, size_t len, uint64_t file_size, cons
     if (h->cluster_bits < VF_QCOW2_MIN_CLUSTER_BITS || h->cluster_bits > VF_QCOW2_MAX_CLUSTER_BITS)
         return fail(error, "%s: cluster_bits %u is out of range (%u to %u)", name, h->cluster_bits,
                     VF_QCOW2_MIN_CLUSTER_BITS, VF_QCOW2_MAX_CLUSTER_BITS);
-    uint64_t cs = 1ull << h->cluster_bits;
     if (h->crypt_method != 0)
         return fail(error,
                     "%s is encrypted (%s): vmforge does not read encrypted images; "
@@ -154,6 +152,13 @@ static int parse_header(const uint8_t *buf, size_t len, uint64_t file_size, cons
                     "%s: virtual size %" G_GUINT64_FORMAT
                     " is out of range (1 byte to %" G_GUINT64_FORMAT ")",
                     name, h->size, (uint64_t)VF_MAX_DISK_SIZE);
+    return 0;
+}
+
+/* The L1 table: large enough for the virtual size, bounded, in the file. */
+static int check_l1(const VfQcow2Header *h, uint64_t file_size, const char *name, GError **error)
+{
+    uint64_t cs = 1ull << h->cluster_bits;
     /* One L1 entry covers cs/8 clusters. */
     unsigned l2_bits = h->cluster_bits - 3;
     uint64_t per_l1 = 1ull << (l2_bits + h->cluster_bits);
@@ -170,106 +175,162 @@ static int parse_header(const uint8_t *buf, size_t len, uint64_t file_size, cons
                        file_size - h->l1_offset < (uint64_t)h->l1_size * 8))
         return fail(error, "%s: L1 table at offset %" G_GUINT64_FORMAT " is not inside the file",
                     name, h->l1_offset);
-    size_t ext_start = QCOW2_V2_HEADER;
-    if (h->version == 3) {
-        if (len < QCOW2_V3_HEADER)
-            return fail(error, "%s: truncated qcow2 v3 header", name);
-        h->incompatible = vf_get_be64(buf + 72);
-        h->compatible = vf_get_be64(buf + 80);
-        h->autoclear = vf_get_be64(buf + 88);
-        h->header_length = vf_get_be32(buf + 100);
-        if (h->header_length < QCOW2_V3_HEADER || h->header_length > MIN(len, cs) ||
-            h->header_length % 8)
-            return fail(error, "%s: header_length %u is invalid", name, h->header_length);
-        if (h->header_length > QCOW2_V3_HEADER)
-            h->compression_type = buf[104];
-        ext_start = h->header_length;
+    return 0;
+}
+
+/* Version 3's fields; *ext_start: where the header extensions begin. */
+static int parse_v3(const uint8_t *buf, size_t len, const char *name, VfQcow2Header *h,
+                    size_t *ext_start, GError **error)
+{
+    uint64_t cs = 1ull << h->cluster_bits;
+    *ext_start = QCOW2_V2_HEADER;
+    if (h->version != 3)
+        return 0;
+    if (len < QCOW2_V3_HEADER)
+        return fail(error, "%s: truncated qcow2 v3 header", name);
+    h->incompatible = vf_get_be64(buf + 72);
+    h->compatible = vf_get_be64(buf + 80);
+    h->autoclear = vf_get_be64(buf + 88);
+    h->header_length = vf_get_be32(buf + 100);
+    if (h->header_length < QCOW2_V3_HEADER || h->header_length > MIN(len, cs) ||
+        h->header_length % 8)
+        return fail(error, "%s: header_length %u is invalid", name, h->header_length);
+    if (h->header_length > QCOW2_V3_HEADER)
+        h->compression_type = buf[104];
+    *ext_start = h->header_length;
+    return 0;
+}
+
+/* One header extension: the backing format, the feature names (for
+ * messages); encryption and external data files are refused. */
+static int parse_extension(uint32_t type, const uint8_t *data, uint32_t elen, const char *name,
+                           VfQcow2Header *h, char **names, GError **error)
+{
+    switch (type) {
+    case EXT_BACKING_FMT:
+        g_free(h->backing_format);
+        h->backing_format = g_strndup((const char *)data, MIN(elen, 32u));
+        return 0;
+    case EXT_FEATURES:
+        for (uint32_t i = 0; names && i + FEATURE_ENTRY <= elen; i += FEATURE_ENTRY) {
+            if (data[i] != 0 || data[i + 1] >= 64)
+                continue; /* only incompatible features are named in messages */
+            g_free(names[data[i + 1]]);
+            names[data[i + 1]] = g_strndup((const char *)data + i + 2, FEATURE_NAME);
+        }
+        return 0;
+    case EXT_CRYPTO:
+        return fail(error,
+                    "%s is encrypted (it has a full disk encryption header): vmforge does not "
+                    "read encrypted images",
+                    name);
+    case EXT_DATA_FILE: {
+        g_autofree char *df = g_strndup((const char *)data, MIN(elen, 1024u));
+        return fail(error,
+                    "%s keeps its data in an external data file (%s): not supported; convert it "
+                    "with qemu-img first",
+                    name, df);
     }
-    /* Header extensions, up to the end of the first cluster. */
-    size_t end = (size_t)MIN((uint64_t)len, cs);
-    size_t off = ext_start;
+    default:
+        return 0; /* unknown extensions are ignorable by definition */
+    }
+}
+
+/* The header extensions, from `off` up to `end` (the end of the first
+ * cluster). */
+static int parse_extensions(const uint8_t *buf, size_t off, size_t end, const char *name,
+                            VfQcow2Header *h, char **names, GError **error)
+{
     while (off + 8 <= end) {
         uint32_t type = vf_get_be32(buf + off), elen = vf_get_be32(buf + off + 4);
         if (type == EXT_END)
             break;
         if (elen > end - off - 8)
             return fail(error,
-                        "%s: header extension 0x%08x at offset %zu runs past the first "
-                        "cluster",
+                        "%s: header extension 0x%08x at offset %zu runs past the first cluster",
                         name, type, off);
-        const uint8_t *data = buf + off + 8;
-        switch (type) {
-        case EXT_BACKING_FMT:
-            g_free(h->backing_format);
-            h->backing_format = g_strndup((const char *)data, MIN(elen, 32u));
-            break;
-        case EXT_FEATURES:
-            for (uint32_t i = 0; names && i + FEATURE_ENTRY <= elen; i += FEATURE_ENTRY) {
-                if (data[i] != 0 || data[i + 1] >= 64)
-                    continue; /* only incompatible features are named in messages */
-                g_free(names[data[i + 1]]);
-                names[data[i + 1]] = g_strndup((const char *)data + i + 2, FEATURE_NAME);
-            }
-            break;
-        case EXT_CRYPTO:
-            return fail(error,
-                        "%s is encrypted (it has a full disk encryption header): "
-                        "vmforge does not read encrypted images",
-                        name);
-        case EXT_DATA_FILE: {
-            g_autofree char *df = g_strndup((const char *)data, MIN(elen, 1024u));
-            return fail(error,
-                        "%s keeps its data in an external data file (%s): not supported; "
-                        "convert it with qemu-img first",
-                        name, df);
-        }
-        default:
-            break; /* unknown extensions are ignorable by definition */
-        }
+        int r = parse_extension(type, buf + off + 8, elen, name, h, names, error);
+        if (r < 0)
+            return r;
         off += 8 + (((size_t)elen + 7) & ~(size_t)7);
     }
-    /* Incompatible features: the reader must understand each one set. */
+    return 0;
+}
+
+/* Incompatible features: the reader must understand each one set. */
+static int check_incompatible(const VfQcow2Header *h, char *const *names, const char *name,
+                              GError **error)
+{
     uint64_t inc = h->incompatible;
     if (inc & INCOMPAT_CORRUPT)
         return fail(error,
-                    "%s is marked corrupt (incompatible feature \"corrupt\"); check and "
-                    "repair it with qemu-img check -r all first",
+                    "%s is marked corrupt (incompatible feature \"corrupt\"); check and repair it "
+                    "with qemu-img check -r all first",
                     name);
     if (inc & INCOMPAT_DATA_FILE)
         return fail(error,
-                    "%s keeps its data in an external data file (incompatible feature "
-                    "\"external data file\"): not supported",
+                    "%s keeps its data in an external data file (incompatible feature \"external "
+                    "data file\"): not supported",
                     name);
     if (inc & INCOMPAT_EXTL2)
         return fail(error,
-                    "%s uses extended L2 entries (incompatible feature \"extended L2 "
-                    "entries\", subclusters): not supported",
+                    "%s uses extended L2 entries (incompatible feature \"extended L2 entries\", "
+                    "subclusters): not supported",
                     name);
     if ((inc & INCOMPAT_COMPRESSION) || h->compression_type != 0)
         return fail(error,
-                    "%s uses compression type %s (incompatible feature \"compression "
-                    "type\"): only zlib is supported",
+                    "%s uses compression type %s (incompatible feature \"compression type\"): "
+                    "only zlib is supported",
                     name, h->compression_type == 1 ? "zstd" : "unknown");
     inc &= ~(INCOMPAT_DIRTY | INCOMPAT_COMPRESSION);
     if (inc) {
         unsigned bit = (unsigned)__builtin_ctzll(inc);
         g_autofree char *what = feature_name(names, bit);
         return fail(error,
-                    "%s has an incompatible feature this reader does not know (%s); "
-                    "convert it with a newer qemu-img first",
+                    "%s has an incompatible feature this reader does not know (%s); convert it "
+                    "with a newer qemu-img first",
                     name, what);
     }
-    if (h->backing_offset) {
-        if (h->backing_size == 0 || h->backing_size > VF_QCOW2_MAX_BACKING_NAME)
-            return fail(error, "%s: backing file name of %u bytes is out of range (1 to %u)", name,
-                        h->backing_size, VF_QCOW2_MAX_BACKING_NAME);
-        if (h->backing_offset > end || end - h->backing_offset < h->backing_size)
-            return fail(error, "%s: the backing file name is not inside the first cluster", name);
-        h->backing_file = g_strndup((const char *)buf + h->backing_offset, h->backing_size);
-        if (strlen(h->backing_file) != h->backing_size)
-            return fail(error, "%s: the backing file name holds a NUL byte", name);
-    }
     return 0;
+}
+
+/* The backing file's name: bounded, inside the first cluster, no NUL. */
+static int parse_backing(const uint8_t *buf, size_t end, const char *name, VfQcow2Header *h,
+                         GError **error)
+{
+    if (!h->backing_offset)
+        return 0;
+    if (h->backing_size == 0 || h->backing_size > VF_QCOW2_MAX_BACKING_NAME)
+        return fail(error, "%s: backing file name of %u bytes is out of range (1 to %u)", name,
+                    h->backing_size, VF_QCOW2_MAX_BACKING_NAME);
+    if (h->backing_offset > end || end - h->backing_offset < h->backing_size)
+        return fail(error, "%s: the backing file name is not inside the first cluster", name);
+    h->backing_file = g_strndup((const char *)buf + h->backing_offset, h->backing_size);
+    if (strlen(h->backing_file) != h->backing_size)
+        return fail(error, "%s: the backing file name holds a NUL byte", name);
+    return 0;
+}
+
+/* Header parsing, with the feature names it found (for messages). */
+static int parse_header(const uint8_t *buf, size_t len, uint64_t file_size, const char *name,
+                        VfQcow2Header *h, char **names, GError **error)
+{
+    memset(h, 0, sizeof(*h));
+    size_t ext_start = 0;
+    int r = parse_fixed(buf, len, name, h, error);
+    if (r >= 0)
+        r = check_l1(h, file_size, name, error);
+    if (r >= 0)
+        r = parse_v3(buf, len, name, h, &ext_start, error);
+    if (r < 0)
+        return r;
+    size_t end = (size_t)MIN((uint64_t)len, 1ull << h->cluster_bits);
+    r = parse_extensions(buf, ext_start, end, name, h, names, error);
+    if (r >= 0)
+        r = check_incompatible(h, names, name, error);
+    if (r >= 0)
+        r = parse_backing(buf, end, name, h, error);
+    return r;
 }
 
 int vf_qcow2_parse_header(const uint8_t *buf, size_t len, uint64_t file_size, const char *name,

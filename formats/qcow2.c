@@ -170,72 +170,51 @@ static int qcow2_write(VfWriter *w, const VfBatch *b, GError **error)
     return 0;
 }
 
-static int qcow2_finish(VfWriter *w, GError **error)
+/* The refcount structures count themselves and the L1 table: the fixed
+ * point of how many refcount blocks and table clusters that takes. */
+static void refcount_layout(const Qcow2 *q, uint64_t data_end, uint64_t *blocks, uint64_t *table)
 {
-    Qcow2 *q = w->priv;
-    int r = flush_l2(w, error);
-    if (r < 0)
-        return r;
-    r = vf_sink_align(w->sink, CLUSTER_SIZE, error);
-    if (r < 0)
-        return r;
-
-    /*
-     * Tail: refcount blocks, refcount table, L1 table — in that order so the
-     * file ends with a structure every reader walks (7-Zip measures a qcow2
-     * by the tables it follows and reports anything after them as trailing
-     * data). The refcount structures count themselves and the L1 table, so
-     * find the fixed point first.
-     */
     uint64_t l1_bytes = VF_ROUND_UP((uint64_t)q->l1_size * 8, CLUSTER_SIZE);
-    uint64_t n = vf_sink_offset(w->sink) / CLUSTER_SIZE + l1_bytes / CLUSTER_SIZE;
-    uint64_t blocks = 0, table = 0;
+    uint64_t n = data_end / CLUSTER_SIZE + l1_bytes / CLUSTER_SIZE;
+    *blocks = *table = 0;
     for (;;) {
-        uint64_t total = n + table + blocks;
+        uint64_t total = n + *table + *blocks;
         uint64_t nb = VF_DIV_ROUND_UP(total, REFCOUNTS_PER_BLOCK);
         uint64_t nt = VF_DIV_ROUND_UP(nb * 8, CLUSTER_SIZE);
-        if (nb == blocks && nt == table)
+        if (nb == *blocks && nt == *table)
             break;
-        blocks = nb;
-        table = nt;
+        *blocks = nb;
+        *table = nt;
     }
-    uint64_t rb_offset = vf_sink_offset(w->sink);
-    uint64_t rt_offset = rb_offset + blocks * CLUSTER_SIZE;
-    uint64_t l1_offset = rt_offset + table * CLUSTER_SIZE;
-    /* The L1 table is written unpadded: readers measure it as l1_size * 8
-     * bytes, and the file ends there. Its cluster is referenced all the same. */
-    ref_range(q, rb_offset, (blocks + table) * CLUSTER_SIZE + (uint64_t)q->l1_size * 8);
+}
 
-    {
-        g_autofree uint16_t *block = g_new(uint16_t, REFCOUNTS_PER_BLOCK);
-        for (uint64_t bi = 0; bi < blocks; bi++) {
-            for (unsigned i = 0; i < REFCOUNTS_PER_BLOCK; i++) {
-                uint64_t c = bi * REFCOUNTS_PER_BLOCK + i;
-                uint16_t v = c < q->refcounts->len ? g_array_index(q->refcounts, uint16_t, c) : 0;
-                block[i] = GUINT16_TO_BE(v);
-            }
-            r = vf_sink_write(w->sink, block, CLUSTER_SIZE, error);
-            if (r < 0)
-                return r;
+/* The refcount blocks, then the refcount table that points at them. */
+static int write_refcounts(VfWriter *w, uint64_t rb_offset, uint64_t blocks, uint64_t table,
+                           GError **error)
+{
+    Qcow2 *q = w->priv;
+    g_autofree uint16_t *block = g_new(uint16_t, REFCOUNTS_PER_BLOCK);
+    for (uint64_t bi = 0; bi < blocks; bi++) {
+        for (unsigned i = 0; i < REFCOUNTS_PER_BLOCK; i++) {
+            uint64_t c = bi * REFCOUNTS_PER_BLOCK + i;
+            uint16_t v = c < q->refcounts->len ? g_array_index(q->refcounts, uint16_t, c) : 0;
+            block[i] = GUINT16_TO_BE(v);
         }
-    }
-    {
-        g_autofree uint64_t *rt = g_new0(uint64_t, table * CLUSTER_SIZE / 8);
-        for (uint64_t i = 0; i < blocks; i++)
-            rt[i] = GUINT64_TO_BE(rb_offset + i * CLUSTER_SIZE);
-        r = vf_sink_write(w->sink, rt, (size_t)(table * CLUSTER_SIZE), error);
+        int r = vf_sink_write(w->sink, block, CLUSTER_SIZE, error);
         if (r < 0)
             return r;
     }
-    {
-        g_autofree uint64_t *be = g_new0(uint64_t, q->l1_size);
-        for (uint32_t i = 0; i < q->l1_size; i++)
-            be[i] = GUINT64_TO_BE(q->l1[i]);
-        r = vf_sink_write(w->sink, be, (size_t)q->l1_size * 8, error);
-        if (r < 0)
-            return r;
-    }
+    g_autofree uint64_t *rt = g_new0(uint64_t, table * CLUSTER_SIZE / 8);
+    for (uint64_t i = 0; i < blocks; i++)
+        rt[i] = GUINT64_TO_BE(rb_offset + i * CLUSTER_SIZE);
+    return vf_sink_write(w->sink, rt, (size_t)(table * CLUSTER_SIZE), error);
+}
 
+/* The header, written last at offset 0. */
+static int write_header(VfWriter *w, uint64_t l1_offset, uint64_t rt_offset, uint64_t table,
+                        GError **error)
+{
+    Qcow2 *q = w->priv;
     uint8_t h[HEADER_LENGTH] = {0};
     vf_put_be32(h + 0, QCOW2_MAGIC);
     vf_put_be32(h + 4, QCOW2_VERSION);
@@ -253,6 +232,41 @@ static int qcow2_finish(VfWriter *w, GError **error)
     vf_put_be32(h + 100, HEADER_LENGTH);
     /* The header extension area that follows is zero: end-of-extensions. */
     return vf_sink_pwrite(w->sink, 0, h, sizeof h, error);
+}
+
+static int qcow2_finish(VfWriter *w, GError **error)
+{
+    Qcow2 *q = w->priv;
+    int r = flush_l2(w, error);
+    if (r < 0)
+        return r;
+    r = vf_sink_align(w->sink, CLUSTER_SIZE, error);
+    if (r < 0)
+        return r;
+    /*
+     * Tail: refcount blocks, refcount table, L1 table — in that order so the
+     * file ends with a structure every reader walks (7-Zip measures a qcow2
+     * by the tables it follows and reports anything after them as trailing
+     * data).
+     */
+    uint64_t blocks, table;
+    uint64_t rb_offset = vf_sink_offset(w->sink);
+    refcount_layout(q, rb_offset, &blocks, &table);
+    uint64_t rt_offset = rb_offset + blocks * CLUSTER_SIZE;
+    uint64_t l1_offset = rt_offset + table * CLUSTER_SIZE;
+    /* The L1 table is written unpadded: readers measure it as l1_size * 8
+     * bytes, and the file ends there. Its cluster is referenced all the same. */
+    ref_range(q, rb_offset, (blocks + table) * CLUSTER_SIZE + (uint64_t)q->l1_size * 8);
+    r = write_refcounts(w, rb_offset, blocks, table, error);
+    if (r < 0)
+        return r;
+    g_autofree uint64_t *be = g_new0(uint64_t, q->l1_size);
+    for (uint32_t i = 0; i < q->l1_size; i++)
+        be[i] = GUINT64_TO_BE(q->l1[i]);
+    r = vf_sink_write(w->sink, be, (size_t)q->l1_size * 8, error);
+    if (r < 0)
+        return r;
+    return write_header(w, l1_offset, rt_offset, table, error);
 }
 
 static void qcow2_cleanup(VfWriter *w)

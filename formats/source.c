@@ -150,12 +150,10 @@ int vf_source_pread(VfSource *src, void *buf, size_t len, uint64_t offset, GErro
     return 0;
 }
 
-int vf_source_open(const char *path, unsigned flags, VfSource **out, GError **error)
+/* Opens `path` and sizes it: a regular file or a block device, not empty,
+ * within VF_MAX_DISK_SIZE. */
+static int open_sized(VfSource *src, const char *path, GError **error)
 {
-    g_autoptr(VfSource) src = g_new0(VfSource, 1);
-    src->fd = -1;
-    src->path = g_strdup(path);
-
     src->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (src->fd < 0) {
         int err = errno;
@@ -202,51 +200,75 @@ int vf_source_open(const char *path, unsigned flags, VfSource **out, GError **er
                     path, max);
         return -EFBIG;
     }
+    return 0;
+}
 
-    if (!(flags & VF_SOURCE_ASSUME_RAW)) {
-        size_t head_len = (size_t)MIN((uint64_t)PROBE_HEAD_SIZE, src->size);
-        g_autofree uint8_t *head = g_malloc(head_len);
-        int r = vf_source_pread(src, head, head_len, 0, error);
+/* What the file's first and last bytes say it is (NULL: nothing known). */
+static int probe(VfSource *src, const char **what, GError **error)
+{
+    size_t head_len = (size_t)MIN((uint64_t)PROBE_HEAD_SIZE, src->size);
+    g_autofree uint8_t *head = g_malloc(head_len);
+    int r = vf_source_pread(src, head, head_len, 0, error);
+    if (r < 0)
+        return r;
+    uint8_t tail[512];
+    size_t tail_len = 0;
+    if (src->size >= 1024) {
+        r = vf_source_pread(src, tail, sizeof tail, src->size - sizeof tail, error);
         if (r < 0)
             return r;
-        uint8_t tail[512];
-        size_t tail_len = 0;
-        if (src->size >= 1024) {
-            r = vf_source_pread(src, tail, sizeof tail, src->size - sizeof tail, error);
-            if (r < 0)
-                return r;
-            tail_len = sizeof tail;
-        }
-        const char *what = vf_probe_format(head, head_len, tail_len ? tail : NULL, tail_len);
-        if (what && g_str_has_prefix(what, "a qcow2 image")) {
-            /* qcow2: the virtual disk, through the image's tables and chain. */
-            r = vf_qcow2_open_fd(src->fd, path, &src->qcow2, error);
-            if (r < 0)
-                return r;
-            src->format = "qcow2";
-            src->size = vf_qcow2_size(src->qcow2);
-            src->is_block_device = false;
-            src->extents = g_array_new(false, false, sizeof(VfExtent));
-            r = vf_qcow2_map(src->qcow2, src->extents, error);
-            if (r < 0)
-                return r;
-            for (guint i = 0; i < src->extents->len; i++)
-                src->data_bytes += g_array_index(src->extents, VfExtent, i).length;
-            *out = g_steal_pointer(&src);
-            return 0;
-        }
-        if (what) {
-            g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
-                        "%s is not a raw disk image: it looks like %s. vmforge convert reads raw "
-                        "disks and qcow2 images (convert it with qemu-img first, or pass "
-                        "--assume-raw if these bytes really are the disk)",
-                        path, what);
-            return -EINVAL;
-        }
+        tail_len = sizeof tail;
     }
+    *what = vf_probe_format(head, head_len, tail_len ? tail : NULL, tail_len);
+    return 0;
+}
 
+/* qcow2: the virtual disk, through the image's tables and chain. */
+static int open_qcow2(VfSource *src, const char *path, GError **error)
+{
+    int r = vf_qcow2_open_fd(src->fd, path, &src->qcow2, error);
+    if (r < 0)
+        return r;
+    src->format = "qcow2";
+    src->size = vf_qcow2_size(src->qcow2);
+    src->is_block_device = false;
+    src->extents = g_array_new(false, false, sizeof(VfExtent));
+    r = vf_qcow2_map(src->qcow2, src->extents, error);
+    if (r < 0)
+        return r;
+    for (guint i = 0; i < src->extents->len; i++)
+        src->data_bytes += g_array_index(src->extents, VfExtent, i).length;
+    return 0;
+}
+
+int vf_source_open(const char *path, unsigned flags, VfSource **out, GError **error)
+{
+    g_autoptr(VfSource) src = g_new0(VfSource, 1);
+    src->fd = -1;
+    src->path = g_strdup(path);
+    int r = open_sized(src, path, error);
+    if (r < 0)
+        return r;
+    const char *what = NULL;
+    if (!(flags & VF_SOURCE_ASSUME_RAW) && (r = probe(src, &what, error)) < 0)
+        return r;
+    if (what && g_str_has_prefix(what, "a qcow2 image")) {
+        r = open_qcow2(src, path, error);
+        if (r < 0)
+            return r;
+        *out = g_steal_pointer(&src);
+        return 0;
+    }
+    if (what) {
+        g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
+                    "%s is not a raw disk image: it looks like %s. vmforge convert reads raw "
+                    "disks and qcow2 images (convert it with qemu-img first, or pass "
+                    "--assume-raw if these bytes really are the disk)",
+                    path, what);
+        return -EINVAL;
+    }
     src->format = "raw";
-    int r = map_extents(src, error);
+    r = map_extents(src, error);
     if (r < 0)
         return r;
     (void)posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
