@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * stage-convert.h — the convert and package stages of `vmforge build`: one
+ * convert.h — the convert and package stages of `vmforge build`: one
  * read pass of the base disk writes every target's image (OVAs included);
  * then each target's platform files (libvirt domain XML, OpenStack metadata,
  * Xen xl configuration) are written beside its image.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * stage-customize.h — the customize stage: the recipe's customize: list
+ * customize.h — the customize stage: the recipe's customize: list
  * applied offline to the installed disk through libguestfs, in order, in one
  * appliance launch; then sysprep, the HEPiX checks and fstrim. The disk is
  * customized on a copy that replaces it only when everything succeeded.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * stage-install.h — the install stage: the raw MBR disk, the rendered
+ * install.h — the install stage: the raw MBR disk, the rendered
  * kickstart, the installer media and answer-file injection, and the
  * installer domain watched until it powers off. Its product is the base disk.
  */
