@@ -6,6 +6,16 @@
 
 #include <string.h>
 
+void vmf_cli_args_clear(VmfCliArgs *a)
+{
+    g_strfreev(a->rest);
+    g_strfreev(a->vars);
+    g_free(a->outdir);
+    g_free(a->accel);
+    g_free(a->uri);
+    g_free(a->cache);
+}
+
 int vmf_cli_parse(const VmfCliHelp *help, const GOptionEntry *entries, GOptionGroup *group,
                   int *argc, char ***argv)
 {

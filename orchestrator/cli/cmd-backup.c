@@ -12,19 +12,17 @@
 #define CMD "backup"
 
 typedef struct {
-    char **rest, **to;
-    char *outdir, *profile, *accel, *uri, *overlay_dir;
+    VmfCliArgs c;
+    char **to;
+    char *profile, *overlay_dir;
     gboolean generalize, no_quiesce, force, json, quiet, no_sync;
 } Args;
 
 static void args_clear(Args *a)
 {
-    g_strfreev(a->rest);
+    vmf_cli_args_clear(&a->c);
     g_strfreev(a->to);
-    g_free(a->outdir);
     g_free(a->profile);
-    g_free(a->accel);
-    g_free(a->uri);
     g_free(a->overlay_dir);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Args, args_clear)
@@ -63,18 +61,18 @@ static int parse(Args *a, int *argc, char ***argv)
          "F1,F2"},
         {"profile", 'p', 0, G_OPTION_ARG_STRING, &a->profile,
          "Hardware profile of the OVA: generic, vmware, virtualbox (default: generic)", "NAME"},
-        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->outdir,
+        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->c.outdir,
          "Folder for the images, NAME.xml and NAME.report.json; created when missing "
          "(default: .)",
          "DIR"},
-        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->uri,
+        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->c.uri,
          "libvirt URI (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)", "URI"},
         {"generalize", 0, 0, G_OPTION_ARG_NONE, &a->generalize,
          "Run the default sysprep set (machine-id, SSH host keys, logs, history, tmp, DHCP "
          "leases, net rules, random seed, package cache) on the backup's copy; the domain's "
          "own disks are only read",
          NULL},
-        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->accel,
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->c.accel,
          "Accelerator of the libguestfs appliance for --generalize: auto, kvm or tcg (default: "
          "$VMFORGE_ACCEL or auto)",
          "auto|kvm|tcg"},
@@ -92,11 +90,11 @@ static int parse(Args *a, int *argc, char ***argv)
         {"no-sync", 0, 0, G_OPTION_ARG_NONE, &a->no_sync,
          "Do not flush images to stable storage before naming them (faster, less safe)", NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "Only errors and the final list", NULL},
-        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->rest, NULL, NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->c.rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     int rc = vmf_cli_parse(&help, entries, NULL, argc, argv);
-    if (rc == VMF_EXIT_OK && (!a->rest || !a->rest[0] || a->rest[1])) {
+    if (rc == VMF_EXIT_OK && (!a->c.rest || !a->c.rest[0] || a->c.rest[1])) {
         vmf_error(CMD, "give exactly one domain (usage: vmforge backup DOMAIN --to FORMATS "
                        "[-o DIR])");
         rc = VMF_EXIT_USAGE;
@@ -111,13 +109,13 @@ int vmf_cmd_backup(int argc, char **argv)
     if (rc)
         return rc;
     VmfBackupOptions o = {
-        .domain = a.rest[0],
-        .uri = a.uri,
+        .domain = a.c.rest[0],
+        .uri = a.c.uri,
         .formats = a.to,
         .profile = a.profile,
-        .outdir = a.outdir,
+        .outdir = a.c.outdir,
         .overlay_dir = a.overlay_dir,
-        .accel = vmf_cli_accel(CMD, a.accel),
+        .accel = vmf_cli_accel(CMD, a.c.accel),
         .generalize = a.generalize,
         .no_quiesce = a.no_quiesce,
         .force = a.force,

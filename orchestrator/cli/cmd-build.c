@@ -12,20 +12,15 @@
 #define CMD "build"
 
 typedef struct {
-    char **rest, **vars;
-    char *outdir, *only, *accel, *uri, *cache;
+    VmfCliArgs c;
+    char *only;
     gboolean keep_failed, rebuild, json, dry_run, quiet, verbose, no_sync;
 } Args;
 
 static void args_clear(Args *a)
 {
-    g_strfreev(a->rest);
-    g_strfreev(a->vars);
-    g_free(a->outdir);
+    vmf_cli_args_clear(&a->c);
     g_free(a->only);
-    g_free(a->accel);
-    g_free(a->uri);
-    g_free(a->cache);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Args, args_clear)
 
@@ -55,25 +50,25 @@ static const VmfCliHelp help = {
 static int parse(Args *a, int *argc, char ***argv)
 {
     const GOptionEntry entries[] = {
-        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->outdir,
+        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->c.outdir,
          "Folder for the targets (one sub-folder each), logs/ and report.json; created when "
          "missing (default: .)",
          "DIR"},
         {"only", 0, 0, G_OPTION_ARG_STRING, &a->only,
          "Build only these targets (comma-separated names from the recipe's targets:)", "T1,T2"},
-        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->vars,
+        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->c.vars,
          "Set a recipe variable (repeatable; overrides the recipe's vars:)", "NAME=VALUE"},
-        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->accel,
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->c.accel,
          "Accelerator for the installer, libguestfs and the boot check: auto (KVM when the host "
          "has it), kvm or tcg (default: $VMFORGE_ACCEL or auto)",
          "auto|kvm|tcg"},
-        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->uri,
+        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->c.uri,
          "libvirt URI (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)", "URI"},
         {"keep-failed", 0, 0, G_OPTION_ARG_NONE, &a->keep_failed,
          "Keep the disk of a failed install as DIR/NAME.failed.raw", NULL},
         {"rebuild", 0, 0, G_OPTION_ARG_NONE, &a->rebuild,
          "Install and customize again even when the base disk is in the cache", NULL},
-        {"cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &a->cache,
+        {"cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &a->c.cache,
          "Base-disk cache (default: $VMFORGE_CACHE_DIR, else ~/.cache/vmforge)", "DIR"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &a->json, "Print report.json on standard output", NULL},
         {"dry-run", 'n', 0, G_OPTION_ARG_NONE, &a->dry_run,
@@ -85,13 +80,13 @@ static int parse(Args *a, int *argc, char ***argv)
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "Only errors and the final list", NULL},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &a->verbose,
          "Also show the installer's serial console live", NULL},
-        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->c.rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     int rc = vmf_cli_parse(&help, entries, NULL, argc, argv);
     if (rc)
         return rc;
-    if (!a->rest || !a->rest[0] || a->rest[1]) {
+    if (!a->c.rest || !a->c.rest[0] || a->c.rest[1]) {
         vmf_error(CMD, "give exactly one recipe (usage: vmforge build RECIPE [-o DIR])");
         return VMF_EXIT_USAGE;
     }
@@ -109,13 +104,13 @@ int vmf_cmd_build(int argc, char **argv)
     if (rc)
         return rc;
     VmfBuildOptions o = {
-        .recipe = a.rest[0],
-        .vars = a.vars,
-        .outdir = a.outdir,
+        .recipe = a.c.rest[0],
+        .vars = a.c.vars,
+        .outdir = a.c.outdir,
         .only = a.only,
-        .accel = vmf_cli_accel(CMD, a.accel),
-        .uri = a.uri,
-        .cache_dir = a.cache,
+        .accel = vmf_cli_accel(CMD, a.c.accel),
+        .uri = a.c.uri,
+        .cache_dir = a.c.cache,
         .keep_failed = a.keep_failed,
         .rebuild = a.rebuild,
         .json = a.json,

@@ -17,19 +17,16 @@
 #define CMD "customize"
 
 typedef struct {
-    char **rest, **vars;
-    char *disk, *accel, *logdir, *uri;
+    VmfCliArgs c;
+    char *disk, *logdir;
     gboolean no_trim, quiet, boot, no_boot;
 } Args;
 
 static void args_clear(Args *a)
 {
-    g_strfreev(a->rest);
-    g_strfreev(a->vars);
+    vmf_cli_args_clear(&a->c);
     g_free(a->disk);
-    g_free(a->accel);
     g_free(a->logdir);
-    g_free(a->uri);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Args, args_clear)
 
@@ -50,9 +47,9 @@ static int parse(Args *a, int *argc, char ***argv)
     const GOptionEntry entries[] = {
         {"disk", 'd', 0, G_OPTION_ARG_FILENAME, &a->disk,
          "The installed raw disk to customize (replaced when all succeeded)", "DISK"},
-        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->vars,
+        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->c.vars,
          "Set a recipe variable (for ${var} in paths)", "NAME=VALUE"},
-        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->accel,
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->c.accel,
          "Accelerator for the libguestfs appliance: auto, kvm or tcg (default: $VMFORGE_ACCEL or "
          "auto)",
          "auto|kvm|tcg"},
@@ -65,15 +62,15 @@ static int parse(Args *a, int *argc, char ***argv)
          "\"login:\") appears; the default when the recipe has verify: boot: true",
          NULL},
         {"no-boot-check", 0, 0, G_OPTION_ARG_NONE, &a->no_boot, "Skip the boot check", NULL},
-        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->uri,
+        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->c.uri,
          "libvirt URI for the boot check (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)",
          "URI"},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "No progress output", NULL},
-        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->c.rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     int rc = vmf_cli_parse(&help, entries, NULL, argc, argv);
-    if (rc == VMF_EXIT_OK && (!a->rest || !a->rest[0] || a->rest[1] || !a->disk)) {
+    if (rc == VMF_EXIT_OK && (!a->c.rest || !a->c.rest[0] || a->c.rest[1] || !a->disk)) {
         vmf_error(CMD, "usage: vmforge customize RECIPE --disk DISK");
         rc = VMF_EXIT_USAGE;
     }
@@ -103,10 +100,10 @@ int vmf_cmd_customize(int argc, char **argv)
     int rc = parse(&a, &argc, &argv);
     if (rc)
         return rc;
-    const char *accel = vmf_cli_accel(CMD, a.accel);
+    const char *accel = vmf_cli_accel(CMD, a.c.accel);
     if (!accel)
         return VMF_EXIT_USAGE;
-    g_autoptr(VmfRecipe) recipe = vmf_cli_recipe(CMD, a.rest[0], a.vars, &rc);
+    g_autoptr(VmfRecipe) recipe = vmf_cli_recipe(CMD, a.c.rest[0], a.c.vars, &rc);
     if (!recipe)
         return rc;
     g_autofree char *diskdir = g_path_get_dirname(a.disk);
@@ -119,7 +116,7 @@ int vmf_cmd_customize(int argc, char **argv)
         .boot_check = a.boot      ? 1
                       : a.no_boot ? 0
                                   : -1,
-        .uri = a.uri,
+        .uri = a.c.uri,
         .progress = a.quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO,
     };
     vmf_signals_install();

@@ -10,19 +10,13 @@
 #define CMD "doctor"
 
 typedef struct {
-    char **rest, **vars;
-    char *outdir, *accel, *uri, *cache;
+    VmfCliArgs c;
     gboolean no_guests;
 } Args;
 
 static void args_clear(Args *a)
 {
-    g_strfreev(a->rest);
-    g_strfreev(a->vars);
-    g_free(a->outdir);
-    g_free(a->accel);
-    g_free(a->uri);
-    g_free(a->cache);
+    vmf_cli_args_clear(&a->c);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Args, args_clear)
 
@@ -39,23 +33,23 @@ static const VmfCliHelp help = {
 static int parse(Args *a, int *argc, char ***argv)
 {
     const GOptionEntry entries[] = {
-        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->outdir,
+        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->c.outdir,
          "The output folder a build would use, for the space check (default: .)", "DIR"},
-        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->vars, "Set a recipe variable", "NAME=VALUE"},
-        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->accel,
+        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->c.vars, "Set a recipe variable", "NAME=VALUE"},
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->c.accel,
          "Accelerator to check: auto, kvm or tcg (default: $VMFORGE_ACCEL or auto)",
          "auto|kvm|tcg"},
-        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->uri,
+        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->c.uri,
          "libvirt URI (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)", "URI"},
-        {"cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &a->cache,
+        {"cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &a->c.cache,
          "Base-disk cache (default: $VMFORGE_CACHE_DIR, else ~/.cache/vmforge)", "DIR"},
         {"no-guests", 0, 0, G_OPTION_ARG_NONE, &a->no_guests,
          "Skip the checks that start a guest (the accelerator and libguestfs)", NULL},
-        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->c.rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     int rc = vmf_cli_parse(&help, entries, NULL, argc, argv);
-    if (rc == VMF_EXIT_OK && a->rest && a->rest[0] && a->rest[1]) {
+    if (rc == VMF_EXIT_OK && a->c.rest && a->c.rest[0] && a->c.rest[1]) {
         vmf_error(CMD, "give at most one recipe");
         rc = VMF_EXIT_USAGE;
     }
@@ -69,12 +63,12 @@ int vmf_cmd_doctor(int argc, char **argv)
     if (rc)
         return rc;
     VmfDoctorOptions o = {
-        .recipe = a.rest ? a.rest[0] : NULL,
-        .vars = a.vars,
-        .outdir = a.outdir,
-        .accel = vmf_cli_accel(CMD, a.accel),
-        .uri = a.uri,
-        .cache_dir = a.cache,
+        .recipe = a.c.rest ? a.c.rest[0] : NULL,
+        .vars = a.c.vars,
+        .outdir = a.c.outdir,
+        .accel = vmf_cli_accel(CMD, a.c.accel),
+        .uri = a.c.uri,
+        .cache_dir = a.c.cache,
         .no_guests = a.no_guests,
     };
     if (!o.accel)

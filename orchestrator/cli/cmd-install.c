@@ -17,18 +17,14 @@
 #define CMD "install"
 
 typedef struct {
-    char **rest, **vars;
-    char *outdir, *accel, *uri, *timeout, *idle;
+    VmfCliArgs c;
+    char *timeout, *idle;
     gboolean console, keep_failed, force, dry_run, quiet;
 } Args;
 
 static void args_clear(Args *a)
 {
-    g_strfreev(a->rest);
-    g_strfreev(a->vars);
-    g_free(a->outdir);
-    g_free(a->accel);
-    g_free(a->uri);
+    vmf_cli_args_clear(&a->c);
     g_free(a->timeout);
     g_free(a->idle);
 }
@@ -50,15 +46,15 @@ static const VmfCliHelp help = {
 static int parse(Args *a, int *argc, char ***argv)
 {
     const GOptionEntry entries[] = {
-        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->outdir,
+        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->c.outdir,
          "Folder for the base disk (NAME.raw) and logs/ (default: .)", "DIR"},
-        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->vars,
+        {"var", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->c.vars,
          "Set a template variable (repeatable; overrides the recipe's vars:)", "NAME=VALUE"},
-        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->accel,
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &a->c.accel,
          "Accelerator: auto (KVM when the host has it), kvm, or tcg (default: $VMFORGE_ACCEL or "
          "auto)",
          "auto|kvm|tcg"},
-        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->uri,
+        {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->c.uri,
          "libvirt URI (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)", "URI"},
         {"console", 0, 0, G_OPTION_ARG_NONE, &a->console,
          "Show the installer's serial console live instead of a progress line", NULL},
@@ -74,11 +70,11 @@ static int parse(Args *a, int *argc, char ***argv)
          "nothing",
          NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "No progress output", NULL},
-        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->rest, NULL, NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->c.rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     int rc = vmf_cli_parse(&help, entries, NULL, argc, argv);
-    if (rc == VMF_EXIT_OK && (!a->rest || !a->rest[0] || a->rest[1])) {
+    if (rc == VMF_EXIT_OK && (!a->c.rest || !a->c.rest[0] || a->c.rest[1])) {
         vmf_error(CMD, "give exactly one recipe (usage: vmforge install RECIPE [-o DIR])");
         rc = VMF_EXIT_USAGE;
     }
@@ -90,9 +86,9 @@ static int parse(Args *a, int *argc, char ***argv)
 static int options(const Args *a, VmfInstallOptions *o, char **abs_out)
 {
     *o = (VmfInstallOptions){
-        .outdir = a->outdir ? a->outdir : ".",
-        .uri = a->uri,
-        .accel = vmf_cli_accel(CMD, a->accel),
+        .outdir = a->c.outdir ? a->c.outdir : ".",
+        .uri = a->c.uri,
+        .accel = vmf_cli_accel(CMD, a->c.accel),
         .console = a->console,
         .keep_failed = a->keep_failed,
         .force = a->force,
@@ -127,7 +123,7 @@ int vmf_cmd_install(int argc, char **argv)
         rc = options(&a, &o, &abs_out);
     if (rc)
         return rc;
-    g_autoptr(VmfRecipe) recipe = vmf_cli_recipe(CMD, a.rest[0], a.vars, &rc);
+    g_autoptr(VmfRecipe) recipe = vmf_cli_recipe(CMD, a.c.rest[0], a.c.vars, &rc);
     if (!recipe)
         return rc;
     vmf_signals_install();

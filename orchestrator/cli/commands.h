@@ -27,6 +27,19 @@ typedef struct {
     const char *description; /* below them (examples, environment, exit statuses), or NULL */
 } VmfCliHelp;
 
+/* The options most commands have, freed by vmf_cli_args_clear (each
+ * command's own Args holds it, with the options that are its alone). */
+typedef struct {
+    char **rest;  /* the arguments after the options */
+    char **vars;  /* --var NAME=VALUE */
+    char *outdir; /* -o, --output */
+    char *accel;  /* --accel */
+    char *uri;    /* -c, --connect */
+    char *cache;  /* --cache-dir */
+} VmfCliArgs;
+
+void vmf_cli_args_clear(VmfCliArgs *a);
+
 /* Parses a command's options (and `group`'s, which the parse takes; may be
  * NULL) into what `entries` point at; GLib's --help prints the help and
  * exits. Returns VMF_EXIT_OK, or VMF_EXIT_USAGE having printed what is
