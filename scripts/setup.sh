@@ -22,6 +22,8 @@ PACKAGES=(
     mmdebstrap xorriso isolinux syslinux-common extlinux cpio gzip
     # making test and benchmark disks, measuring
     e2fsprogs fdisk util-linux coreutils time bc
+    # the remote test host (scripts/test-host.sh): its own sshd, on a loopback address
+    openssh-server
 )
 
 missing=()
@@ -44,5 +46,15 @@ fi
 
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages install, they do not start services (an sshd on every address,
+# a libvirtd): vmforge's scripts start what they need, where they need it.
+policy=/usr/sbin/policy-rc.d
+own_policy=no
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    own_policy=yes
+fi
+trap '[ "$own_policy" = yes ] && rm -f "$policy"' EXIT
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"

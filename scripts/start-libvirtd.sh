@@ -12,8 +12,11 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 mkdir -p /run/libvirt
-pgrep -x virtlogd >/dev/null || virtlogd -d
-pgrep -x libvirtd >/dev/null || libvirtd -d
+# This machine's daemons, by their PID files: another libvirtd (a test host
+# in a mount namespace of its own) does not count.
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive /run/virtlogd.pid || virtlogd -d
+alive /run/libvirtd.pid || libvirtd -d
 for _ in $(seq 1 100); do
     if [ -S "$sock" ] && virsh -c qemu:///system version >/dev/null 2>&1; then
         echo "start-libvirtd: libvirtd is up ($(virsh -c qemu:///system version | sed -n 's/^Running hypervisor: //p'))"

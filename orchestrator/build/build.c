@@ -14,6 +14,7 @@
 #include "util/exit-codes.h"
 #include "util/signals.h"
 #include "util/util.h"
+#include "virt/storage.h"
 #include "virt/virt.h"
 #include "vmforge-config.h"
 
@@ -42,6 +43,7 @@ typedef struct {
     char *key;
     const char *cache_status; /* hit, miss, rebuilt */
     int64_t epoch;            /* SOURCE_DATE_EPOCH */
+    VmfReportHost host;       /* where the install ran and what crossed the wire */
     GArray *stages;           /* VmfStageTime */
     char *libvirt_version, *qemu_version, *libguestfs_version;
 } Build;
@@ -63,6 +65,9 @@ static void build_clear(Build *b)
     g_free(b->libvirt_version);
     g_free(b->qemu_version);
     g_free(b->libguestfs_version);
+    g_free(b->host.uri);
+    g_free(b->host.pool);
+    g_free(b->host.disk_sha256);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Build, build_clear)
 
@@ -200,19 +205,44 @@ static void check_install_space(Build *b)
             b->outdir, f, d);
 }
 
-/* Makes the base disk into the locked cache entry: disk, install,
- * customize (with the recipe's verify), in a work folder under OUT. */
-static int make_base(Build *b, VmfCacheEntry *entry)
+/* Where the base disk is made: a work folder under OUT (QEMU reads the
+ * disk there with a local URI), or, with a libvirt host, a work folder of
+ * the cache entry itself: the installed disk is downloaded straight into
+ * the cache and customized there. */
+static int make_workdir(Build *b, VmfCacheEntry *entry, bool host)
 {
-    const VmfBuildOptions *o = b->o;
     g_autoptr(GError) err = NULL;
-    check_install_space(b);
+    if (host) {
+        b->workdir = vmf_cache_entry_workdir(entry, &err);
+        return b->workdir ? 0 : fail_with(err, VMF_EXIT_OUTPUT);
+    }
     b->workdir = g_strdup_printf("%s/.vmforge-build-%s-XXXXXX", b->outdir, b->recipe->name);
     if (!g_mkdtemp_full(b->workdir, 0755)) {
         vmf_error(CMD, "%s: %s", b->outdir, g_strerror(errno));
         g_clear_pointer(&b->workdir, g_free);
         return VMF_EXIT_OUTPUT;
     }
+    return 0;
+}
+
+/* What the report says of the host the install ran on. */
+static void record_host(Build *b, const VmfInstallResult *ir)
+{
+    if (ir->host) {
+        g_free(b->host.uri);
+        b->host.uri = g_strdup(ir->host);
+    }
+    b->host.pool = g_strdup(ir->pool);
+    b->host.bytes_sent = ir->bytes_sent;
+    b->host.bytes_received = ir->bytes_received;
+    b->host.disk_sha256 = g_strdup(ir->disk_sha256);
+}
+
+/* The install stage in the work folder; *ir its result. */
+static int run_install(Build *b, VmfInstallResult *ir)
+{
+    const VmfBuildOptions *o = b->o;
+    g_autoptr(GError) err = NULL;
     say(b, "install: %s on a new %s disk (accel %s; console log %s/%s-install-console.log)",
         b->recipe->iso ? b->recipe->iso : b->recipe->kernel, b->recipe->name, o->accel, b->logdir,
         b->recipe->name);
@@ -225,56 +255,86 @@ static int make_base(Build *b, VmfCacheEntry *entry)
         .progress = b->mode,
         .logdir = b->logdir,
         .keep_dir = b->outdir,
+        .pool = o->pool,
+        .remote_dir = o->remote_dir,
     };
-    VmfInstallResult ir = {0};
-    int rc = vmf_stage_install(b->recipe, &io, &ir, &err);
+    /* The cache read the ISO for the key already: its digest names the
+     * ISO's volume on a host. */
+    g_autofree char *media_digest =
+        b->recipe->iso ? vmf_cache_file_digest(b->cache, b->recipe->iso, NULL) : NULL;
+    io.media_digest = media_digest;
+    int rc = vmf_stage_install(b->recipe, &io, ir, &err);
+    record_host(b, ir);
     if (rc != VMF_EXIT_OK) {
         vmf_error(CMD, "install: %s", err ? err->message : "failed");
-        if (ir.failed_disk)
+        if (ir->failed_disk)
             fprintf(stderr, "vmforge build: the failed install's disk was kept: %s\n",
-                    ir.failed_disk);
+                    ir->failed_disk);
         fprintf(stderr, "vmforge build: logs are in %s\n", b->logdir);
-        vmf_install_result_clear(&ir);
         return rc;
     }
-    stage_time(b, "install", "ran", ir.seconds);
-    say(b, "install: done in %.0f s (%s)", ir.seconds, ir.media ? ir.media : "kernel and initrd");
+    stage_time(b, "install", "ran", ir->seconds);
+    say(b, "install: done in %.0f s (%s)", ir->seconds,
+        ir->media ? ir->media : "kernel and initrd");
+    return VMF_EXIT_OK;
+}
 
+/* The customize stage (and the boot check) on the installed disk. */
+static int run_customize(Build *b, const char *disk, VmfCustomizeResult *cr)
+{
+    const VmfBuildOptions *o = b->o;
+    g_autoptr(GError) err = NULL;
     VmfCustomizeOptions co = {
-        .disk = ir.disk,
+        .disk = disk,
         .logdir = b->logdir,
         .accel = o->accel,
         .boot_check = -1,
         .uri = o->uri,
+        .pool = o->pool,
+        .remote_dir = o->remote_dir,
         .progress = b->mode,
     };
-    VmfCustomizeResult cr = {0};
     say(b, "customize: through libguestfs (log %s/%s-customize.log)", b->logdir, b->recipe->name);
-    rc = vmf_stage_customize(b->recipe, &co, &cr, &err);
+    int rc = vmf_stage_customize(b->recipe, &co, cr, &err);
     if (rc != VMF_EXIT_OK) {
         vmf_error(CMD, "customize: %s", err ? err->message : "failed");
         fprintf(stderr, "vmforge build: logs are in %s\n", b->logdir);
-        vmf_install_result_clear(&ir);
-        vmf_customize_result_clear(&cr);
         return rc;
     }
-    stage_time(b, "customize", "ran", cr.total_seconds - cr.boot_seconds);
-    stage_time(b, "verify", cr.boot_seconds > 0 ? "ran" : "skipped", cr.boot_seconds);
-    say(b, "customize: %u operation%s in %.0f s%s", cr.operations, cr.operations == 1 ? "" : "s",
-        cr.total_seconds, cr.boot_seconds > 0 ? " (boot check passed)" : "");
-    if (vmf_interrupted) {
-        vmf_install_result_clear(&ir);
-        vmf_customize_result_clear(&cr);
-        return vmf_signals_exit_code();
+    stage_time(b, "customize", "ran", cr->total_seconds - cr->boot_seconds);
+    stage_time(b, "verify", cr->boot_seconds > 0 ? "ran" : "skipped", cr->boot_seconds);
+    say(b, "customize: %u operation%s in %.0f s%s", cr->operations, cr->operations == 1 ? "" : "s",
+        cr->total_seconds, cr->boot_seconds > 0 ? " (boot check passed)" : "");
+    return vmf_interrupted ? vmf_signals_exit_code() : VMF_EXIT_OK;
+}
+
+/* Makes the base disk into the locked cache entry: disk, install,
+ * customize (with the recipe's verify), in a work folder (make_workdir). */
+static int make_base(Build *b, VmfCacheEntry *entry)
+{
+    const VmfBuildOptions *o = b->o;
+    g_autoptr(GError) err = NULL;
+    bool host = vmf_pool_on_host(o->uri, o->pool, o->remote_dir);
+    if (!host)
+        check_install_space(b);
+    int rc = make_workdir(b, entry, host);
+    if (rc)
+        return rc;
+    VmfInstallResult ir = {0};
+    VmfCustomizeResult cr = {0};
+    rc = run_install(b, &ir);
+    if (!rc)
+        rc = run_customize(b, ir.disk, &cr);
+    if (!rc) {
+        g_autofree char *info = entry_info(b, &ir, &cr);
+        if (vmf_cache_entry_commit(entry, ir.disk, info, &err) < 0)
+            rc = fail_with(err, VMF_EXIT_OUTPUT);
     }
-    g_autofree char *info = entry_info(b, &ir, &cr);
-    rc = vmf_cache_entry_commit(entry, ir.disk, info, &err) < 0 ? VMF_EXIT_OUTPUT : VMF_EXIT_OK;
     vmf_install_result_clear(&ir);
     vmf_customize_result_clear(&cr);
-    if (rc != VMF_EXIT_OK)
-        return fail_with(err, rc);
-    say(b, "base disk: kept in the cache as %s", vmf_cache_entry_disk(entry));
-    return VMF_EXIT_OK;
+    if (!rc)
+        say(b, "base disk: kept in the cache as %s", vmf_cache_entry_disk(entry));
+    return rc;
 }
 
 static void print_summary(const Build *b, GArray *arts, double seconds)
@@ -321,6 +381,10 @@ static int build_check(Build *b, GError **error)
     vmf_verify_clear(&v);
     if (!ok)
         return VMF_EXIT_INPUT;
+    VmfInstallOptions where = {.uri = o->uri, .pool = o->pool, .remote_dir = o->remote_dir};
+    int rc = vmf_install_check_host(b->recipe, &where, error);
+    if (rc)
+        return rc;
     if (vmf_source_date_epoch(&b->epoch) < 0) {
         g_set_error(error, vmf_build_error_quark(), VMF_EXIT_USAGE,
                     "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds since 1970",
@@ -397,6 +461,7 @@ static int write_report(Build *b, const char *base, const VmfConvertResult *res,
         .libguestfs_version = b->libguestfs_version,
         .cache_key = b->key,
         .cache_status = b->cache_status,
+        .host = &b->host,
         .base_disk = base,
         .outdir = b->outdir,
         .disk_size = res->disk_size,
@@ -453,6 +518,7 @@ int vmf_build(const VmfBuildOptions *o)
     if (b.mode == VMF_PROGRESS_AUTO)
         b.mode = isatty(STDERR_FILENO) ? VMF_PROGRESS_TTY : VMF_PROGRESS_PLAIN;
     b.stages = g_array_new(false, true, sizeof(VmfStageTime));
+    b.host.uri = g_strdup(o->uri ? o->uri : vmf_virt_default_uri());
     int rc = build_check(&b, &err);
     if (!rc)
         rc = build_open_cache(&b, &err);

@@ -14,12 +14,14 @@ GQuark vmf_build_error_quark(void);
 
 typedef struct {
     const char *recipe;
-    char **vars;           /* --var NAME=VALUE */
-    const char *outdir;    /* created when missing */
-    const char *only;      /* --only T1,T2 or NULL */
-    const char *accel;     /* auto, kvm, tcg */
-    const char *uri;       /* libvirt URI or NULL */
-    const char *cache_dir; /* NULL: the default (cache.h) */
+    char **vars;            /* --var NAME=VALUE */
+    const char *outdir;     /* created when missing */
+    const char *only;       /* --only T1,T2 or NULL */
+    const char *accel;      /* auto, kvm, tcg */
+    const char *uri;        /* libvirt URI or NULL */
+    const char *pool;       /* the install's pool on the host (install.h) */
+    const char *remote_dir; /* or a pool made for the run under this folder of the host */
+    const char *cache_dir;  /* NULL: the default (cache.h) */
     bool keep_failed;
     bool rebuild;
     bool json;    /* print report.json on stdout */

@@ -22,7 +22,6 @@ G_DEFINE_QUARK(vmf - cache - error - quark, vmf_cache_error)
 #define MAX_SALT 256
 /* How often a build waiting for another's lock looks again. */
 #define LOCK_POLL_US (200 * 1000)
-#define DIGEST_BUF   (1u << 20)
 
 #define FAIL(code, ...)                                                                            \
     do {                                                                                           \
@@ -120,34 +119,6 @@ void vmf_cache_free(VmfCache *c)
     g_free(c);
 }
 
-static char *digest_file(const char *path, GError **error)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        FAIL(VMF_EXIT_INPUT, "%s: %s", path, g_strerror(errno));
-    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-    g_autofree guchar *buf = g_malloc(DIGEST_BUF);
-    for (;;) {
-        ssize_t n = read(fd, buf, DIGEST_BUF);
-        if (n < 0 && errno == EINTR && !vmf_interrupted)
-            continue;
-        if (n < 0) {
-            int e = vmf_interrupted ? EINTR : errno;
-            close(fd);
-            FAIL(VMF_EXIT_INPUT, "%s: %s", path, g_strerror(e));
-        }
-        if (n == 0)
-            break;
-        g_checksum_update(sum, buf, n);
-        if (vmf_interrupted) {
-            close(fd);
-            FAIL(vmf_signals_exit_code(), "interrupted");
-        }
-    }
-    close(fd);
-    return g_strdup(g_checksum_get_string(sum));
-}
-
 char *vmf_cache_file_digest(VmfCache *c, const char *path, GError **error)
 {
     struct stat st;
@@ -164,7 +135,7 @@ char *vmf_cache_file_digest(VmfCache *c, const char *path, GError **error)
         if (strlen(known) == 64)
             return g_steal_pointer(&known);
     }
-    char *digest = digest_file(path, error);
+    char *digest = vmf_file_sha256(path, error);
     if (digest) {
         g_autofree char *line = g_strdup_printf("%s\n", digest);
         /* Only a memo: failing to keep it costs a re-read next time. */
@@ -182,6 +153,23 @@ VmfFingerprint vmf_cache_fingerprint(VmfCache *c, GChecksum *sum)
 {
     return (VmfFingerprint){
         .sum = sum, .salt = c->salt, .file_digest = fingerprint_digest, .data = c};
+}
+
+/* What builds of `key` that died left beside its entry (KEY.work-*,
+ * KEY.new-*): removed once the entry's lock is held. */
+static void remove_leftovers(VmfCache *c, const char *key)
+{
+    g_autofree char *base = g_build_filename(c->dir, "base", NULL);
+    g_autoptr(GDir) d = g_dir_open(base, 0, NULL);
+    g_autofree char *work = g_strdup_printf("%s.work-", key);
+    g_autofree char *fresh = g_strdup_printf("%s.new-", key);
+    const char *n;
+    while (d && (n = g_dir_read_name(d))) {
+        if (!g_str_has_prefix(n, work) && !g_str_has_prefix(n, fresh))
+            continue;
+        g_autofree char *path = g_build_filename(base, n, NULL);
+        vmf_remove_tree(path);
+    }
 }
 
 VmfCacheEntry *vmf_cache_lock(VmfCache *c, const char *key, void (*waiting)(const char *lock),
@@ -207,6 +195,7 @@ VmfCacheEntry *vmf_cache_lock(VmfCache *c, const char *key, void (*waiting)(cons
         }
         g_usleep(LOCK_POLL_US);
     }
+    remove_leftovers(c, key);
     VmfCacheEntry *e = g_new0(VmfCacheEntry, 1);
     e->cache = c;
     e->key = g_strdup(key);
@@ -253,6 +242,18 @@ JsonNode *vmf_cache_entry_info(const VmfCacheEntry *e)
         return NULL;
     JsonNode *root = json_parser_get_root(p);
     return root ? json_node_copy(root) : NULL;
+}
+
+char *vmf_cache_entry_workdir(VmfCacheEntry *e, GError **error)
+{
+    char *dir = g_strdup_printf("%s.work-XXXXXX", e->dir);
+    if (!g_mkdtemp_full(dir, 0755)) {
+        g_set_error(error, vmf_cache_error_quark(), VMF_EXIT_OUTPUT, "%s: %s", dir,
+                    g_strerror(errno));
+        g_free(dir);
+        return NULL;
+    }
+    return dir;
 }
 
 int vmf_cache_entry_commit(VmfCacheEntry *e, const char *disk, const char *info_json,

@@ -66,6 +66,12 @@ bool vmf_cache_entry_valid(const VmfCacheEntry *e);
 /* Its entry.json, parsed (NULL when missing or unreadable); json_node_unref. */
 struct _JsonNode *vmf_cache_entry_info(const VmfCacheEntry *e);
 
+/* A new work folder inside the cache, beside the entry (KEY.work-XXXXXX):
+ * what is made there moves into the entry by a rename. Left-over ones of
+ * builds that died go when the entry is locked next. g_free; NULL with
+ * *error. */
+char *vmf_cache_entry_workdir(VmfCacheEntry *e, GError **error);
+
 /* Makes `disk` (moved: renamed, or copied sparsely across file systems) and
  * `info_json` the entry, replacing an existing one. */
 int vmf_cache_entry_commit(VmfCacheEntry *e, const char *disk, const char *info_json,

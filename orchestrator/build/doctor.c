@@ -10,6 +10,8 @@
 #include "util/exit-codes.h"
 #include "util/signals.h"
 #include "util/util.h"
+#include "virt/runs.h"
+#include "virt/storage.h"
 #include "virt/virt.h"
 
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #define CMD "doctor"
@@ -70,9 +73,10 @@ static char *host_kernel(void)
 }
 
 /* Boots the host's kernel with `accel` until its banner appears. */
-static bool accel_runs(const char *uri, const char *accel, const char *kernel, double *seconds,
-                       char **why)
+static bool accel_runs(const VmfDoctorOptions *o, const char *accel, const char *kernel,
+                       double *seconds, char **why)
 {
+    const char *uri = o->uri;
     g_autoptr(GError) err = NULL;
     g_autofree char *log = g_build_filename(g_get_tmp_dir(), "vmforge-doctor-console.log", NULL);
     VmfBootCheck b = {
@@ -82,6 +86,8 @@ static bool accel_runs(const char *uri, const char *accel, const char *kernel, d
         .cmdline = "console=ttyS0 panic=0",
         .name = "doctor",
         .uri = uri,
+        .pool = o->pool,
+        .remote_dir = o->remote_dir,
         .accel = accel,
         .marker = ACCEL_MARKER,
         .timeout = ACCEL_TIMEOUT,
@@ -127,26 +133,87 @@ static void check_space(Tally *t, const char *what, const char *dir, uint64_t ne
              "%s: %s free; the recipe needs at least %s", dir, f, lo);
 }
 
-/* libvirtd answers, and offers the accelerator; the domain type (NULL
- * when it cannot run guests). */
-static const char *check_libvirtd(Tally *t, const VmfDoctorOptions *o)
+/* libvirtd answers (over which transport, for a remote host), and offers the
+ * accelerator (*domtype; NULL when it cannot run guests). */
+static VmfVirt *check_libvirtd(Tally *t, const VmfDoctorOptions *o, const char **domtype)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(VmfVirt) v = vmf_virt_open(o->uri, &err);
+    VmfVirt *v = vmf_virt_open(o->uri, &err);
     if (!v) {
         line(t, "FAIL", "libvirtd",
-             "start it: virtlogd -d && libvirtd -d (scripts/start-libvirtd.sh does both and "
-             "waits), or give --connect URI",
+             o->uri && vmf_virt_uri_is_remote(o->uri)
+                 ? "check the host's name, that its libvirtd runs and that this machine may "
+                   "connect (ssh keys and agent, TLS certificates, SASL)"
+                 : "start it: virtlogd -d && libvirtd -d (scripts/start-libvirtd.sh does both and "
+                   "waits), or give --connect URI",
              "%s", err->message);
         return NULL;
     }
     g_autofree char *versions = vmf_virt_versions(v);
-    line(t, "ok", "libvirtd", NULL, "%s answers (%s)", vmf_virt_uri(v), versions);
-    const char *domtype = vmf_virt_domain_type(v, o->accel, &err);
-    if (!domtype)
+    if (vmf_virt_is_remote(v))
+        line(t, "ok", "libvirtd", NULL, "%s answers over %s (%s)", vmf_virt_host(v),
+             vmf_virt_transport(v), versions);
+    else
+        line(t, "ok", "libvirtd", NULL, "%s answers (%s)", vmf_virt_uri(v), versions);
+    *domtype = vmf_virt_domain_type(v, o->accel, &err);
+    if (!*domtype)
         line(t, "FAIL", "accelerator", "use --accel tcg (or VMFORGE_ACCEL=tcg)", "%s",
              err->message);
-    return domtype;
+    return v;
+}
+
+/* What runs that died left on the host: removed now. */
+static void check_leftovers(Tally *t, VmfVirt *v)
+{
+    g_autoptr(GPtrArray) removed = g_ptr_array_new_with_free_func(g_free);
+    if (!vmf_runs_clean(v, removed)) {
+        line(t, "ok", "leftovers", NULL, "none from earlier runs on %s", vmf_virt_host(v));
+        return;
+    }
+    g_ptr_array_add(removed, NULL);
+    g_autofree char *list = g_strjoinv("; ", (char **)removed->pdata);
+    line(t, "ok", "leftovers", NULL, "removed what earlier runs left on %s: %s", vmf_virt_host(v),
+         list);
+}
+
+/* The pool the volumes go to on the host, and its room for the recipe's
+ * uploads (`need`) and disk. */
+static void check_pool(Tally *t, VmfVirt *v, const VmfDoctorOptions *o, uint64_t need,
+                       uint64_t disk)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmfRun) run = vmf_run_begin(v, NULL);
+    g_autofree char *name = g_strdup_printf("vmforge-doctor-%s", run ? vmf_run_id(run) : "x");
+    g_autoptr(VmfPool) pool = vmf_pool_for_run(v, o->pool, o->remote_dir, name, run, &err);
+    if (!pool) {
+        line(t, "FAIL", "pool",
+             "name an active pool of the host (--pool) or a folder there (--remote-dir)", "%s",
+             err->message);
+        return;
+    }
+    uint64_t cap = 0, avail = 0;
+    if (vmf_pool_space(pool, &cap, &avail, &err) < 0) {
+        line(t, "FAIL", "pool", NULL, "%s", err->message);
+        return;
+    }
+    g_autofree char *a = vf_format_size(avail), *c = vf_format_size(cap);
+    g_autofree char *n = vf_format_size(need), *d = vf_format_size(need + disk);
+    const char *what = o->remote_dir ? "made and removed under" : "pool";
+    const char *where = o->remote_dir ? o->remote_dir : vmf_pool_name(pool);
+    if (avail < need)
+        line(t, "FAIL", "pool", "free space in the pool, or use another (--pool, --remote-dir)",
+             "%s %s on %s: %s free of %s; the uploads need %s", what, where, vmf_virt_host(v), a, c,
+             n);
+    else if (avail < need + disk)
+        line(t, "warn", "pool", "free space in the pool, or use another (--pool, --remote-dir)",
+             "%s %s on %s: %s free of %s; the recipe needs up to %s", what, where, vmf_virt_host(v),
+             a, c, d);
+    else
+        line(t, "ok", "pool", NULL, "%s %s on %s: %s free of %s", what, where, vmf_virt_host(v), a,
+             c);
+    vmf_pool_free(g_steal_pointer(&pool));
+    if (run)
+        vmf_run_end(run);
 }
 
 /* KVM offered but broken: does TCG run guests instead? Returns the
@@ -156,7 +223,7 @@ static const char *kvm_broken(Tally *t, const VmfDoctorOptions *o, const char *k
 {
     double secs = 0;
     g_autofree char *why2 = NULL;
-    bool tcg = accel_runs(o->uri, "tcg", kernel, &secs, &why2);
+    bool tcg = accel_runs(o, "tcg", kernel, &secs, &why2);
     line(t, "FAIL", "accelerator",
          tcg ? "use --accel tcg (or VMFORGE_ACCEL=tcg): TCG runs guests here, slower"
              : "check libvirtd's and QEMU's logs (/var/log/libvirt/qemu/)",
@@ -179,7 +246,7 @@ static const char *check_accel(Tally *t, const VmfDoctorOptions *o, const char *
              "%s: not tried, no kernel in /boot to boot", kind);
         return o->accel;
     }
-    if (accel_runs(o->uri, kind, kernel, &secs, &why)) {
+    if (accel_runs(o, kind, kernel, &secs, &why)) {
         line(t, "ok", "accelerator", NULL, "%s runs guests (a kernel printed \"%s\" after %.1f s)",
              kind, ACCEL_MARKER, secs);
         return kind;
@@ -209,22 +276,29 @@ static void check_guestfs(Tally *t, const char *accel)
              "%s", err->message);
 }
 
-/* Space for the recipe, and its media. The install writes at most the
- * whole disk; customize works on a copy; every target is at most the
- * disk's data. */
-static int check_recipe(Tally *t, const VmfDoctorOptions *o)
+/* The recipe and its targets. */
+static int load_recipe(const VmfDoctorOptions *o, VmfRecipe **r, VmfTargets **tg)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(VmfRecipe) r = vmf_recipe_load(o->recipe, o->vars, &err);
-    if (!r) {
+    *r = vmf_recipe_load(o->recipe, o->vars, &err);
+    if (!*r) {
         vmf_error(CMD, "%s", err->message);
         return vmf_recipe_exit_code(err);
     }
-    g_autoptr(VmfTargets) tg = vmf_targets_parse(r, vmf_templates_dir(), &err);
-    if (!tg) {
+    *tg = vmf_targets_parse(*r, vmf_templates_dir(), &err);
+    if (!*tg) {
         vmf_error(CMD, "%s", err->message);
         return VMF_EXIT_INPUT;
     }
+    return VMF_EXIT_OK;
+}
+
+/* Space here for the recipe, and its media. The install writes at most the
+ * whole disk; customize works on a copy; every target is at most the disk's
+ * data. */
+static void check_recipe(Tally *t, const VmfDoctorOptions *o, const VmfRecipe *r,
+                         const VmfTargets *tg)
+{
     g_autofree char *out = g_canonicalize_filename(o->outdir ? o->outdir : ".", NULL);
     g_autofree char *cdir = vmf_cache_default_dir(o->cache_dir);
     uint64_t least = 0, most = 0;
@@ -236,30 +310,54 @@ static int check_recipe(Tally *t, const VmfDoctorOptions *o)
              r->iso);
     else if (r->iso)
         line(t, "ok", "media", NULL, "%s", r->iso);
-    return VMF_EXIT_OK;
+}
+
+/* What the host must hold for the recipe: its ISO, then its disk. */
+static uint64_t upload_size(const VmfRecipe *r)
+{
+    struct stat st;
+    return r && r->iso && !r->iso_volume && stat(r->iso, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* The accelerator (by booting a guest with it) and libguestfs. */
+static void check_guests(Tally *t, const VmfDoctorOptions *o, const char *domtype)
+{
+    const char *guest_accel = o->accel;
+    if (o->no_guests)
+        line(t, "skip", "accelerator", NULL, "not tried (--no-guests)");
+    else if (domtype)
+        guest_accel = check_accel(t, o, domtype);
+    if (vmf_interrupted)
+        return;
+    if (o->no_guests)
+        line(t, "skip", "libguestfs", NULL, "not tried (--no-guests)");
+    else
+        check_guestfs(t, guest_accel);
 }
 
 int vmf_doctor(const VmfDoctorOptions *o)
 {
     vmf_signals_install();
     Tally t = {0};
-    printf("vmforge doctor: accelerator %s, libvirt %s\n", o->accel,
-           o->uri ? o->uri : vmf_virt_default_uri());
-    const char *domtype = check_libvirtd(&t, o);
-    const char *guest_accel = o->accel;
-    if (o->no_guests)
-        line(&t, "skip", "accelerator", NULL, "not tried (--no-guests)");
-    else if (domtype)
-        guest_accel = check_accel(&t, o, domtype);
-    if (vmf_interrupted)
-        return vmf_signals_exit_code();
-    if (o->no_guests)
-        line(&t, "skip", "libguestfs", NULL, "not tried (--no-guests)");
-    else
-        check_guestfs(&t, guest_accel);
-    int rc = o->recipe ? check_recipe(&t, o) : VMF_EXIT_OK;
+    g_autoptr(VmfRecipe) r = NULL;
+    g_autoptr(VmfTargets) tg = NULL;
+    int rc = o->recipe ? load_recipe(o, &r, &tg) : VMF_EXIT_OK;
     if (rc)
         return rc;
+    printf("vmforge doctor: accelerator %s, libvirt %s\n", o->accel,
+           o->uri ? o->uri : vmf_virt_default_uri());
+    const char *domtype = NULL;
+    g_autoptr(VmfVirt) v = check_libvirtd(&t, o, &domtype);
+    if (v)
+        check_leftovers(&t, v);
+    if (v && vmf_pool_on_host(o->uri, o->pool, o->remote_dir))
+        check_pool(&t, v, o, upload_size(r), r ? r->disk_size : 0);
+    g_clear_pointer(&v, vmf_virt_close);
+    check_guests(&t, o, domtype);
+    if (vmf_interrupted)
+        return vmf_signals_exit_code();
+    if (r)
+        check_recipe(&t, o, r, tg);
     if (t.failed)
         printf("%u check%s failed.\n", t.failed, t.failed == 1 ? "" : "s");
     else

@@ -5,19 +5,8 @@
 
 #include <json-glib/json-glib.h>
 
-char *vmf_report_json(const VmfReport *r)
+static void report_versions(JsonBuilder *b, const VmfReport *r)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    json_builder_begin_object(b);
-    vmf_json_int(b, "report_format", VMF_REPORT_FORMAT);
-    json_builder_set_member_name(b, "recipe");
-    json_builder_begin_object(b);
-    vmf_json_str(b, "path", r->recipe->path);
-    vmf_json_str(b, "name", r->recipe->name);
-    vmf_json_str(b, "version", r->recipe->version);
-    vmf_json_str(b, "sha256", r->recipe->sha256);
-    json_builder_end_object(b);
-
     json_builder_set_member_name(b, "versions");
     json_builder_begin_object(b);
     vmf_json_str(b, "vmforge", VMFORGE_VERSION);
@@ -25,13 +14,10 @@ char *vmf_report_json(const VmfReport *r)
     vmf_json_str(b, "qemu", r->qemu_version);
     vmf_json_str(b, "libguestfs", r->libguestfs_version);
     json_builder_end_object(b);
-    vmf_json_str(b, "accel", r->accel);
+}
 
-    g_autofree char *started = g_date_time_format_iso8601(r->started);
-    vmf_json_str(b, "started", started);
-    vmf_json_ms(b, "milliseconds", r->seconds);
-    vmf_json_str(b, "output_dir", r->outdir);
-
+static void report_base_disk(JsonBuilder *b, const VmfReport *r)
+{
     json_builder_set_member_name(b, "base_disk");
     json_builder_begin_object(b);
     vmf_json_str(b, "cache_key", r->cache_key);
@@ -40,7 +26,25 @@ char *vmf_report_json(const VmfReport *r)
     vmf_json_int(b, "virtual_size", r->disk_size);
     vmf_json_int(b, "data_bytes", r->data_bytes);
     json_builder_end_object(b);
+}
 
+/* The libvirt host: its URI, the pool, the volume data sent and received. */
+static void report_host(JsonBuilder *b, const VmfReport *r)
+{
+    if (!r->host)
+        return;
+    json_builder_set_member_name(b, "host");
+    json_builder_begin_object(b);
+    vmf_json_str(b, "uri", r->host->uri);
+    vmf_json_str(b, "pool", r->host->pool);
+    vmf_json_int(b, "bytes_sent", r->host->bytes_sent);
+    vmf_json_int(b, "bytes_received", r->host->bytes_received);
+    vmf_json_str(b, "installed_sha256", r->host->disk_sha256);
+    json_builder_end_object(b);
+}
+
+static void report_stages(JsonBuilder *b, const VmfReport *r)
+{
     json_builder_set_member_name(b, "stages");
     json_builder_begin_array(b);
     for (guint i = 0; r->stages && i < r->stages->len; i++) {
@@ -52,7 +56,10 @@ char *vmf_report_json(const VmfReport *r)
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
+}
 
+static void report_artefacts(JsonBuilder *b, const VmfReport *r)
+{
     json_builder_set_member_name(b, "artefacts");
     json_builder_begin_array(b);
     for (guint i = 0; r->artefacts && i < r->artefacts->len; i++) {
@@ -70,7 +77,30 @@ char *vmf_report_json(const VmfReport *r)
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
-    json_builder_end_object(b);
+}
 
+char *vmf_report_json(const VmfReport *r)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    vmf_json_int(b, "report_format", VMF_REPORT_FORMAT);
+    json_builder_set_member_name(b, "recipe");
+    json_builder_begin_object(b);
+    vmf_json_str(b, "path", r->recipe->path);
+    vmf_json_str(b, "name", r->recipe->name);
+    vmf_json_str(b, "version", r->recipe->version);
+    vmf_json_str(b, "sha256", r->recipe->sha256);
+    json_builder_end_object(b);
+    report_versions(b, r);
+    vmf_json_str(b, "accel", r->accel);
+    g_autofree char *started = g_date_time_format_iso8601(r->started);
+    vmf_json_str(b, "started", started);
+    vmf_json_ms(b, "milliseconds", r->seconds);
+    vmf_json_str(b, "output_dir", r->outdir);
+    report_host(b, r);
+    report_base_disk(b, r);
+    report_stages(b, r);
+    report_artefacts(b, r);
+    json_builder_end_object(b);
     return vmf_json_text(b);
 }

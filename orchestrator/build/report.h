@@ -22,11 +22,20 @@ typedef struct {
     double seconds;
 } VmfStageTime;
 
+/* Where the install ran, and what crossed the wire (volume data). */
+typedef struct {
+    char *uri;
+    char *pool; /* NULL: vmforge's own pool on a local folder */
+    uint64_t bytes_sent, bytes_received;
+    char *disk_sha256; /* the installed disk as downloaded, or NULL */
+} VmfReportHost;
+
 typedef struct {
     const VmfRecipe *recipe;
     const char *accel;
     const char *libvirt_version, *qemu_version, *libguestfs_version;
     const char *cache_key, *cache_status; /* status: hit, miss, rebuilt */
+    const VmfReportHost *host;
     const char *base_disk;
     const char *outdir;
     uint64_t disk_size, data_bytes;

@@ -14,6 +14,8 @@ void vmf_cli_args_clear(VmfCliArgs *a)
     g_free(a->accel);
     g_free(a->uri);
     g_free(a->cache);
+    g_free(a->pool);
+    g_free(a->remote_dir);
 }
 
 int vmf_cli_parse(const VmfCliHelp *help, const GOptionEntry *entries, GOptionGroup *group,

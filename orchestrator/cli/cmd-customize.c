@@ -63,8 +63,10 @@ static int parse(Args *a, int *argc, char ***argv)
          NULL},
         {"no-boot-check", 0, 0, G_OPTION_ARG_NONE, &a->no_boot, "Skip the boot check", NULL},
         {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->c.uri,
-         "libvirt URI for the boot check (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)",
+         "libvirt URI for the boot check, local or remote (default: $LIBVIRT_DEFAULT_URI, "
+         "qemu:///system as root); a remote host boots a copy of the disk uploaded to its pool",
          "URI"},
+        VMF_CLI_POOL_OPTIONS(&a->c),
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &a->quiet, "No progress output", NULL},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->c.rest, NULL, NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -117,6 +119,8 @@ int vmf_cmd_customize(int argc, char **argv)
                       : a.no_boot ? 0
                                   : -1,
         .uri = a.c.uri,
+        .pool = a.c.pool,
+        .remote_dir = a.c.remote_dir,
         .progress = a.quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO,
     };
     vmf_signals_install();

@@ -40,7 +40,10 @@ static int parse(Args *a, int *argc, char ***argv)
          "Accelerator to check: auto, kvm or tcg (default: $VMFORGE_ACCEL or auto)",
          "auto|kvm|tcg"},
         {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->c.uri,
-         "libvirt URI (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)", "URI"},
+         "libvirt URI, local or remote: qemu+ssh://root@HOST/system, qemu+tcp://, qemu+tls:// "
+         "(default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)",
+         "URI"},
+        VMF_CLI_POOL_OPTIONS(&a->c),
         {"cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &a->c.cache,
          "Base-disk cache (default: $VMFORGE_CACHE_DIR, else ~/.cache/vmforge)", "DIR"},
         {"no-guests", 0, 0, G_OPTION_ARG_NONE, &a->no_guests,
@@ -68,6 +71,8 @@ int vmf_cmd_doctor(int argc, char **argv)
         .outdir = a.c.outdir,
         .accel = vmf_cli_accel(CMD, a.c.accel),
         .uri = a.c.uri,
+        .pool = a.c.pool,
+        .remote_dir = a.c.remote_dir,
         .cache_dir = a.c.cache,
         .no_guests = a.no_guests,
     };

@@ -55,7 +55,10 @@ static int parse(Args *a, int *argc, char ***argv)
          "auto)",
          "auto|kvm|tcg"},
         {"connect", 'c', 0, G_OPTION_ARG_STRING, &a->c.uri,
-         "libvirt URI (default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)", "URI"},
+         "libvirt URI, local or remote: qemu+ssh://root@HOST/system, qemu+tcp://, qemu+tls:// "
+         "(default: $LIBVIRT_DEFAULT_URI, qemu:///system as root)",
+         "URI"},
+        VMF_CLI_POOL_OPTIONS(&a->c),
         {"console", 0, 0, G_OPTION_ARG_NONE, &a->console,
          "Show the installer's serial console live instead of a progress line", NULL},
         {"keep-failed", 0, 0, G_OPTION_ARG_NONE, &a->keep_failed,
@@ -88,6 +91,8 @@ static int options(const Args *a, VmfInstallOptions *o, char **abs_out)
     *o = (VmfInstallOptions){
         .outdir = a->c.outdir ? a->c.outdir : ".",
         .uri = a->c.uri,
+        .pool = a->c.pool,
+        .remote_dir = a->c.remote_dir,
         .accel = vmf_cli_accel(CMD, a->c.accel),
         .console = a->console,
         .keep_failed = a->keep_failed,

@@ -30,13 +30,33 @@ typedef struct {
 /* The options most commands have, freed by vmf_cli_args_clear (each
  * command's own Args holds it, with the options that are its alone). */
 typedef struct {
-    char **rest;  /* the arguments after the options */
-    char **vars;  /* --var NAME=VALUE */
-    char *outdir; /* -o, --output */
-    char *accel;  /* --accel */
-    char *uri;    /* -c, --connect */
-    char *cache;  /* --cache-dir */
+    char **rest;      /* the arguments after the options */
+    char **vars;      /* --var NAME=VALUE */
+    char *outdir;     /* -o, --output */
+    char *accel;      /* --accel */
+    char *uri;        /* -c, --connect */
+    char *cache;      /* --cache-dir */
+    char *pool;       /* --pool */
+    char *remote_dir; /* --remote-dir */
 } VmfCliArgs;
+
+/* --pool and --remote-dir, the storage on a libvirt host (one help text for
+ * every command that has them). */
+#define VMF_CLI_POOL_OPTIONS(a)                                                                    \
+    {"pool",                                                                                       \
+     0,                                                                                            \
+     0,                                                                                            \
+     G_OPTION_ARG_STRING,                                                                          \
+     &(a)->pool,                                                                                   \
+     "Storage pool of the libvirt host for the volumes (an existing, active pool; default: "       \
+     "default, used whenever --connect names a remote host)",                                      \
+     "NAME"},                                                                                      \
+    {                                                                                              \
+        "remote-dir", 0, 0, G_OPTION_ARG_STRING, &(a)->remote_dir,                                 \
+            "Instead of --pool: a directory pool made for the run under this folder of the host, " \
+            "removed afterwards",                                                                  \
+            "DIR"                                                                                  \
+    }
 
 void vmf_cli_args_clear(VmfCliArgs *a);
 

@@ -6,6 +6,8 @@
 #include "util/util.h"
 #include "virt/console.h"
 #include "virt/domain-xml.h"
+#include "virt/runs.h"
+#include "virt/storage.h"
 #include "virt/virt.h"
 
 #include <errno.h>
@@ -26,8 +28,12 @@ typedef struct {
     const VmfBootCheck *b;
     GError **error;
     VmfVirt *v;
-    char *work; /* the pool's folder */
-    char *overlay, *kernel;
+    bool host;   /* volumes in a pool of the host, uploaded */
+    VmfRun *run; /* what the boot makes there, recorded first */
+    VmfPool *pool;
+    char *name;          /* of the pool, the domain and (on a host) the volumes' prefix */
+    char *work;          /* the local pool's folder */
+    char *disk, *kernel; /* what boots, on the host */
     virDomainPtr dom;
     virStreamPtr stream;
     VmfConsole *con;
@@ -40,11 +46,14 @@ static void boot_clear(Boot *bt)
         virStreamFree(bt->stream);
     if (bt->dom)
         virDomainFree(bt->dom);
+    vmf_pool_free(bt->pool);
+    vmf_run_free(bt->run);
     vmf_virt_close(bt->v);
     if (bt->work)
         vmf_remove_workdir(bt->work);
+    g_free(bt->name);
     g_free(bt->work);
-    g_free(bt->overlay);
+    g_free(bt->disk);
     g_free(bt->kernel);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Boot, boot_clear)
@@ -59,14 +68,23 @@ static int boot_connect(Boot *bt, const char **type)
         return rc;
     }
     *type = vmf_virt_domain_type(bt->v, bt->b->accel, bt->error);
-    return *type ? 0 : VMF_EXIT_USAGE;
+    if (!*type)
+        return VMF_EXIT_USAGE;
+    vmf_runs_clean(bt->v, NULL);
+    bt->run = vmf_run_begin(bt->v, bt->error);
+    return bt->run ? 0 : VMF_EXIT_OUTPUT;
 }
 
-/* The work folder (beside the disk, or in the temporary folder for a
- * kernel) and the transient pool on it, named after it. */
-static int boot_pool(Boot *bt, const char **suffix)
+/* vmforge's own pool on a work folder beside the disk (or in the temporary
+ * folder for a kernel), named after it; or the host's pool. */
+static int boot_pool(Boot *bt)
 {
     const VmfBootCheck *b = bt->b;
+    if (bt->host) {
+        bt->name = g_strdup_printf("vmforge-boot-%s-%s", b->name, vmf_run_id(bt->run));
+        bt->pool = vmf_pool_for_run(bt->v, b->pool, b->remote_dir, bt->name, bt->run, bt->error);
+        return bt->pool ? 0 : VMF_EXIT_INPUT;
+    }
     g_autofree char *dir = b->disk ? g_path_get_dirname(b->disk) : g_strdup(g_get_tmp_dir());
     char *work = g_strdup_printf("%s/.vmforge-boot-%s-XXXXXX", dir, b->name);
     if (!g_mkdtemp_full(work, 0755)) {
@@ -75,46 +93,67 @@ static int boot_pool(Boot *bt, const char **suffix)
                     g_strerror(errno));
         return VMF_EXIT_OUTPUT;
     }
+    vmf_run_add(bt->run, VMF_RUN_FOLDER, NULL, work);
     bt->work = work;
-    *suffix = strrchr(work, '-') + 1;
-    g_autofree char *pool = g_strdup_printf("vmforge-boot-%s-%s", b->name, *suffix);
-    return vmf_virt_pool_start(bt->v, pool, work, bt->error) < 0 ? VMF_EXIT_FAILURE : 0;
+    bt->name = g_strdup_printf("vmforge-boot-%s-%s", b->name, strrchr(work, '-') + 1);
+    vmf_run_add(bt->run, VMF_RUN_LOCAL_POOL, NULL, bt->name);
+    bt->pool = vmf_pool_local(bt->v, bt->name, work, bt->error);
+    return bt->pool ? 0 : VMF_EXIT_FAILURE;
 }
 
-/* What the domain boots: a throw-away qcow2 overlay on the disk; or, to
- * boot a kernel, a copy of it (libvirt relabels what it boots, and the
- * host's own /boot stays untouched) and an empty disk. */
+/* On a host: the local file uploaded (sparsely) into NAME-WHAT. */
+static char *boot_upload(Boot *bt, const char *what, const char *path)
+{
+    g_autofree char *vol = g_strdup_printf("%s-%s", bt->name, what);
+    vmf_run_add(bt->run, VMF_RUN_VOLUME, vmf_pool_name(bt->pool), vol);
+    VmfTransfer t = {.cancel = &vmf_interrupted};
+    return vmf_vol_upload_file(bt->pool, vol, path, &t, bt->error);
+}
+
+/* What the domain boots: a throw-away qcow2 overlay on the disk (a copy of
+ * it on a host); or, to boot a kernel, a copy of it (libvirt relabels what
+ * it boots, and this machine's /boot stays untouched) and an empty disk. */
 static int boot_volumes(Boot *bt, uint64_t disk_size)
 {
     const VmfBootCheck *b = bt->b;
-    if (b->disk) {
-        bt->overlay =
-            vmf_virt_overlay_create(bt->v, "boot-overlay.qcow2", b->disk, disk_size, bt->error);
+    if (b->disk && bt->host)
+        bt->disk = boot_upload(bt, "disk.raw", b->disk);
+    else if (b->disk)
+        bt->disk = vmf_vol_overlay(bt->pool, "boot-overlay.qcow2", b->disk, disk_size, bt->error);
+    if (b->disk)
+        return bt->disk ? 0 : VMF_EXIT_FAILURE;
+    if (bt->host) {
+        bt->kernel = boot_upload(bt, "vmlinuz", b->kernel);
     } else {
         bt->kernel = g_build_filename(bt->work, "vmlinuz", NULL);
         if (vmf_copy_sparse(b->kernel, bt->kernel, bt->error) < 0)
-            return VMF_EXIT_FAILURE;
-        bt->overlay = vmf_virt_vol_create(bt->v, "empty.raw", 1 << 20, bt->error);
+            g_clear_pointer(&bt->kernel, g_free);
     }
-    return bt->overlay ? 0 : VMF_EXIT_FAILURE;
+    if (!bt->kernel)
+        return VMF_EXIT_FAILURE;
+    g_autofree char *empty = g_strdup_printf("%sempty.raw", bt->host ? bt->name : "");
+    if (bt->host)
+        vmf_run_add(bt->run, VMF_RUN_VOLUME, vmf_pool_name(bt->pool), empty);
+    bt->disk = vmf_vol_create(bt->pool, empty, 1 << 20, bt->error);
+    return bt->disk ? 0 : VMF_EXIT_FAILURE;
 }
 
 /* Defined paused, its console read from the start, then running. */
-static int boot_start(Boot *bt, const char *type, const char *suffix, const VmfConsoleMatch *match)
+static int boot_start(Boot *bt, const char *type, const VmfConsoleMatch *match)
 {
     const VmfBootCheck *b = bt->b;
-    g_autofree char *domname = g_strdup_printf("vmforge-boot-%s-%s", b->name, suffix);
     VmfDomainSpec spec = {
-        .name = domname,
+        .name = bt->name,
         .type = type,
         .vcpus = b->vcpus,
         .memory = b->memory,
         .kernel = bt->kernel,
         .cmdline = b->cmdline,
-        .disk = bt->overlay,
-        .disk_format = b->disk ? "qcow2" : "raw",
+        .disk = bt->disk,
+        .disk_format = b->disk && !bt->host ? "qcow2" : "raw",
     };
     g_autofree char *xml = vmf_domain_xml(&spec);
+    vmf_run_add(bt->run, VMF_RUN_DOMAIN, NULL, bt->name);
     if (!(bt->dom = vmf_virt_domain_create_paused(bt->v, xml, bt->error)) ||
         !(bt->stream = vmf_virt_console_open(bt->v, bt->dom, bt->error)))
         return VMF_EXIT_FAILURE;
@@ -177,6 +216,17 @@ static void boot_end(Boot *bt, int rc)
         if (rc != VMF_EXIT_OK && !vmf_interrupted && !bt->b->quiet)
             vmf_console_print_tail(bt->con, "the booted image's");
     }
+    /* What it booted on a host goes; the run's record with it. */
+    if (bt->host && bt->pool) {
+        static const char *const what[] = {"disk.raw", "vmlinuz", "empty.raw"};
+        for (size_t i = 0; i < G_N_ELEMENTS(what); i++) {
+            g_autofree char *vol = g_strdup_printf("%s-%s", bt->name, what[i]);
+            vmf_vol_delete(bt->pool, vol);
+        }
+    }
+    vmf_pool_free(g_steal_pointer(&bt->pool));
+    if (bt->run && vmf_virt_alive(bt->v))
+        vmf_run_end(bt->run);
 }
 
 int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
@@ -188,15 +238,16 @@ int vmf_boot_check(const VmfBootCheck *b, double *seconds, GError **error)
                     g_strerror(errno));
         return VMF_EXIT_INPUT;
     }
-    g_auto(Boot) bt = {.b = b, .error = error};
-    const char *type = NULL, *suffix = NULL;
+    g_auto(Boot)
+        bt = {.b = b, .error = error, .host = vmf_pool_on_host(b->uri, b->pool, b->remote_dir)};
+    const char *type = NULL;
     int rc = boot_connect(&bt, &type);
     if (rc)
         return rc;
     VmfConsoleMatch match = {.success = b->marker};
     gint64 t0 = g_get_monotonic_time();
-    if (!(rc = boot_pool(&bt, &suffix)) && !(rc = boot_volumes(&bt, (uint64_t)st.st_size))) {
-        if (!(rc = boot_start(&bt, type, suffix, &match))) {
+    if (!(rc = boot_pool(&bt)) && !(rc = boot_volumes(&bt, (uint64_t)st.st_size))) {
+        if (!(rc = boot_start(&bt, type, &match))) {
             rc = wait_marker(&bt, t0);
             *seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
         }

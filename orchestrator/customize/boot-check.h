@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * boot-check.h — boots a disk from its own boot loader in a libvirt domain,
- * on a throw-away qcow2 overlay (the disk stays as it was), until a marker
- * appears on its serial console; then powers it off.
+ * boot-check.h — boots a disk from its own boot loader in a libvirt domain
+ * until a marker appears on its serial console; then powers it off. The
+ * disk stays as it was: with a local URI the domain runs on a throw-away
+ * qcow2 overlay of it; with a remote one (or a pool given) it runs on a
+ * copy uploaded (sparsely) to a pool of that host, removed afterwards.
  */
 #pragma once
 
@@ -17,11 +19,13 @@ typedef struct {
     const char *kernel; /* instead of a disk: boot this kernel (copied into the work
                            folder) with `cmdline` and an empty disk */
     const char *cmdline;
-    const char *name;   /* for the domain's name */
-    const char *uri;    /* libvirt URI or NULL */
-    const char *accel;  /* auto, kvm, tcg */
-    const char *marker; /* console text that means "booted" */
-    unsigned timeout;   /* seconds */
+    const char *name;       /* for the domain's name */
+    const char *uri;        /* libvirt URI or NULL */
+    const char *pool;       /* on a host: its pool (default "default"), or */
+    const char *remote_dir; /* a pool made for the boot under this folder of the host */
+    const char *accel;      /* auto, kvm, tcg */
+    const char *marker;     /* console text that means "booted" */
+    unsigned timeout;       /* seconds */
     unsigned vcpus;
     uint64_t memory;
     const char *console_log;

@@ -200,6 +200,8 @@ static int boot_check(CustomizeRun *run, const VmfCustomizeOptions *o, const cha
         .disk = work,
         .name = r->name,
         .uri = o->uri,
+        .pool = o->pool,
+        .remote_dir = o->remote_dir,
         .accel = o->accel,
         .marker = verify->marker,
         .timeout = verify->timeout,

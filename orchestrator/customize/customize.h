@@ -20,8 +20,10 @@ typedef struct {
     const char *logdir; /* where NAME-customize.log goes */
     const char *accel;  /* auto, kvm, tcg */
     bool no_trim;
-    int boot_check;  /* -1: as the recipe's verify: boot says; 0 no; 1 yes */
-    const char *uri; /* libvirt URI for the boot check, NULL = default */
+    int boot_check;         /* -1: as the recipe's verify: boot says; 0 no; 1 yes */
+    const char *uri;        /* libvirt URI for the boot check, NULL = default */
+    const char *pool;       /* the boot check's pool on a host (see boot-check.h) */
+    const char *remote_dir; /* or a pool made for it under this folder of the host */
     VmfProgressMode progress;
 } VmfCustomizeOptions;
 

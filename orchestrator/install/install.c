@@ -1,17 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#include "install.h"
+/* install.c — the install stage (install.h; its parts: job.h). */
+#include "job.h"
 
 #include "disk.h"
 #include "formats/vf.h"
-#include "inject.h"
-#include "media.h"
-#include "plan.h"
 #include "util/exit-codes.h"
 #include "util/fingerprint.h"
 #include "util/signals.h"
 #include "util/util.h"
-#include "virt/console.h"
-#include "virt/virt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,16 +22,15 @@ G_DEFINE_QUARK(vmf - install - error - quark, vmf_install_error)
 
 /* How often the watcher looks at the domain. */
 #define POLL_INTERVAL_US (500 * 1000)
-/* Initrd files are padded to 4 bytes before the appended archive. */
-#define CPIO_ALIGN 4
 /* With QEMU user-mode networking the guest reaches the host's loopback here. */
 #define USER_NET_HOST "10.0.2.2"
-
-#define FAIL(code, ...)                                                                            \
-    do {                                                                                           \
-        g_set_error(error, vmf_install_error_quark(), (code), __VA_ARGS__);                        \
-        return (code);                                                                             \
-    } while (0)
+/* How long a lost libvirtd may take to come back: a local daemon is
+ * restarted (its QEMU and the guest run on meanwhile); a remote host that
+ * does not answer for this long is given up, its leftovers named. */
+#define RECONNECT_LOCAL_SECONDS  120
+#define RECONNECT_REMOTE_SECONDS 20
+/* To clean up after an interruption that took the connection with it. */
+#define RECONNECT_CLEANUP_SECONDS 10
 
 void vmf_install_result_clear(VmfInstallResult *r)
 {
@@ -43,7 +38,30 @@ void vmf_install_result_clear(VmfInstallResult *r)
     g_free(r->console_log);
     g_free(r->failed_disk);
     g_free(r->media);
+    g_free(r->disk_sha256);
+    g_free(r->host);
+    g_free(r->pool);
     memset(r, 0, sizeof(*r));
+}
+
+bool vmf_install_on_host(const VmfInstallOptions *o)
+{
+    return vmf_pool_on_host(o->uri, o->pool, o->remote_dir);
+}
+
+int vmf_install_check_host(const VmfRecipe *r, const VmfInstallOptions *o, GError **error)
+{
+    if (!vmf_install_on_host(o))
+        return 0;
+    if (r->inject == VMF_INJECT_HTTP)
+        FAIL(VMF_EXIT_USAGE,
+             "%s: inject: http cannot work with the volumes on a libvirt host (%s): the guest "
+             "reaches 10.0.2.2, that host's own loopback, not this machine; use inject: initrd "
+             "or inject: oemdrv",
+             r->path, o->uri ? o->uri : vmf_virt_default_uri());
+    if (o->pool && o->remote_dir)
+        FAIL(VMF_EXIT_USAGE, "--pool and --remote-dir exclude each other");
+    return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -63,127 +81,6 @@ static int write_private(const char *path, const char *text, GError **error)
     if (close(fd) < 0 || w != (ssize_t)len)
         FAIL(VMF_EXIT_OUTPUT, "%s: %s", path, g_strerror(w < 0 ? e : ENOSPC));
     return 0;
-}
-
-/* One boot file going into a volume: its bytes, then (for the initrd) zero
- * padding to 4 bytes and the kickstart archive. */
-typedef struct {
-    VmfVirt *v;
-    const char *vol;
-    GBytes *append; /* or NULL */
-    uint64_t pad;
-    VmfUpload *up;
-    GError **error;
-} BootFile;
-
-static int boot_file_size(guint64 size, void *opaque)
-{
-    BootFile *b = opaque;
-    uint64_t extra = 0;
-    if (b->append) {
-        b->pad = (CPIO_ALIGN - size % CPIO_ALIGN) % CPIO_ALIGN;
-        extra = b->pad + g_bytes_get_size(b->append);
-    }
-    b->up = vmf_virt_upload_begin(b->v, b->vol, size + extra, b->error);
-    return b->up ? 0 : -EIO;
-}
-
-static int boot_file_data(const void *buf, size_t len, void *opaque)
-{
-    BootFile *b = opaque;
-    return vmf_upload_write(b->up, buf, len, b->error);
-}
-
-/* Ends the upload (appending the archive) and returns the volume's path. */
-static char *boot_file_finish(BootFile *b)
-{
-    static const char zeros[CPIO_ALIGN] = {0};
-    if (b->append && (vmf_upload_write(b->up, zeros, b->pad, b->error) < 0 ||
-                      vmf_upload_write(b->up, g_bytes_get_data(b->append, NULL),
-                                       g_bytes_get_size(b->append), b->error) < 0)) {
-        vmf_upload_abort(b->up);
-        return NULL;
-    }
-    return vmf_upload_finish(b->up, b->error);
-}
-
-/* A boot file from the host (the recipe's kernel: and initrd:) or the ISO. */
-static int stage_boot_file(BootFile *b, const char *host_path, const VmfMedia *m,
-                           const char *member, char **out)
-{
-    GError **error = b->error;
-    if (host_path) {
-        g_autoptr(GMappedFile) mf = g_mapped_file_new(host_path, FALSE, error);
-        if (!mf)
-            return VMF_EXIT_INPUT;
-        size_t len = g_mapped_file_get_length(mf);
-        if (len > VMF_MEDIA_MAX_BOOT_FILE)
-            FAIL(VMF_EXIT_INPUT, "%s: larger than 1 GiB; not a kernel or initrd", host_path);
-        if (boot_file_size(len, b) < 0)
-            return VMF_EXIT_FAILURE;
-        if (boot_file_data(g_mapped_file_get_contents(mf), len, b) < 0) {
-            vmf_upload_abort(b->up);
-            return VMF_EXIT_FAILURE;
-        }
-    } else if (vmf_media_extract(m->iso, member, boot_file_size, boot_file_data, b, error) < 0) {
-        vmf_upload_abort(b->up);
-        return b->up ? VMF_EXIT_FAILURE : VMF_EXIT_INPUT;
-    }
-    *out = boot_file_finish(b);
-    return *out ? 0 : VMF_EXIT_FAILURE;
-}
-
-/* ---- running the installer ---------------------------------------------------------- */
-
-typedef enum {
-    OUT_NONE,
-    OUT_POWEROFF,
-    OUT_TIMEOUT,
-    OUT_IDLE,
-    OUT_FAILED_LINE,
-    OUT_INTERRUPTED,
-    OUT_NO_SPACE,
-    OUT_IO_ERROR
-} Outcome;
-
-static Outcome watch(virDomainPtr dom, VmfConsole *con, const VmfRecipe *r,
-                     const VmfInstallOptions *o, VmfProgress *prog, unsigned *timeout_used)
-{
-    unsigned timeout = o->timeout ? o->timeout : r->timeout;
-    unsigned idle = o->idle_timeout ? o->idle_timeout : r->idle_timeout;
-    gint64 start = g_get_monotonic_time();
-    gint64 last_io_change = start;
-    uint64_t last_io = 0;
-    for (;;) {
-        if (vmf_interrupted)
-            return OUT_INTERRUPTED;
-        if (!vmf_virt_domain_running(dom))
-            return OUT_POWEROFF;
-        int ioerr = vmf_virt_domain_io_error(dom);
-        if (ioerr)
-            return ioerr == -ENOSPC ? OUT_NO_SPACE : OUT_IO_ERROR;
-        gint64 now = g_get_monotonic_time();
-        uint64_t io = vmf_virt_domain_io(dom, "vda");
-        if (io != last_io) {
-            last_io = io;
-            last_io_change = now;
-        }
-        g_auto(VmfConsoleState) st = {0};
-        vmf_console_state(con, &st);
-        if (st.failure_line)
-            return OUT_FAILED_LINE;
-        if (now - start > (gint64)timeout * G_USEC_PER_SEC) {
-            *timeout_used = timeout;
-            return OUT_TIMEOUT;
-        }
-        if (now - MAX(st.last_output, last_io_change) > (gint64)idle * G_USEC_PER_SEC) {
-            *timeout_used = idle;
-            return OUT_IDLE;
-        }
-        if (!o->console)
-            vmf_progress_status(prog, st.pct, st.what ? st.what : "booting the installer");
-        g_usleep(POLL_INTERVAL_US);
-    }
 }
 
 /* QEMU under qemu:///system runs as its own user (libvirt-qemu): libvirt
@@ -258,31 +155,7 @@ int vmf_install_fingerprint(const VmfRecipe *r, VmfFingerprint *fp, GError **err
     return 0;
 }
 
-/* ---- the stage ------------------------------------------------------------------ */
-
-/* One run of the installer: what it made, so that whatever happens it is
- * all removed (install_clear) but for the disk it installed. */
-typedef struct {
-    const VmfRecipe *r;
-    const VmfInstallOptions *o;
-    const VmfInstallPlan *plan;
-    VmfInstallResult *res;
-    GError **error;
-    GBytes *ks_bytes;
-    char *ks_arg; /* where the kernel command line says the kickstart is */
-    VmfVirt *v;
-    const char *domtype;
-    VmfHttp *http;
-    char *workdir, *poolname, *domname;
-    char *disk, *kernel, *initrd, *oemdrv, *chan_path;
-    virDomainPtr dom;
-    virStreamPtr st;
-    VmfConsole *con;
-    VmfConsoleState seen; /* what the console showed, once it stopped */
-    VmfProgress *prog;
-    Outcome outcome;
-    unsigned timeout_used;
-} Install;
+/* ---- the run ------------------------------------------------------------------- */
 
 static void install_clear(Install *in)
 {
@@ -296,18 +169,24 @@ static void install_clear(Install *in)
     if (in->dom)
         virDomainFree(in->dom);
     vmf_console_state_clear(&in->seen);
-    /* The transient pool goes with the connection; then its folder. */
+    vmf_pool_free(in->pool);
+    vmf_run_free(in->run);
     vmf_virt_close(in->v);
     if (in->workdir)
         vmf_remove_workdir(in->workdir);
     g_free(in->workdir);
     g_free(in->poolname);
     g_free(in->domname);
+    g_free(in->prefix);
+    g_free(in->disk_vol);
     g_free(in->disk);
     g_free(in->kernel);
     g_free(in->initrd);
     g_free(in->oemdrv);
+    g_free(in->cdrom);
+    g_free(in->media_vol);
     g_free(in->chan_path);
+    g_free(in->local_disk);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Install, install_clear)
 
@@ -345,6 +224,7 @@ static int install_dry_run(const Install *in)
                               .initrd = initrd,
                               .disk = disk,
                               .oemdrv = r->inject == VMF_INJECT_OEMDRV ? oemdrv : NULL,
+                              .cdrom = in->plan->media ? in->plan->media->iso : NULL,
                               .channel_path = alog};
     g_autofree char *xml = vmf_install_domain_xml(
         r, in->plan, name, strcmp(o->accel, "kvm") == 0 ? "kvm" : "qemu", &vols, cmdline);
@@ -355,7 +235,8 @@ static int install_dry_run(const Install *in)
     return VMF_EXIT_OK;
 }
 
-/* The connection, and what QEMU on that host must reach. */
+/* The connection, what QEMU on a local host must reach, and what earlier
+ * runs against this host left behind. */
 static int install_connect(Install *in)
 {
     GError **error = in->error;
@@ -367,13 +248,25 @@ static int install_connect(Install *in)
         return rc;
     }
     const char *uri = vmf_virt_uri(in->v);
-    int rc = check_reachable(uri, "the output folder", in->o->outdir, true, error);
-    if (!rc && in->plan->media)
+    int rc = 0;
+    if (!in->host)
+        rc = check_reachable(uri, "the output folder", in->o->outdir, true, error);
+    if (!rc && !in->host && in->plan->media)
         rc = check_reachable(uri, "the installer ISO", in->plan->media->iso, false, error);
     if (rc)
         return rc;
     in->domtype = vmf_virt_domain_type(in->v, in->o->accel, error);
-    return in->domtype ? 0 : VMF_EXIT_USAGE;
+    if (!in->domtype)
+        return VMF_EXIT_USAGE;
+    g_autoptr(GPtrArray) removed = g_ptr_array_new_with_free_func(g_free);
+    if (vmf_runs_clean(in->v, removed)) {
+        g_ptr_array_add(removed, NULL);
+        g_autofree char *list = g_strjoinv("; ", (char **)removed->pdata);
+        vmf_progress_say(in->o->progress, "install", "removed what an earlier run left on %s: %s",
+                         vmf_virt_host(in->v), list);
+    }
+    in->run = vmf_run_begin(in->v, error);
+    return in->run ? 0 : VMF_EXIT_OUTPUT;
 }
 
 /* Serves the kickstart over HTTP, on loopback for user-mode networking
@@ -399,9 +292,9 @@ static int install_serve_http(Install *in)
     return 0;
 }
 
-/* From here on things exist (logs, a server, a work folder) that are
- * cleaned up whatever happens. The pool and the domain are named after the
- * work folder: unique per build. */
+/* From here on things exist (logs, a server, a work folder, a pool) that
+ * are cleaned up whatever happens. The pool, the volumes on a host and the
+ * domain are named after the run: unique per build. */
 static int install_prepare(Install *in)
 {
     GError **error = in->error;
@@ -418,57 +311,19 @@ static int install_prepare(Install *in)
         g_free(workdir);
         FAIL(VMF_EXIT_OUTPUT, "%s: %s", in->o->outdir, g_strerror(errno));
     }
+    vmf_run_add(in->run, VMF_RUN_FOLDER, NULL, workdir);
     in->workdir = workdir;
-    const char *suffix = strrchr(workdir, '-') + 1;
+    const char *suffix = in->host ? vmf_run_id(in->run) : strrchr(workdir, '-') + 1;
     in->poolname = g_strdup_printf("vmforge-%s-%s", in->r->name, suffix);
     in->domname = g_strdup_printf("vmforge-install-%s-%s", in->r->name, suffix);
+    in->prefix = in->host ? g_strdup_printf("%s-", in->poolname) : g_strdup("");
+    in->disk_vol =
+        in->host ? g_strdup_printf("%s.raw", in->poolname) : g_strdup_printf("%s.raw", in->r->name);
     in->prog = vmf_progress_new("install", in->o->progress);
-    return 0;
-}
-
-/* The OEMDRV volume: an ISO 9660 image labelled OEMDRV holding ks.cfg. */
-static int stage_oemdrv(Install *in)
-{
-    GError **error = in->error;
-    g_autoptr(GBytes) iso = vmf_inject_oemdrv("ks.cfg", in->ks_bytes, error);
-    VmfUpload *u = NULL;
-    if (!iso || !(u = vmf_virt_upload_begin(in->v, "oemdrv.iso", g_bytes_get_size(iso), error)))
-        return VMF_EXIT_FAILURE;
-    if (vmf_upload_write(u, g_bytes_get_data(iso, NULL), g_bytes_get_size(iso), error) < 0) {
-        vmf_upload_abort(u);
-        return VMF_EXIT_FAILURE;
-    }
-    in->oemdrv = vmf_upload_finish(u, error);
-    return in->oemdrv ? 0 : VMF_EXIT_FAILURE;
-}
-
-/* The pool and its volumes: the partitioned disk, the kernel and the initrd
- * (with the kickstart appended for initrd injection), the OEMDRV medium. */
-static int install_stage_volumes(Install *in)
-{
-    GError **error = in->error;
-    const VmfRecipe *r = in->r;
-    const VmfMedia *m = in->plan->media;
-    if (vmf_virt_pool_start(in->v, in->poolname, in->workdir, error) < 0)
-        return VMF_EXIT_FAILURE;
-    vmf_progress_status(in->prog, -1, "creating the disk");
-    g_autofree char *volname = g_strdup_printf("%s.raw", r->name);
-    if (!(in->disk = vmf_virt_vol_create(in->v, volname, r->disk_size, error)))
-        return VMF_EXIT_FAILURE;
-    g_autofree char *seed = g_strdup_printf("%s\n%s", r->name, r->version ? r->version : "");
-    if (vmf_disk_partition(in->disk, r, seed, error) < 0)
-        return VMF_EXIT_OUTPUT;
-    vmf_progress_status(in->prog, -1, "staging the installer's kernel and initrd");
-    g_autoptr(GBytes) cpio = NULL;
-    if (r->inject == VMF_INJECT_INITRD && !(cpio = vmf_inject_cpio("ks.cfg", in->ks_bytes, error)))
-        return VMF_EXIT_FAILURE;
-    BootFile bk = {.v = in->v, .vol = "vmlinuz", .error = error};
-    BootFile bi = {.v = in->v, .vol = "initrd.img", .append = cpio, .error = error};
-    int rc = stage_boot_file(&bk, r->kernel, m, m ? m->kernel : NULL, &in->kernel);
+    in->res->host = g_strdup(vmf_virt_uri(in->v));
+    rc = install_open_pool(in);
     if (!rc)
-        rc = stage_boot_file(&bi, r->initrd, m, m ? m->initrd : NULL, &in->initrd);
-    if (!rc && r->inject == VMF_INJECT_OEMDRV)
-        rc = stage_oemdrv(in);
+        in->res->pool = g_strdup(vmf_pool_name(in->pool));
     return rc;
 }
 
@@ -478,11 +333,14 @@ static int install_start_domain(Install *in, const VmfConsoleMatch *match)
 {
     GError **error = in->error;
     g_autofree char *cmdline = vmf_install_cmdline(in->r, in->plan, in->ks_arg);
-    in->chan_path = g_build_filename(in->workdir, "anaconda.log", NULL);
+    in->chan_path = in->host
+                        ? g_strdup_printf("%s/%sanaconda.log", vmf_pool_dir(in->pool), in->prefix)
+                        : g_build_filename(in->workdir, "anaconda.log", NULL);
     VmfInstallVolumes vols = {.kernel = in->kernel,
                               .initrd = in->initrd,
                               .disk = in->disk,
                               .oemdrv = in->oemdrv,
+                              .cdrom = in->cdrom,
                               .channel_path = in->chan_path};
     g_autofree char *xml =
         vmf_install_domain_xml(in->r, in->plan, in->domname, in->domtype, &vols, cmdline);
@@ -490,7 +348,9 @@ static int install_start_domain(Install *in, const VmfConsoleMatch *match)
     if (vmf_interrupted)
         return 0;
     vmf_progress_status(in->prog, -1, "starting the installer domain");
+    vmf_run_add(in->run, VMF_RUN_DOMAIN, NULL, in->domname);
     if (!(in->dom = vmf_virt_domain_create_paused(in->v, xml, error)) ||
+        virDomainGetUUID(in->dom, in->uuid) < 0 ||
         vmf_virt_watch_domain(in->v, in->dom, error) < 0 ||
         !(in->st = vmf_virt_console_open(in->v, in->dom, error)))
         return VMF_EXIT_FAILURE;
@@ -500,8 +360,82 @@ static int install_start_domain(Install *in, const VmfConsoleMatch *match)
     return vmf_virt_domain_resume(in->dom, error) < 0 ? VMF_EXIT_FAILURE : 0;
 }
 
+/* Watches the domain until it stops, a limit is reached, the console shows
+ * a failure or the connection is lost (OUT_LOST). */
+static Outcome watch(Install *in, gint64 start)
+{
+    const VmfInstallOptions *o = in->o;
+    unsigned timeout = o->timeout ? o->timeout : in->r->timeout;
+    unsigned idle = o->idle_timeout ? o->idle_timeout : in->r->idle_timeout;
+    gint64 last_io_change = g_get_monotonic_time();
+    uint64_t last_io = 0;
+    for (;; g_usleep(POLL_INTERVAL_US)) {
+        if (vmf_interrupted)
+            return OUT_INTERRUPTED;
+        if (!vmf_virt_domain_running(in->dom))
+            return vmf_virt_alive(in->v) ? OUT_POWEROFF : OUT_LOST;
+        int ioerr = vmf_virt_domain_io_error(in->dom);
+        if (ioerr)
+            return ioerr == -ENOSPC ? OUT_NO_SPACE : OUT_IO_ERROR;
+        gint64 now = g_get_monotonic_time();
+        uint64_t io = vmf_virt_domain_io(in->dom, "vda");
+        if (io != last_io) {
+            last_io = io;
+            last_io_change = now;
+        }
+        g_auto(VmfConsoleState) st = {0};
+        vmf_console_state(in->con, &st);
+        if (st.failure_line)
+            return OUT_FAILED_LINE;
+        if (now - start > (gint64)timeout * G_USEC_PER_SEC) {
+            in->timeout_used = timeout;
+            return OUT_TIMEOUT;
+        }
+        if (now - MAX(st.last_output, last_io_change) > (gint64)idle * G_USEC_PER_SEC) {
+            in->timeout_used = idle;
+            return OUT_IDLE;
+        }
+        if (!o->console)
+            vmf_progress_status(in->prog, st.pct, st.what ? st.what : "booting the installer");
+    }
+}
+
+/* The connection dropped while the guest ran: connect again, find the
+ * domain by its UUID, follow its events and console again. Returns 0 when
+ * watching can go on. */
+static int reattach(Install *in)
+{
+    unsigned wait = vmf_virt_is_remote(in->v) ? RECONNECT_REMOTE_SECONDS : RECONNECT_LOCAL_SECONDS;
+    vmf_progress_say(in->o->progress, "install",
+                     "lost the connection to libvirt on %s (%s); reconnecting (for up to %u s)",
+                     vmf_virt_host(in->v), vmf_virt_lost_reason(in->v), wait);
+    if (vmf_virt_reconnect(in->v, wait, in->error) < 0)
+        return -EIO;
+    virDomainPtr dom = vmf_virt_domain_lookup(in->v, in->uuid);
+    if (!dom) {
+        g_set_error(in->error, vmf_install_error_quark(), VMF_EXIT_GUEST,
+                    "the installer domain %s is gone after libvirt on %s came back", in->domname,
+                    vmf_virt_host(in->v));
+        return -ENOENT;
+    }
+    virDomainFree(in->dom);
+    in->dom = dom;
+    virStreamPtr st = NULL;
+    if (vmf_virt_watch_domain(in->v, dom, in->error) < 0 ||
+        !(st = vmf_virt_console_open(in->v, dom, in->error)))
+        return -EIO;
+    vmf_console_reattach(in->con, st);
+    if (in->st)
+        virStreamFree(in->st);
+    in->st = st;
+    vmf_progress_say(in->o->progress, "install", "reconnected to libvirt on %s; watching %s again",
+                     vmf_virt_host(in->v), in->domname);
+    return 0;
+}
+
 /* Stages the volumes, runs the installer domain and watches it to its end
- * (in->outcome). Returns a VMF_EXIT_* status for what failed around it. */
+ * (in->outcome), through lost connections. Returns a VMF_EXIT_* status for
+ * what failed around it. */
 static int install_run(Install *in)
 {
     const VmfInstallFamily *f = &in->plan->family;
@@ -512,30 +446,58 @@ static int install_run(Install *in)
     if (rc || vmf_interrupted)
         return rc;
     gint64 t0 = g_get_monotonic_time();
-    in->outcome = watch(in->dom, in->con, in->r, in->o, in->prog, &in->timeout_used);
+    while ((in->outcome = watch(in, t0)) == OUT_LOST && reattach(in) == 0)
+        continue;
     in->res->seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
     return 0;
+}
+
+/* The connection is needed to clean up, and it went with what stopped the
+ * run: a Ctrl-C on a terminal reaches the ssh process of a qemu+ssh
+ * connection too. Connect again (briefly) and find the domain again. */
+static void reconnect_to_clean(Install *in)
+{
+    if (!in->v || vmf_virt_alive(in->v) || in->outcome == OUT_LOST)
+        return;
+    if (vmf_virt_reconnect(in->v, RECONNECT_CLEANUP_SECONDS, NULL) < 0)
+        return;
+    if (in->dom) {
+        virDomainFree(in->dom);
+        in->dom = vmf_virt_domain_lookup(in->v, in->uuid);
+    }
 }
 
 /* Whatever happened, no domain is left behind and the console, the server
  * and Anaconda's log channel are done with. */
 static void install_teardown(Install *in)
 {
-    if (in->dom)
+    reconnect_to_clean(in);
+    if (in->dom && vmf_virt_alive(in->v))
         vmf_virt_domain_destroy(in->dom);
     /* The console stream ends with the domain (its pty closes); give it
      * time to deliver the last lines. */
     if (in->con) {
-        vmf_console_stop(in->con, 10);
+        vmf_console_stop(in->con, vmf_virt_alive(in->v) ? 10 : 0);
         vmf_console_state(in->con, &in->seen);
     }
     vmf_http_stop(g_steal_pointer(&in->http));
-    if (in->workdir) {
-        g_autofree char *chan_file = g_build_filename(in->workdir, "anaconda.log", NULL);
-        struct stat sb;
-        if (stat(chan_file, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
-            g_rename(chan_file, in->plan->anaconda_log);
-    }
+    if (in->workdir && (!in->host || vmf_virt_alive(in->v)))
+        install_fetch_channel(in);
+}
+
+/* The connection is gone and did not come back: what may remain where. */
+static int lost_error(Install *in)
+{
+    g_autofree char *left = vmf_run_describe(in->run);
+    g_autofree char *why = *in->error ? g_strdup((*in->error)->message) : g_strdup("");
+    g_clear_error(in->error);
+    g_set_error(in->error, vmf_install_error_quark(), VMF_EXIT_FAILURE,
+                "lost the connection to libvirt on %s during the install (%s), and %s. What "
+                "may remain there: %s. The next vmforge run against %s, or vmforge doctor "
+                "--connect %s, removes it",
+                vmf_virt_host(in->v), vmf_virt_lost_reason(in->v), why, left, vmf_virt_host(in->v),
+                vmf_virt_uri(in->v));
+    return VMF_EXIT_FAILURE;
 }
 
 /* The installer stopped writing on an I/O error: the folder the user chose
@@ -582,10 +544,10 @@ static int outcome_error(const Install *in)
     }
 }
 
-/* A power-off is a finished install when the guest itself powered off,
- * the console showed the family's success line and the root partition
- * holds a file system. */
-static bool poweroff_installed(const Install *in)
+/* A power-off is a finished install when the guest itself powered off and
+ * the console showed the family's success line; the root partition must
+ * then hold a file system (judged on the disk as it came back). */
+static bool poweroff_clean(const Install *in)
 {
     GError **error = in->error;
     /* The stop event can trail the domain's disappearance a little. */
@@ -598,18 +560,41 @@ static bool poweroff_installed(const Install *in)
                     vmf_stop_reason_text(stopped));
         return false;
     }
-    g_autofree char *fs = NULL;
-    for (unsigned i = 0; i < in->r->n_partitions; i++)
-        if (in->r->partitions[i].mount && strcmp(in->r->partitions[i].mount, "/") == 0)
-            fs = vmf_disk_probe_fs(in->disk, i + 1);
     if (!in->seen.success)
         g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
                     "the installer powered off without its success line (\"%s\")",
                     in->plan->family.success);
-    else if (!fs)
-        g_set_error(error, vmf_install_error_quark(), VMF_EXIT_GUEST,
-                    "the installer reported success but the root partition holds no file system");
-    return in->seen.success && fs;
+    return in->seen.success;
+}
+
+/* The installed disk on this machine (in->local_disk), with a file system
+ * on its root partition. */
+static int installed_disk(Install *in)
+{
+    GError **error = in->error;
+    in->local_disk = g_build_filename(in->workdir, "installed.raw", NULL);
+    int rc = install_fetch_disk(in, in->local_disk, false);
+    if (rc) {
+        g_clear_pointer(&in->local_disk, g_free);
+        return rc;
+    }
+    g_autofree char *fs = NULL;
+    for (unsigned i = 0; i < in->r->n_partitions; i++)
+        if (in->r->partitions[i].mount && strcmp(in->r->partitions[i].mount, "/") == 0)
+            fs = vmf_disk_probe_fs(in->local_disk, i + 1);
+    if (!fs)
+        FAIL(VMF_EXIT_GUEST,
+             "the installer reported success but the root partition holds no file system");
+    return 0;
+}
+
+/* Removes what the run made on the host; ends its record when all is gone. */
+static void install_clean_host(Install *in)
+{
+    bool clean = install_remove_volumes(in) && vmf_virt_alive(in->v);
+    vmf_pool_free(g_steal_pointer(&in->pool));
+    if (clean)
+        vmf_run_end(in->run);
 }
 
 /* The installed disk under its final name, or (--keep-failed) the failed
@@ -631,18 +616,40 @@ static int install_finish(Install *in, int rc, bool ok)
     else if (!ok && in->con && !vmf_interrupted)
         fprintf(stderr, "--- whole console log: %s\n", plan->console_log);
     in->res->console_log = g_strdup(plan->console_log);
-    if (ok && g_rename(in->disk, plan->final_disk) < 0) {
+    if (ok && g_rename(in->local_disk, plan->final_disk) < 0) {
         g_set_error(in->error, vmf_install_error_quark(), VMF_EXIT_OUTPUT, "%s: %s",
                     plan->final_disk, g_strerror(errno));
-        return VMF_EXIT_OUTPUT;
+        rc = VMF_EXIT_OUTPUT;
+        ok = false;
     } else if (ok) {
         chmod(plan->final_disk, 0644);
         in->res->disk = g_strdup(plan->final_disk);
     } else if (in->disk && in->o->keep_failed && !vmf_interrupted &&
-               g_rename(in->disk, plan->failed_disk) == 0) {
+               (!in->host || vmf_virt_alive(in->v)) &&
+               install_fetch_disk(in, plan->failed_disk, true) == 0) {
         in->res->failed_disk = g_strdup(plan->failed_disk);
     }
     return ok && rc == 0 ? VMF_EXIT_OK : rc;
+}
+
+/* After the domain stopped: was it a finished install, and the disk back. */
+static bool install_judge(Install *in, int *rc)
+{
+    if (*rc)
+        return false;
+    if (in->outcome == OUT_LOST) {
+        *rc = lost_error(in);
+        return false;
+    }
+    if (in->outcome != OUT_POWEROFF) {
+        if (in->outcome != OUT_NONE)
+            *rc = outcome_error(in);
+        return false;
+    }
+    if (!poweroff_clean(in))
+        return false;
+    *rc = installed_disk(in);
+    return *rc == 0;
 }
 
 int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstallResult *res,
@@ -650,23 +657,30 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
 {
     g_auto(VmfInstallPlan) plan = {0};
     int rc = vmf_install_plan_make(r, o, &plan, error);
+    if (!rc)
+        rc = vmf_install_check_host(r, o, error);
     if (rc)
         return rc;
     if (plan.media)
         res->media = g_strdup_printf("%s (%s installer)", plan.media->os, plan.family_name);
-    g_auto(Install) in = {.r = r, .o = o, .plan = &plan, .res = res, .error = error};
+    g_auto(Install) in = {
+        .r = r, .o = o, .plan = &plan, .res = res, .error = error, .host = vmf_install_on_host(o)};
     in.ks_bytes = g_bytes_new(plan.ks->text, strlen(plan.ks->text));
     in.ks_arg = ks_argument(r);
     if (o->dry_run)
         return install_dry_run(&in);
-    if ((rc = install_connect(&in)) || (rc = install_prepare(&in)))
+    if ((rc = install_connect(&in)) || (rc = install_prepare(&in))) {
+        reconnect_to_clean(&in);
+        if (in.run && vmf_virt_alive(in.v))
+            install_clean_host(&in);
         return rc;
+    }
     rc = install_run(&in);
     install_teardown(&in);
-    bool ok = false;
-    if (rc == 0 && in.outcome == OUT_POWEROFF)
-        ok = poweroff_installed(&in);
-    else if (rc == 0 && in.outcome != OUT_NONE)
-        rc = outcome_error(&in);
-    return install_finish(&in, rc, ok);
+    bool ok = install_judge(&in, &rc);
+    rc = install_finish(&in, rc, ok);
+    if (in.outcome != OUT_LOST)
+        install_clean_host(&in);
+    vmf_virt_bytes(in.v, &res->bytes_sent, &res->bytes_received);
+    return rc;
 }

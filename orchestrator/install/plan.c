@@ -201,7 +201,7 @@ char *vmf_install_domain_xml(const VmfRecipe *r, const VmfInstallPlan *p, const 
         .initrd = vols->initrd,
         .cmdline = cmdline,
         .disk = vols->disk,
-        .cdrom = p->media ? p->media->iso : NULL,
+        .cdrom = vols->cdrom,
         .oemdrv = vols->oemdrv,
         .network = r->network,
         .nic_model = r->nic,

@@ -49,6 +49,7 @@ char *vmf_install_cmdline(const VmfRecipe *r, const VmfInstallPlan *p, const cha
  * boots with; `oemdrv` NULL without that injection. */
 typedef struct {
     const char *kernel, *initrd, *disk, *oemdrv;
+    const char *cdrom;        /* the installer ISO, or NULL */
     const char *channel_path; /* where Anaconda's log channel is written */
 } VmfInstallVolumes;
 

@@ -398,11 +398,25 @@ static bool parse_disk(Ctx *c, VmfRecipe *r, const VmfYamlNode *disk)
     return true;
 }
 
+/* volume: POOL/NAME, an installer ISO already on the libvirt host. */
+static bool parse_iso_volume(Ctx *c, VmfRecipe *r, const VmfYamlNode *inst)
+{
+    if (!get_string(c, inst, "volume", "installer volume", &r->iso_volume))
+        return false;
+    const char *v = r->iso_volume, *slash = v ? strchr(v, '/') : NULL;
+    if (v && (!slash || slash == v || !slash[1] || strchr(slash + 1, '/')))
+        return fail(c, vmf_yaml_get(inst, "volume"),
+                    "installer volume \"%s\": expected POOL/NAME, a volume of a storage pool of "
+                    "the libvirt host",
+                    v);
+    return true;
+}
+
 static bool parse_installer(Ctx *c, VmfRecipe *r, const VmfYamlNode *inst)
 {
     static const char *const keys[] = {
-        "iso",     "kernel",     "initrd",  "family",  "kickstart",    "inject", "rootpw_file",
-        "network", "extra_args", "success", "timeout", "idle_timeout", NULL};
+        "iso",         "volume",  "kernel",     "initrd",  "family",  "kickstart",    "inject",
+        "rootpw_file", "network", "extra_args", "success", "timeout", "idle_timeout", NULL};
     if (!inst)
         return fail(c, NULL, "no installer: section (iso: or kernel: and initrd:)");
     if (!check_keys(c, inst, "installer", keys))
@@ -416,7 +430,8 @@ static bool parse_installer(Ctx *c, VmfRecipe *r, const VmfYamlNode *inst)
         !get_string(c, inst, "success", "installer success", &r->success) ||
         !get_string(c, inst, "family", "installer family", &r->family) ||
         !get_duration(c, inst, "timeout", "installer timeout", &r->timeout) ||
-        !get_duration(c, inst, "idle_timeout", "installer idle_timeout", &r->idle_timeout))
+        !get_duration(c, inst, "idle_timeout", "installer idle_timeout", &r->idle_timeout) ||
+        !parse_iso_volume(c, r, inst))
         return false;
     if (!r->iso && !(r->kernel && r->initrd))
         return fail(c, inst, "installer needs iso: (an installer ISO) or both kernel: and initrd:");
@@ -616,6 +631,7 @@ void vmf_recipe_free(VmfRecipe *r)
     if (r->vars)
         g_hash_table_unref(r->vars);
     g_free(r->iso);
+    g_free(r->iso_volume);
     g_free(r->kernel);
     g_free(r->initrd);
     g_free(r->family);

@@ -57,8 +57,9 @@ typedef struct {
     VmfPartition partitions[VMF_RECIPE_MAX_PARTITIONS];
     unsigned n_partitions;
     /* installer */
-    char *iso;    /* absolute path, or NULL */
-    char *kernel; /* absolute paths when given directly */
+    char *iso;        /* absolute path, or NULL */
+    char *iso_volume; /* installer volume: POOL/NAME on the libvirt host, or NULL */
+    char *kernel;     /* absolute paths when given directly */
     char *initrd;
     char *family;    /* "anaconda", "offline", or NULL = from the media */
     char *kickstart; /* template path (absolute), or NULL = the family's default */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "util.h"
 
+#include "exit-codes.h"
+#include "signals.h"
 #include "vmforge-config.h"
 
 #include <errno.h>
@@ -74,6 +76,21 @@ void vmf_remove_workdir(const char *dir)
     g_rmdir(dir);
 }
 
+void vmf_remove_tree(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            vmf_remove_tree(path);
+        else
+            g_unlink(path);
+    }
+    g_rmdir(dir);
+}
+
 int vmf_copy_sparse(const char *from, const char *to, GError **error)
 {
     int in = open(from, O_RDONLY | O_CLOEXEC);
@@ -140,4 +157,54 @@ void vmf_error(const char *cmd, const char *fmt, ...)
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     fprintf(stderr, "vmforge %s: error: %s\n", cmd, msg);
+}
+
+G_DEFINE_QUARK(vmf - util - error - quark, vmf_util_error)
+
+/* Reads of a file being hashed. */
+#define DIGEST_BUF (1u << 20)
+
+#define FAIL(code, ...)                                                                            \
+    do {                                                                                           \
+        g_set_error(error, vmf_util_error_quark(), (code), __VA_ARGS__);                           \
+        return NULL;                                                                               \
+    } while (0)
+
+char *vmf_file_sha256(const char *path, GError **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        FAIL(VMF_EXIT_INPUT, "%s: %s", path, g_strerror(errno));
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree guchar *buf = g_malloc(DIGEST_BUF);
+    for (;;) {
+        ssize_t n = read(fd, buf, DIGEST_BUF);
+        if (n < 0 && errno == EINTR && !vmf_interrupted)
+            continue;
+        if (n < 0) {
+            int e = vmf_interrupted ? EINTR : errno;
+            close(fd);
+            FAIL(VMF_EXIT_INPUT, "%s: %s", path, g_strerror(e));
+        }
+        if (n == 0)
+            break;
+        g_checksum_update(sum, buf, n);
+        if (vmf_interrupted) {
+            close(fd);
+            FAIL(vmf_signals_exit_code(), "interrupted");
+        }
+    }
+    close(fd);
+    return g_strdup(g_checksum_get_string(sum));
+}
+
+char *vmf_state_dir(void)
+{
+    const char *env = g_getenv("VMFORGE_STATE_DIR");
+    if (env && *env)
+        return g_canonicalize_filename(env, NULL);
+    const char *xdg = g_getenv("XDG_STATE_HOME");
+    if (xdg && g_path_is_absolute(xdg))
+        return g_build_filename(xdg, "vmforge", NULL);
+    return g_build_filename(g_get_home_dir(), ".local", "state", "vmforge", NULL);
 }

@@ -17,6 +17,9 @@ const char *vmf_templates_dir(void);
 /* Removes the files in `dir` (not sub-folders), then `dir`: a build's work
  * folder. */
 void vmf_remove_workdir(const char *dir);
+/* Removes `dir` and everything below it (symbolic links are removed, not
+ * followed). */
+void vmf_remove_tree(const char *dir);
 
 /* Copies `from` to the new file `to` (which must not exist), keeping holes
  * (SEEK_DATA/SEEK_HOLE + copy_file_range), and syncs it. On failure `to` is
@@ -31,3 +34,14 @@ int vmf_source_date_epoch(int64_t *out);
 /* Prints "vmforge CMD: error: MESSAGE" on stderr: the one way a command, or
  * a pipeline on its behalf, reports what went wrong. */
 void vmf_error(const char *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+GQuark vmf_util_error_quark(void);
+
+/* The SHA-256 (hex, g_free) of a file's content; NULL with *error (code
+ * VMF_EXIT_INPUT, or 128 + signal when interrupted). */
+char *vmf_file_sha256(const char *path, GError **error);
+
+/* Where vmforge keeps what it must remember between runs (the records of
+ * what runs made on libvirt hosts): $VMFORGE_STATE_DIR, else
+ * $XDG_STATE_HOME/vmforge, else ~/.local/state/vmforge. g_free. */
+char *vmf_state_dir(void);

@@ -142,6 +142,19 @@ VmfConsole *vmf_console_start(virStreamPtr st, const char *log_path, bool live,
     return c;
 }
 
+void vmf_console_reattach(VmfConsole *c, virStreamPtr st)
+{
+    vmf_console_stop(c, 0);
+    virStreamFree(c->st);
+    virStreamRef(st);
+    c->st = st;
+    g_mutex_lock(&c->lock);
+    c->s.ended = false;
+    c->s.last_output = g_get_monotonic_time();
+    g_mutex_unlock(&c->lock);
+    c->reader = g_thread_new("console", reader, c);
+}
+
 void vmf_console_state(VmfConsole *c, VmfConsoleState *out)
 {
     g_mutex_lock(&c->lock);

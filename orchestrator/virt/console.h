@@ -42,6 +42,9 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmfConsoleState, vmf_console_state_clear)
 /* Waits up to `seconds` for the stream to end (it does when the domain
  * stops), aborts it otherwise, and ends the reader. */
 void vmf_console_stop(VmfConsole *c, unsigned seconds);
+/* Goes on reading from `st` (the console keeps a reference) after the old
+ * stream ended with its connection: same log, same state. */
+void vmf_console_reattach(VmfConsole *c, virStreamPtr st);
 /* Prints the kept lines and the log's path on stderr. */
 void vmf_console_print_tail(VmfConsole *c, const char *whose);
 void vmf_console_free(VmfConsole *c);

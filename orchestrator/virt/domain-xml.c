@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "domain-xml.h"
 
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+
 #include <glib.h>
 #include <libxml/tree.h>
 #include <string.h>
@@ -246,4 +249,21 @@ char *vmf_snapshot_xml(const char *name, const char *description, const char *co
     char *text = vmf_xml_doc_text(doc);
     xmlFreeDoc(doc);
     return text;
+}
+
+char *vmf_xml_string(const char *xml, const char *expr)
+{
+    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "libvirt.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc)
+        return NULL;
+    char *out = NULL;
+    xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+    xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+    if (r && r->stringval && r->stringval[0])
+        out = g_strdup((const char *)r->stringval);
+    xmlXPathFreeObject(r);
+    xmlXPathFreeContext(ctx);
+    xmlFreeDoc(doc);
+    return out;
 }

@@ -63,3 +63,7 @@ char *vmf_xml_doc_text(xmlDocPtr doc);
  * `excluded` (cdroms, floppies) is left out with snapshot='no'. */
 char *vmf_snapshot_xml(const char *name, const char *description, const char *const *targets,
                        const char *const *overlays, const char *const *excluded);
+
+/* The string an XPath expression ("string(/pool/target/path)") gives on the
+ * document `xml`, or NULL when empty or not XML (g_free). */
+char *vmf_xml_string(const char *xml, const char *expr);

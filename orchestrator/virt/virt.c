@@ -12,24 +12,23 @@
 
 G_DEFINE_QUARK(vmf - virt - error - quark, vmf_virt_error)
 
-/* Pieces of an upload: large enough to keep the stream busy. */
-#define UPLOAD_CHUNK (1u << 20)
+/* Keepalive: a probe every KEEPALIVE_INTERVAL s, the connection closed
+ * after KEEPALIVE_COUNT unanswered ones: a dead host or network is noticed
+ * within about half a minute. */
+#define KEEPALIVE_INTERVAL 5
+#define KEEPALIVE_COUNT    5
 
 struct VmfVirt {
     virConnectPtr conn;
     virConnectPtr console_conn;
-    int event_id;     /* lifecycle callback, or -1 */
-    gint stop_reason; /* VmfStopReason, set by the event thread */
+    int event_id;        /* lifecycle callback, or -1 */
+    gint stop_reason;    /* VmfStopReason, set by the event thread */
+    gint closed;         /* virConnectCloseReason + 1 once the connection dropped */
+    unsigned generation; /* bumped by each reconnect */
     char *uri;
-    virStoragePoolPtr pool;
-};
-
-struct VmfUpload {
-    VmfVirt *v;
-    virStorageVolPtr vol;
-    virStreamPtr st;
-    char *name;
-    uint64_t size, sent;
+    char *host;
+    bool remote;
+    uint64_t sent, received; /* bytes of volume data on the wire */
 };
 
 static void quiet_errors(void *opaque, virErrorPtr err)
@@ -46,8 +45,7 @@ const char *vmf_virt_last_error(void)
     return m && *m ? m : "unknown libvirt error";
 }
 
-static void set_virt_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void set_virt_error(GError **error, const char *fmt, ...)
+void vmf_virt_error(GError **error, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -66,7 +64,7 @@ const char *vmf_virt_default_uri(void)
 
 /* qemu:///system, qemu+unix:///system: local. A host part or a network
  * transport: remote. */
-static bool uri_is_remote(const char *uri)
+bool vmf_virt_uri_is_remote(const char *uri)
 {
     const char *sep = strstr(uri, "://");
     if (!sep)
@@ -99,54 +97,193 @@ static gpointer event_loop_start(gpointer opaque)
     return GINT_TO_POINTER(0);
 }
 
+/* The host a URI names ("builder1", "127.0.0.2"), or NULL for this one. */
+static char *uri_host(const char *uri)
+{
+    g_autoptr(GUri) u = g_uri_parse(uri, G_URI_FLAGS_NON_DNS, NULL);
+    const char *h = u ? g_uri_get_host(u) : NULL;
+    return h && *h ? g_strdup(h) : NULL;
+}
+
+/* Credentials are libvirt's own (ssh keys and agent, SASL, TLS
+ * certificates); a terminal may be asked for a password or passphrase,
+ * anything else is asked for nothing. */
+static int no_prompt(virConnectCredentialPtr cred, unsigned int ncred, void *cbdata)
+{
+    (void)cred;
+    (void)ncred;
+    (void)cbdata;
+    return -1;
+}
+
+static virConnectAuthPtr auth_for(bool terminal)
+{
+    static int credtypes[] = {VIR_CRED_AUTHNAME, VIR_CRED_PASSPHRASE, VIR_CRED_ECHOPROMPT,
+                              VIR_CRED_NOECHOPROMPT, VIR_CRED_REALM};
+    static virConnectAuth none = {credtypes, G_N_ELEMENTS(credtypes), no_prompt, NULL};
+    return terminal ? virConnectAuthPtrDefault : &none;
+}
+
+/* An ssh transport without a terminal must not wait for a prompt:
+ * libvirt's no_tty=1 runs ssh in batch mode. */
+static char *uri_for(const char *uri, bool terminal)
+{
+    if (terminal || !g_str_has_prefix(uri, "qemu+ssh://") || strstr(uri, "no_tty="))
+        return g_strdup(uri);
+    return g_strdup_printf("%s%sno_tty=1", uri, strchr(uri, '?') ? "&" : "?");
+}
+
+static void closed_cb(virConnectPtr conn, int reason, void *opaque)
+{
+    (void)conn;
+    g_atomic_int_set(&((VmfVirt *)opaque)->closed, reason + 1);
+}
+
+/* A connection with keepalive; the main one (`watched`) also with the close
+ * callback that tells how it was lost. */
+static virConnectPtr connect_to(VmfVirt *v, bool watched, GError **error)
+{
+    bool terminal = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
+    g_autofree char *uri = uri_for(v->uri, terminal);
+    virConnectPtr conn = virConnectOpenAuth(uri, auth_for(terminal), 0);
+    if (!conn) {
+        if (v->remote)
+            vmf_virt_error(error, "cannot connect to libvirt on %s (%s)", v->host, v->uri);
+        else
+            vmf_virt_error(error,
+                           "cannot connect to libvirt at %s (is libvirtd running? vmforge doctor "
+                           "checks)",
+                           v->uri);
+        return NULL;
+    }
+    virConnectSetKeepAlive(conn, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT);
+    if (watched) {
+        g_atomic_int_set(&v->closed, 0);
+        virConnectRegisterCloseCallback(conn, closed_cb, v, NULL);
+    }
+    return conn;
+}
+
 VmfVirt *vmf_virt_open(const char *uri, GError **error)
 {
     static GOnce once = G_ONCE_INIT;
     g_once(&once, event_loop_start, NULL);
+    virSetErrorFunc(NULL, quiet_errors);
     if (!uri)
         uri = vmf_virt_default_uri();
-    if (uri_is_remote(uri)) {
-        g_set_error(error, vmf_virt_error_quark(), 2,
-                    "%s: remote libvirt hosts are not supported yet (vmforge writes the disk and "
-                    "media as local files); run vmforge on that host, or use a local URI such as "
-                    "qemu:///system",
-                    uri);
-        return NULL;
-    }
-    virSetErrorFunc(NULL, quiet_errors);
-    virConnectPtr conn = virConnectOpen(uri);
-    if (!conn) {
-        set_virt_error(error,
-                       "cannot connect to libvirt at %s (is libvirtd running? vmforge doctor "
-                       "checks)",
-                       uri);
-        return NULL;
-    }
-    VmfVirt *v = g_new0(VmfVirt, 1);
-    v->conn = conn;
+    g_autoptr(VmfVirt) v = g_new0(VmfVirt, 1);
     v->event_id = -1;
     v->uri = g_strdup(uri);
-    return v;
+    v->remote = vmf_virt_uri_is_remote(uri);
+    v->host = uri_host(uri);
+    if (!v->host)
+        v->host = g_strdup(v->remote ? uri : "this host");
+    v->conn = connect_to(v, true, error);
+    return v->conn ? g_steal_pointer(&v) : NULL;
+}
+
+/* Drops what belongs to the current connection. */
+static void disconnect(VmfVirt *v)
+{
+    if (v->conn && v->event_id >= 0)
+        virConnectDomainEventDeregisterAny(v->conn, v->event_id);
+    v->event_id = -1;
+    if (v->console_conn)
+        virConnectClose(v->console_conn);
+    v->console_conn = NULL;
+    if (v->conn) {
+        virConnectUnregisterCloseCallback(v->conn, closed_cb);
+        virConnectClose(v->conn);
+    }
+    v->conn = NULL;
 }
 
 void vmf_virt_close(VmfVirt *v)
 {
     if (!v)
         return;
-    if (v->event_id >= 0)
-        virConnectDomainEventDeregisterAny(v->conn, v->event_id);
-    if (v->pool) {
-        /* A transient pool disappears when destroyed; its folder and the
-         * volumes left in it are the caller's to remove. */
-        virStoragePoolDestroy(v->pool);
-        virStoragePoolFree(v->pool);
-    }
-    if (v->console_conn)
-        virConnectClose(v->console_conn);
-    if (v->conn)
-        virConnectClose(v->conn);
+    disconnect(v);
     g_free(v->uri);
+    g_free(v->host);
     g_free(v);
+}
+
+bool vmf_virt_alive(VmfVirt *v)
+{
+    return v->conn && !g_atomic_int_get(&v->closed) && virConnectIsAlive(v->conn) == 1;
+}
+
+const char *vmf_virt_lost_reason(VmfVirt *v)
+{
+    switch (g_atomic_int_get(&v->closed) - 1) {
+    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE:
+        return "no answer to keepalive probes";
+    case VIR_CONNECT_CLOSE_REASON_EOF:
+        return "the connection was closed";
+    case VIR_CONNECT_CLOSE_REASON_ERROR:
+        return "an I/O error";
+    default:
+        return "the connection was lost";
+    }
+}
+
+int vmf_virt_reconnect(VmfVirt *v, unsigned seconds, GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)seconds * G_USEC_PER_SEC;
+    g_autoptr(GError) last = NULL;
+    disconnect(v);
+    do {
+        g_clear_error(&last);
+        v->conn = connect_to(v, true, &last);
+        if (v->conn) {
+            v->generation++;
+            return 0;
+        }
+        g_usleep(G_USEC_PER_SEC);
+    } while (g_get_monotonic_time() < deadline);
+    g_set_error(error, vmf_virt_error_quark(), 1,
+                "libvirt on %s did not come back within %u s (%s)", v->host, seconds,
+                last ? last->message : "no answer");
+    return -EIO;
+}
+
+unsigned vmf_virt_generation(VmfVirt *v)
+{
+    return v->generation;
+}
+
+bool vmf_virt_is_remote(VmfVirt *v)
+{
+    return v->remote;
+}
+
+const char *vmf_virt_host(VmfVirt *v)
+{
+    return v->host;
+}
+
+const char *vmf_virt_transport(VmfVirt *v)
+{
+    static const char *const known[] = {"ssh", "tcp", "tls", "unix", "libssh", "libssh2", "ext"};
+    const char *sep = strstr(v->uri, "://");
+    const char *plus = sep ? memchr(v->uri, '+', (size_t)(sep - v->uri)) : NULL;
+    for (size_t i = 0; plus && i < G_N_ELEMENTS(known); i++)
+        if ((size_t)(sep - plus - 1) == strlen(known[i]) &&
+            !strncmp(plus + 1, known[i], strlen(known[i])))
+            return known[i];
+    return plus ? "other" : v->remote ? "tls" : "unix";
+}
+
+void vmf_virt_count(VmfVirt *v, uint64_t sent, uint64_t received)
+{
+    v->sent += sent;
+    v->received += received;
+}
+
+void vmf_virt_bytes(VmfVirt *v, uint64_t *sent, uint64_t *received)
+{
+    *sent = v->sent;
+    *received = v->received;
 }
 
 virConnectPtr vmf_virt_conn(VmfVirt *v)
@@ -192,7 +329,7 @@ const char *vmf_virt_domain_type(VmfVirt *v, const char *accel, GError **error)
     free(caps);
     if (strcmp(accel, "kvm") == 0) {
         if (!kvm) {
-            set_virt_error(error, "--accel kvm: this host cannot run KVM guests (use --accel tcg)");
+            vmf_virt_error(error, "--accel kvm: this host cannot run KVM guests (use --accel tcg)");
             return NULL;
         }
         return "kvm";
@@ -201,45 +338,6 @@ const char *vmf_virt_domain_type(VmfVirt *v, const char *accel, GError **error)
         return kvm ? "kvm" : "qemu";
     g_set_error(error, vmf_virt_error_quark(), 2, "--accel %s: expected auto, kvm or tcg", accel);
     return NULL;
-}
-
-int vmf_virt_pool_start(VmfVirt *v, const char *name, const char *dir, GError **error)
-{
-    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
-    xmlNodePtr pool = xmlNewNode(NULL, BAD_CAST "pool");
-    xmlDocSetRootElement(doc, pool);
-    xmlNewProp(pool, BAD_CAST "type", BAD_CAST "dir");
-    xmlNewTextChild(pool, NULL, BAD_CAST "name", BAD_CAST name);
-    xmlNodePtr target = xmlNewChild(pool, NULL, BAD_CAST "target", NULL);
-    xmlNewTextChild(target, NULL, BAD_CAST "path", BAD_CAST dir);
-    g_autofree char *xml = vmf_xml_doc_text(doc);
-    xmlFreeDoc(doc);
-    v->pool = virStoragePoolCreateXML(v->conn, xml, 0);
-    if (!v->pool) {
-        set_virt_error(error, "cannot create the storage pool %s on %s", name, dir);
-        return -EIO;
-    }
-    return 0;
-}
-
-static virStorageVolPtr vol_new_full(VmfVirt *v, const char *name, uint64_t capacity,
-                                     const char *backing, GError **error);
-
-static virStorageVolPtr vol_new(VmfVirt *v, const char *name, uint64_t capacity, GError **error)
-{
-    return vol_new_full(v, name, capacity, NULL, error);
-}
-
-char *vmf_virt_overlay_create(VmfVirt *v, const char *name, const char *backing, uint64_t capacity,
-                              GError **error)
-{
-    g_autoptr(virStorageVol) vol = vol_new_full(v, name, capacity, backing, error);
-    if (!vol)
-        return NULL;
-    char *path = virStorageVolGetPath(vol);
-    char *out = g_strdup(path);
-    free(path);
-    return out;
 }
 
 bool vmf_virt_domain_shutdown(virDomainPtr dom, unsigned seconds)
@@ -256,145 +354,18 @@ bool vmf_virt_domain_shutdown(virDomainPtr dom, unsigned seconds)
     return false;
 }
 
-static virStorageVolPtr vol_new_full(VmfVirt *v, const char *name, uint64_t capacity,
-                                     const char *backing, GError **error)
-{
-    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
-    xmlNodePtr vol = xmlNewNode(NULL, BAD_CAST "volume");
-    xmlDocSetRootElement(doc, vol);
-    xmlNewTextChild(vol, NULL, BAD_CAST "name", BAD_CAST name);
-    char num[32];
-    g_snprintf(num, sizeof(num), "%" G_GUINT64_FORMAT, capacity);
-    xmlNodePtr cap = xmlNewTextChild(vol, NULL, BAD_CAST "capacity", BAD_CAST num);
-    xmlNewProp(cap, BAD_CAST "unit", BAD_CAST "bytes");
-    xmlNodePtr alloc = xmlNewTextChild(vol, NULL, BAD_CAST "allocation", BAD_CAST "0");
-    xmlNewProp(alloc, BAD_CAST "unit", BAD_CAST "bytes");
-    xmlNodePtr target = xmlNewChild(vol, NULL, BAD_CAST "target", NULL);
-    xmlNodePtr fmt = xmlNewChild(target, NULL, BAD_CAST "format", NULL);
-    xmlNewProp(fmt, BAD_CAST "type", BAD_CAST(backing ? "qcow2" : "raw"));
-    if (backing) {
-        xmlNodePtr bs = xmlNewChild(vol, NULL, BAD_CAST "backingStore", NULL);
-        xmlNewTextChild(bs, NULL, BAD_CAST "path", BAD_CAST backing);
-        xmlNodePtr bf = xmlNewChild(bs, NULL, BAD_CAST "format", NULL);
-        xmlNewProp(bf, BAD_CAST "type", BAD_CAST "raw");
-    }
-    g_autofree char *xml = vmf_xml_doc_text(doc);
-    xmlFreeDoc(doc);
-    virStorageVolPtr p = virStorageVolCreateXML(v->pool, xml, 0);
-    if (!p)
-        set_virt_error(error, "cannot create volume %s", name);
-    return p;
-}
-
-char *vmf_virt_vol_create(VmfVirt *v, const char *name, uint64_t capacity, GError **error)
-{
-    g_autoptr(virStorageVol) vol = vol_new(v, name, capacity, error);
-    if (!vol)
-        return NULL;
-    char *path = virStorageVolGetPath(vol);
-    if (!path)
-        set_virt_error(error, "volume %s has no path", name);
-    char *out = g_strdup(path);
-    free(path);
-    return out;
-}
-
-VmfUpload *vmf_virt_upload_begin(VmfVirt *v, const char *name, uint64_t size, GError **error)
-{
-    VmfUpload *u = g_new0(VmfUpload, 1);
-    u->v = v;
-    u->name = g_strdup(name);
-    u->size = size;
-    u->vol = vol_new(v, name, size ? size : 1, error);
-    if (!u->vol)
-        goto fail;
-    u->st = virStreamNew(v->conn, 0);
-    if (!u->st || virStorageVolUpload(u->vol, u->st, 0, size, 0) < 0) {
-        set_virt_error(error, "cannot upload to volume %s", name);
-        goto fail;
-    }
-    return u;
-fail:
-    vmf_upload_abort(u);
-    return NULL;
-}
-
-int vmf_upload_write(VmfUpload *u, const void *buf, size_t len, GError **error)
-{
-    const char *p = buf;
-    if (u->sent + len > u->size) {
-        g_set_error(error, vmf_virt_error_quark(), 1, "volume %s: more data than announced",
-                    u->name);
-        return -EFBIG;
-    }
-    while (len) {
-        size_t n = MIN(len, (size_t)UPLOAD_CHUNK);
-        int r = virStreamSend(u->st, p, n);
-        if (r < 0) {
-            set_virt_error(error, "uploading to volume %s", u->name);
-            return -EIO;
-        }
-        p += r;
-        len -= (size_t)r;
-        u->sent += (uint64_t)r;
-    }
-    return 0;
-}
-
-char *vmf_upload_finish(VmfUpload *u, GError **error)
-{
-    char *out = NULL;
-    if (u->sent != u->size)
-        g_set_error(error, vmf_virt_error_quark(), 1,
-                    "volume %s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes uploaded",
-                    u->name, u->sent, u->size);
-    else if (virStreamFinish(u->st) < 0)
-        set_virt_error(error, "finishing the upload to volume %s", u->name);
-    else {
-        char *path = virStorageVolGetPath(u->vol);
-        out = g_strdup(path);
-        free(path);
-        virStreamFree(u->st);
-        u->st = NULL;
-    }
-    if (!out) {
-        vmf_upload_abort(u);
-        return NULL;
-    }
-    virStorageVolFree(u->vol);
-    g_free(u->name);
-    g_free(u);
-    return out;
-}
-
-void vmf_upload_abort(VmfUpload *u)
-{
-    if (!u)
-        return;
-    if (u->st) {
-        virStreamAbort(u->st);
-        virStreamFree(u->st);
-    }
-    if (u->vol) {
-        virStorageVolDelete(u->vol, 0);
-        virStorageVolFree(u->vol);
-    }
-    g_free(u->name);
-    g_free(u);
-}
-
 virDomainPtr vmf_virt_domain_create_paused(VmfVirt *v, const char *xml, GError **error)
 {
     virDomainPtr dom = virDomainCreateXML(v->conn, xml, VIR_DOMAIN_START_PAUSED);
     if (!dom)
-        set_virt_error(error, "cannot start the domain");
+        vmf_virt_error(error, "cannot start the domain");
     return dom;
 }
 
 int vmf_virt_domain_resume(virDomainPtr dom, GError **error)
 {
     if (virDomainResume(dom) < 0) {
-        set_virt_error(error, "cannot resume domain %s", virDomainGetName(dom));
+        vmf_virt_error(error, "cannot resume domain %s", virDomainGetName(dom));
         return -EIO;
     }
     return 0;
@@ -407,17 +378,15 @@ virStreamPtr vmf_virt_console_open(VmfVirt *v, virDomainPtr dom, GError **error)
      * same connection (block statistics, destroy) would wait behind it. */
     unsigned char uuid[VIR_UUID_BUFLEN];
     if (virDomainGetUUID(dom, uuid) < 0) {
-        set_virt_error(error, "domain %s", virDomainGetName(dom));
+        vmf_virt_error(error, "domain %s", virDomainGetName(dom));
         return NULL;
     }
-    if (!v->console_conn && !(v->console_conn = virConnectOpen(v->uri))) {
-        set_virt_error(error, "cannot open a second libvirt connection for the console");
+    if (!v->console_conn && !(v->console_conn = connect_to(v, false, error)))
         return NULL;
-    }
     g_autoptr(virDomain) d = virDomainLookupByUUID(v->console_conn, uuid);
     virStreamPtr st = d ? virStreamNew(v->console_conn, 0) : NULL;
     if (!st || virDomainOpenConsole(d, NULL, st, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
-        set_virt_error(error, "cannot open the serial console of domain %s", virDomainGetName(dom));
+        vmf_virt_error(error, "cannot open the serial console of domain %s", virDomainGetName(dom));
         if (st)
             virStreamFree(st);
         return NULL;
@@ -454,7 +423,7 @@ int vmf_virt_watch_domain(VmfVirt *v, virDomainPtr dom, GError **error)
         virConnectDomainEventRegisterAny(v->conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                          VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v, NULL);
     if (v->event_id < 0) {
-        set_virt_error(error, "cannot watch domain %s", virDomainGetName(dom));
+        vmf_virt_error(error, "cannot watch domain %s", virDomainGetName(dom));
         return -EIO;
     }
     return 0;
@@ -517,6 +486,11 @@ uint64_t vmf_virt_domain_io(virDomainPtr dom, const char *dev)
     return (uint64_t)MAX(st.rd_bytes, 0) + (uint64_t)MAX(st.wr_bytes, 0);
 }
 
+virDomainPtr vmf_virt_domain_lookup(VmfVirt *v, const unsigned char *uuid)
+{
+    return v->conn ? virDomainLookupByUUID(v->conn, uuid) : NULL;
+}
+
 void vmf_virt_domain_destroy(virDomainPtr dom)
 {
     if (dom && vmf_virt_domain_running(dom))
@@ -527,28 +501,18 @@ char *vmf_virt_network_address(VmfVirt *v, const char *name, GError **error)
 {
     virNetworkPtr net = virNetworkLookupByName(v->conn, name);
     if (!net) {
-        set_virt_error(error, "libvirt network %s", name);
+        vmf_virt_error(error, "libvirt network %s", name);
         return NULL;
     }
     char *xml = virNetworkGetXMLDesc(net, 0);
     virNetworkFree(net);
     if (!xml) {
-        set_virt_error(error, "libvirt network %s", name);
+        vmf_virt_error(error, "libvirt network %s", name);
         return NULL;
     }
-    char *addr = NULL;
-    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "network.xml", NULL, XML_PARSE_NONET);
+    char *addr =
+        vmf_xml_string(xml, "string(/network/ip[not(@family) or @family='ipv4']/@address)");
     free(xml);
-    if (doc) {
-        xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-        xmlXPathObjectPtr r = xmlXPathEvalExpression(
-            BAD_CAST "string(/network/ip[not(@family) or @family='ipv4']/@address)", ctx);
-        if (r && r->stringval && r->stringval[0])
-            addr = g_strdup((const char *)r->stringval);
-        xmlXPathFreeObject(r);
-        xmlXPathFreeContext(ctx);
-        xmlFreeDoc(doc);
-    }
     if (!addr)
         g_set_error(error, vmf_virt_error_quark(), 1,
                     "libvirt network %s has no IPv4 address on the host to serve the answer file "

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * virt.h — the libvirt adapter: a connection, a directory storage pool the
- * build owns (its disk and injected media are volumes of it, so the same code
- * can later serve remote hosts through volume upload), transient domains and
- * their serial console. libvirt's errors are translated here, once, into
- * GErrors that name the object; nothing here prints.
+ * virt.h — the libvirt adapter: a connection to any libvirt URI, local or
+ * remote (qemu+ssh, qemu+tcp, qemu+tls), with keepalive and reconnection;
+ * transient domains, their events and serial console. Storage on the host
+ * is storage.h's. libvirt's errors are translated here, once, into GErrors
+ * that name the object and the host; nothing here prints.
  */
 #pragma once
 
@@ -27,45 +27,53 @@ typedef struct VmfVirt VmfVirt;
  * for root and qemu:///session for others. */
 const char *vmf_virt_default_uri(void);
 
-/* Connects to `uri` (NULL = the default). Remote URIs (a host, or an ssh/tcp/
- * tls transport) are refused for now: the disk and media are local files. */
+/* Connects to `uri` (NULL = the default) with libvirt's own credentials
+ * (ssh keys and agent, SASL, TLS certificates), asking for a password only
+ * on a terminal, and keepalive (a dead host is noticed within about 30 s). */
 VmfVirt *vmf_virt_open(const char *uri, GError **error);
 void vmf_virt_close(VmfVirt *v);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfVirt, vmf_virt_close)
 virConnectPtr vmf_virt_conn(VmfVirt *v);
 const char *vmf_virt_uri(VmfVirt *v);
+/* True for a URI with a host or a network transport (qemu+ssh://h/system),
+ * false for qemu:///system and qemu+unix:///system. */
+bool vmf_virt_uri_is_remote(const char *uri);
+bool vmf_virt_is_remote(VmfVirt *v);
+/* The host for messages: the URI's host name, or "this host". */
+const char *vmf_virt_host(VmfVirt *v);
+/* The transport: unix, ssh, tcp, tls, libssh, libssh2, ext. */
+const char *vmf_virt_transport(VmfVirt *v);
 /* "libvirt 9.0.0, QEMU 7.2.0" */
 char *vmf_virt_versions(VmfVirt *v);
 /* The libvirt daemon's and the hypervisor's versions ("9.0.0"), g_free. */
 void vmf_virt_version_parts(VmfVirt *v, char **libvirt, char **qemu);
+
+/* The connection still answers. */
+bool vmf_virt_alive(VmfVirt *v);
+/* How it was lost (keepalive, closed, I/O error), for messages. */
+const char *vmf_virt_lost_reason(VmfVirt *v);
+/* Connects again to the same URI, trying for up to `seconds`. Domains,
+ * streams and event callbacks of the old connection are gone: look them up
+ * again (pools do so by themselves). */
+int vmf_virt_reconnect(VmfVirt *v, unsigned seconds, GError **error);
+/* Bumped by every reconnect. */
+unsigned vmf_virt_generation(VmfVirt *v);
+
+/* Bytes of volume data sent to and received from the host so far. */
+void vmf_virt_count(VmfVirt *v, uint64_t sent, uint64_t received);
+void vmf_virt_bytes(VmfVirt *v, uint64_t *sent, uint64_t *received);
+
+/* Sets *error to "WHAT: libvirt's last error". */
+void vmf_virt_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 /* Resolves --accel: "kvm" or "tcg" are checked against the host's domain
  * capabilities, "auto" picks kvm when the host offers it. Returns the libvirt
  * domain type ("kvm" or "qemu") or NULL with *error. */
 const char *vmf_virt_domain_type(VmfVirt *v, const char *accel, GError **error);
 
-/* Creates a transient directory pool `name` on `dir` (an existing, empty
- * folder) owned by this connection's build; vmf_virt_close destroys it. */
-int vmf_virt_pool_start(VmfVirt *v, const char *name, const char *dir, GError **error);
-/* Creates a raw volume of `capacity` bytes (sparse) in the pool and returns
- * its path (g_free). */
-char *vmf_virt_vol_create(VmfVirt *v, const char *name, uint64_t capacity, GError **error);
-
-/* Creates a qcow2 volume whose backing file is the raw disk `backing`, so a
- * guest can run on it and leave `backing` as it was. Returns its path. */
-char *vmf_virt_overlay_create(VmfVirt *v, const char *name, const char *backing, uint64_t capacity,
-                              GError **error);
 /* Asks the guest to power off (ACPI) and waits up to `seconds` for it;
  * destroys it after that. Returns true when it powered off by itself. */
 bool vmf_virt_domain_shutdown(virDomainPtr dom, unsigned seconds);
-
-/* Uploads into a new volume of exactly `size` bytes: begin, write pieces,
- * finish (returns the volume's path) or abort. */
-typedef struct VmfUpload VmfUpload;
-VmfUpload *vmf_virt_upload_begin(VmfVirt *v, const char *name, uint64_t size, GError **error);
-int vmf_upload_write(VmfUpload *u, const void *buf, size_t len, GError **error);
-char *vmf_upload_finish(VmfUpload *u, GError **error);
-void vmf_upload_abort(VmfUpload *u);
 
 /* Starts a transient domain from `xml`, paused, so its console can be opened
  * before the guest prints anything. */
@@ -88,8 +96,11 @@ int vmf_virt_watch_domain(VmfVirt *v, virDomainPtr dom, GError **error);
 VmfStopReason vmf_virt_stop_reason(VmfVirt *v);
 const char *vmf_stop_reason_text(VmfStopReason r);
 
-/* 1 while the domain runs, 0 once it is gone or shut off. */
+/* 1 while the domain runs, 0 once it is gone or shut off (or the
+ * connection is: tell them apart with vmf_virt_alive). */
 int vmf_virt_domain_running(virDomainPtr dom);
+/* The domain of this connection with the given UUID (after a reconnect). */
+virDomainPtr vmf_virt_domain_lookup(VmfVirt *v, const unsigned char *uuid);
 /* Bytes read + written by the domain's disk `dev` so far (0 when unknown). */
 uint64_t vmf_virt_domain_io(virDomainPtr dom, const char *dev);
 /* 0, or the guest is paused on a disk write error (QEMU stops a guest on
