@@ -17,6 +17,8 @@
 #   stop    destroys its domains, stops its daemons by their PIDs
 #   kill    kills its sshd and libvirtd at once (the tests' host failure);
 #           `start` brings them back with the same state
+#   small-pool NAME SIZE   a pool NAME on a tmpfs of SIZE (a host whose pool is full)
+#   remove-pool NAME       removes it
 #   status  exit 0 when it answers
 #   uri     the URI of a transport (ssh, the default, or tcp)
 #
@@ -47,7 +49,7 @@ pid_alive() {
 
 # Keys and configuration, made once.
 prepare() {
-    mkdir -p "$dir"/{etc,images,log,run,lib,cache}
+    mkdir -p "$dir"/{etc,log,run,cache} "$dir"/lib/{images,runs}
     chmod 700 "$dir"
     [ -f "$dir/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C vmforge-test -f "$dir/client_key"
     [ -f "$dir/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C vmforge-test-host -f "$dir/host_key"
@@ -101,7 +103,8 @@ inner() {
     mount -t tmpfs -o mode=755 tmpfs /run/libvirt
     mount --bind "$dir/etc" /etc/libvirt
     mount --bind "$dir/lib" /var/lib/libvirt
-    mkdir -p /var/lib/libvirt/images /var/lib/libvirt/qemu /var/lib/libvirt/dnsmasq
+    mkdir -p /var/lib/libvirt/images /var/lib/libvirt/runs /var/lib/libvirt/qemu \
+        /var/lib/libvirt/dnsmasq
     if [ -n "${VMFORGE_TEST_HOST_POOL_SIZE:-}" ]; then
         mount -t tmpfs -o "size=$VMFORGE_TEST_HOST_POOL_SIZE,mode=711" tmpfs /var/lib/libvirt/images
     fi
@@ -128,7 +131,7 @@ daemons() {
         echo $! > "$dir/libvirtd.pid"
     fi
     if ! pid_alive "$dir/sshd.pid"; then
-        /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" &
+        /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" > /dev/null 2>&1 &
         echo $! > "$dir/sshd.pid"
     fi
 }
@@ -196,6 +199,22 @@ stop() {
     stop_daemons
 }
 
+# A pool on a tmpfs of its own inside the namespace: a full host pool.
+small_pool() {
+    local c pid
+    c=$(uri tcp)
+    pid=$(cat "$dir/inner.pid")
+    nsenter -t "$pid" -m sh -c "mkdir -p /var/lib/libvirt/$1 && mount -t tmpfs -o size=$2 tmpfs /var/lib/libvirt/$1" &&
+        virsh -q -c "$c" pool-create-as "$1" dir --target "/var/lib/libvirt/$1" >/dev/null
+}
+
+remove_pool() {
+    local pid
+    pid=$(cat "$dir/inner.pid")
+    virsh -q -c "$(uri tcp)" pool-destroy "$1" >/dev/null 2>&1
+    nsenter -t "$pid" -m sh -c "umount /var/lib/libvirt/$1; rmdir /var/lib/libvirt/$1"
+}
+
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
@@ -205,6 +224,8 @@ kill)
     done
     ;;
 status) answers ;;
+small-pool) small_pool "$2" "$3" ;;
+remove-pool) remove_pool "$2" ;;
 uri) uri "${2:-ssh}" ;;
 inner) inner ;;
 daemons) daemons ;;

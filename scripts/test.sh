@@ -16,6 +16,8 @@ bash scripts/build.sh build || exit 1
 bash scripts/setup-installer.sh || exit 1
 bash scripts/start-libvirtd.sh || exit 1
 meson test -C build --print-errorlogs --num-processes 2 || status=1
+# The remote tests' host (scripts/test-host.sh), started by the first of them.
+bash scripts/test-host.sh stop
 
 # Sanitizer tier: a second build tree, the suites that exercise the formats
 # library and the converter's threads.

@@ -66,6 +66,14 @@ int backup_parse_formats(Backup *b)
 
 int backup_connect_domain(Backup *b, GError **error)
 {
+    const char *uri = b->o->uri ? b->o->uri : vmf_virt_default_uri();
+    if (vmf_virt_uri_is_remote(uri)) {
+        g_set_error(error, vmf_virt_error_quark(), VMF_EXIT_USAGE,
+                    "%s: vmforge backup reads a domain's disks as files on this machine; run it "
+                    "on the domain's host (with qemu:///system there)",
+                    uri);
+        return VMF_EXIT_USAGE;
+    }
     b->v = vmf_virt_open(b->o->uri, error);
     if (!b->v)
         return VMF_EXIT_FAILURE;

@@ -336,6 +336,11 @@ static int install_start_domain(Install *in, const VmfConsoleMatch *match)
     in->chan_path = in->host
                         ? g_strdup_printf("%s/%sanaconda.log", vmf_pool_dir(in->pool), in->prefix)
                         : g_build_filename(in->workdir, "anaconda.log", NULL);
+    if (in->host) {
+        /* QEMU makes that file in the pool's folder: a volume to remove. */
+        g_autofree char *chan_vol = g_strconcat(in->prefix, "anaconda.log", NULL);
+        vmf_run_add(in->run, VMF_RUN_VOLUME, vmf_pool_name(in->pool), chan_vol);
+    }
     VmfInstallVolumes vols = {.kernel = in->kernel,
                               .initrd = in->initrd,
                               .disk = in->disk,

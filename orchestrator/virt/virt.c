@@ -230,20 +230,20 @@ const char *vmf_virt_lost_reason(VmfVirt *v)
 int vmf_virt_reconnect(VmfVirt *v, unsigned seconds, GError **error)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)seconds * G_USEC_PER_SEC;
-    g_autoptr(GError) last = NULL;
+    g_autofree char *last = NULL;
     disconnect(v);
     do {
-        g_clear_error(&last);
-        v->conn = connect_to(v, true, &last);
+        v->conn = connect_to(v, true, NULL);
         if (v->conn) {
             v->generation++;
             return 0;
         }
+        g_free(last);
+        last = g_strdup(vmf_virt_last_error());
         g_usleep(G_USEC_PER_SEC);
     } while (g_get_monotonic_time() < deadline);
-    g_set_error(error, vmf_virt_error_quark(), 1,
-                "libvirt on %s did not come back within %u s (%s)", v->host, seconds,
-                last ? last->message : "no answer");
+    g_set_error(error, vmf_virt_error_quark(), 1, "could not connect again within %u s (%s)",
+                seconds, last ? last : "no answer");
     return -EIO;
 }
 

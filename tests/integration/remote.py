@@ -1,0 +1,284 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Builds on a remote libvirt host that shares nothing with vmforge but the
+connection: scripts/test-host.sh's second libvirtd, in a mount namespace of
+its own (its own /run/libvirt, /var/lib/libvirt, images), reached over
+qemu+ssh (an sshd of its own on 127.0.0.2) and qemu+tcp.
+
+  quickstart-ssh  `vmforge build` of the quickstart example over ssh: every
+                  target checked as for the local build; nothing left on
+                  either daemon; the bytes on the wire within 1.1 x the
+                  installer media and the base disk's data (report.json)
+  install-tcp     `vmforge install` over tcp with a pool made for the run
+                  (--remote-dir), the ISO from a volume already on the host
+                  (installer: volume:), OEMDRV injection; the pool goes
+  sigint          Ctrl-C (the whole process group: ssh too) during a remote
+                  install: exit 130, nothing left on the host
+  host-killed     the host's sshd and libvirtd killed during an install: a
+                  clear error naming the host and what may remain, within the
+                  keepalive time; restarted, vmforge doctor removes it
+  refusals        inject: http with a remote host, an unknown host, a pool
+                  that does not exist, a pool too small for the media
+
+The cases share the test host (started once, left running for the next
+case; scripts/test.sh stops it) and its cached ISO volume."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from build import GUESTFS_ENV, check_report, check_targets  # noqa: E402
+from install import libvirt_up, virsh, workdir  # noqa: E402
+from testlib import Failure, check, main, run, vmforge_path  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HOST = os.path.join(ROOT, "scripts", "test-host.sh")
+RECIPE = os.path.join(ROOT, "examples", "quickstart", "recipe.yaml")
+ISO = os.path.join(ROOT, ".cache", "installer", "vmforge-offline-debian12.iso")
+ADDR = "127.0.0.2"
+# A lost host is noticed by keepalive (5 s x 5) or at once, then vmforge
+# tries to connect again for 20 s: an error within this many seconds.
+LOST_WITHIN = 60
+
+
+def host(*args):
+    p = run(["bash", HOST, *args])
+    if p.returncode != 0:
+        raise Failure(f"test-host.sh {' '.join(args)}: exit {p.returncode}\n{p.stdout}{p.stderr}")
+    return p.stdout.strip()
+
+
+def host_up():
+    host("start")
+    return host("uri", "ssh"), host("uri", "tcp")
+
+
+def host_virsh(*args):
+    return run(["virsh", "-c", host("uri", "tcp"), *args], check_rc=0).stdout
+
+
+def host_leftovers():
+    """Domains, pools and volumes of vmforge on the test host (the cached ISO
+    volumes are kept on purpose)."""
+    found = [f"domain {d}" for d in host_virsh("list", "--all", "--name").split()]
+    found += [f"pool {p}" for p in host_virsh("pool-list", "--all", "--name").split()
+              if p != "default"]
+    for line in host_virsh("vol-list", "default").splitlines()[2:]:
+        name = line.split()[0] if line.strip() else ""
+        if name and not name.startswith("vmforge-media-"):
+            found.append(f"volume {name}")
+    return found
+
+
+def local_leftovers():
+    found = [f"domain {d}" for d in virsh("list", "--all", "--name").split()
+             if d.startswith("vmforge-")]
+    found += [f"pool {p}" for p in virsh("pool-list", "--all", "--name").split()
+              if p.startswith("vmforge-")]
+    return found
+
+
+def check_nothing_left(state, *dirs):
+    check(not host_leftovers(), f"left on the test host: {host_leftovers()}")
+    check(not local_leftovers(), f"left on this machine's libvirtd: {local_leftovers()}")
+    records = [f for _, _, files in os.walk(os.path.join(state, "runs")) for f in files]
+    check(not records, f"run records left: {records}")
+    for d in dirs:
+        hidden = [os.path.join(p, n) for p, ds, fs in os.walk(d) for n in ds + fs
+                  if n.startswith(".")]
+        check(not hidden, f"work files left: {hidden}")
+
+
+def outdir(work):
+    out = os.path.join(workdir(work), "out")
+    os.makedirs(out, exist_ok=True)
+    return out
+
+
+def env_for(work):
+    """vmforge's state (the records of what runs made on hosts) per case."""
+    state = os.path.join(work, "state")
+    return state, dict(GUESTFS_ENV, VMFORGE_STATE_DIR=state)
+
+
+def vmforge(args, env, rc=None, timeout=1800):
+    p = run([vmforge_path(), *args], env=env, timeout=timeout)
+    if rc is not None and p.returncode != rc:
+        raise Failure(f"vmforge {' '.join(args)}: exit {p.returncode}, expected {rc}\n"
+                      f"stdout: {p.stdout[-3000:]}\nstderr: {p.stderr[-6000:]}")
+    return p
+
+
+def recipe_copy(work, edit=None):
+    d = os.path.join(work, "recipe")
+    shutil.copytree(os.path.dirname(RECIPE), d)
+    path = os.path.join(d, "recipe.yaml")
+    text = open(path).read().replace("../../.cache/installer/", os.path.dirname(ISO) + "/")
+    if edit:
+        text = edit(text)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def case_quickstart_ssh(work):
+    libvirt_up()
+    ssh, _ = host_up()
+    state, env = env_for(work)
+    d = workdir(work)
+    out, cache = outdir(work), os.path.join(d, "cache")
+    vmforge(["build", RECIPE, "-o", out, "--accel", "tcg", "--connect", ssh, "--cache-dir", cache,
+             "--no-sync"], env, rc=0)
+    report = json.load(open(os.path.join(out, "report.json")))
+    arts = check_report(out, report, "ran")
+    check_targets(d, out, arts, report["base_disk"]["path"])
+    h = report["host"]
+    check(h["uri"] == ssh and h["pool"] == "default", f"report host {h}")
+    check(re.fullmatch(r"[0-9a-f]{64}", h["installed_sha256"] or ""), f"installed digest {h}")
+    wire = h["bytes_sent"] + h["bytes_received"]
+    budget = 1.1 * (os.path.getsize(ISO) + report["base_disk"]["data_bytes"])
+    check(wire <= budget, f"{wire} bytes on the wire, more than 1.1 x media and data ({budget:.0f})")
+    check(h["bytes_received"] >= 0.5 * report["base_disk"]["data_bytes"],
+          f"received {h['bytes_received']}: the disk did not come back through the connection")
+    # The installed disk came back into the cache entry itself.
+    leftovers = [n for n in os.listdir(os.path.join(cache, "base")) if ".work-" in n or ".new-" in n]
+    check(not leftovers, f"cache work folders left: {leftovers}")
+    check_nothing_left(state, out)
+
+
+def case_install_tcp(work):
+    libvirt_up()
+    _, tcp = host_up()
+    state, env = env_for(work)
+    # The ISO already on the host, under a name of the user's.
+    vol = f"test-media-{os.getpid()}.iso"
+    host_virsh("vol-create-as", "default", vol, str(os.path.getsize(ISO)), "--format", "raw")
+    try:
+        host_virsh("vol-upload", vol, ISO, "--pool", "default")
+        recipe = recipe_copy(work, lambda t: t.replace(
+            "  inject: initrd ", f"  volume: default/{vol}\n  inject: oemdrv "))
+        out = outdir(work)
+        p = vmforge(["install", recipe, "-o", out, "--accel", "tcg", "--connect", tcp,
+                     "--remote-dir", "/var/lib/libvirt/runs"], env, rc=0)
+        disk = os.path.join(out, "quickstart.raw")
+        check(p.stdout.strip() == disk and os.path.isfile(disk), p.stdout)
+        parts = run(["virt-filesystems", "-a", disk, "--filesystems", "--long"], check_rc=0,
+                    env=dict(os.environ, **GUESTFS_ENV)).stdout
+        check("ext4" in parts, f"no ext4 on the installed disk:\n{parts}")
+        # Only the MBR, the kernel, the initrd and the OEMDRV image went up.
+        check("upload installer media" not in p.stderr, "the ISO was uploaded again")
+        sent = re.findall(r"upload disk: ([0-9.]+ \w+) sent", p.stderr)
+        check(sent and sent[0].endswith(("KiB", "bytes")), f"the disk upload sent {sent}")
+        check(not [n for n in host_virsh("pool-list", "--all", "--name").split()
+                   if n.startswith("vmforge-")], "the run's pool is still there")
+    finally:
+        host_virsh("vol-delete", vol, "--pool", "default")
+    check_nothing_left(state, out)
+
+
+def start_install(work, uri, env, extra=()):
+    out = outdir(work)
+    proc = subprocess.Popen([vmforge_path(), "install", RECIPE, "-o", out, "--accel", "tcg",
+                             "--connect", uri, *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env),
+                            start_new_session=True)
+    seen = ""
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "install: booting the installer" in line or "install: 5%" in line:
+            return proc, out, seen
+        if not line and proc.poll() is not None:
+            break
+    raise Failure(f"the remote install did not start:\n{seen}")
+
+
+def case_sigint(work):
+    libvirt_up()
+    ssh, _ = host_up()
+    state, env = env_for(work)
+    proc, out, seen = start_install(work, ssh, env)
+    time.sleep(3)
+    # As a terminal's Ctrl-C: the whole process group, the ssh process too.
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    check(proc.returncode == 130, f"exit {proc.returncode}\n{seen}{err}")
+    check("interrupted" in err, err)
+    check(not [f for f in os.listdir(out) if f.endswith(".raw")], os.listdir(out))
+    check_nothing_left(state, out)
+
+
+def case_host_killed(work):
+    libvirt_up()
+    ssh, _ = host_up()
+    state, env = env_for(work)
+    proc, out, seen = start_install(work, ssh, env)
+    time.sleep(2)
+    killed = time.time()
+    host("kill")
+    try:
+        _, err = proc.communicate(timeout=LOST_WITHIN + 60)
+    finally:
+        host("start")
+    took = time.time() - killed
+    check(proc.returncode == 1, f"exit {proc.returncode}\n{seen}{err}")
+    check(took <= LOST_WITHIN, f"the lost host was reported after {took:.0f} s")
+    check(f"lost the connection to libvirt on {ADDR}" in err, err)
+    m = re.search(r"What may remain there: (.*?)\. The next vmforge run", err)
+    check(m and "vmforge-install-quickstart-" in m.group(1) and "volume vmforge-quickstart-" in m.group(1),
+          f"the error does not say what may remain: {err}")
+    # The host is back: doctor finds what the dead run left, and removes it.
+    p = vmforge(["doctor", "--no-guests", "--connect", ssh], env, rc=0)
+    check(re.search(r"ok +leftovers +removed what earlier runs left on " + re.escape(ADDR), p.stdout),
+          p.stdout)
+    check_nothing_left(state, out)
+    p = vmforge(["doctor", "--no-guests", "--connect", ssh], env, rc=0)
+    check(re.search(r"ok +leftovers +none", p.stdout), p.stdout)
+    check(re.search(r"ok +pool +pool default on " + re.escape(ADDR), p.stdout), p.stdout)
+
+
+def case_refusals(work):
+    libvirt_up()
+    ssh, tcp = host_up()
+    state, env = env_for(work)
+    out = outdir(work)
+    # inject: http cannot reach this machine from the host's guests.
+    http = recipe_copy(work, lambda t: t.replace("  inject: initrd ", "  inject: http "))
+    p = vmforge(["install", http, "-o", out, "--connect", "qemu+ssh://root@127.0.0.9/system"],
+                env, rc=2)
+    check("inject: http" in p.stderr and "initrd" in p.stderr and "oemdrv" in p.stderr, p.stderr)
+    p = vmforge(["build", http, "-o", out, "--connect", tcp, "--dry-run"], env, rc=2)
+    check("inject: http" in p.stderr, p.stderr)
+    # No host there.
+    unknown = ssh.replace(ADDR, "127.0.0.9")
+    p = vmforge(["install", RECIPE, "-o", out, "--connect", unknown], env, rc=1)
+    check("cannot connect to libvirt on 127.0.0.9" in p.stderr, p.stderr)
+    # A pool that does not exist.
+    p = vmforge(["install", RECIPE, "-o", out, "--connect", tcp, "--pool", "nosuch"], env, rc=3)
+    check("storage pool nosuch on " + ADDR in p.stderr and "pool-list" in p.stderr, p.stderr)
+    # A pool too small for the installer media: refused before any upload.
+    host("small-pool", "tiny", "64M")
+    p = vmforge(["install", RECIPE, "-o", out, "--connect", tcp, "--pool", "tiny"], env, rc=4)
+    check(re.search(r"storage pool tiny on 127\.0\.0\.2 has [0-9.]+ MiB free; the upload alone "
+                    r"needs", p.stderr), p.stderr)
+    check(not host_virsh("vol-list", "tiny").splitlines()[2:] or
+          not host_virsh("vol-list", "tiny").split("\n", 2)[2].strip(), "volumes in the tiny pool")
+    host("remove-pool", "tiny")
+    check_nothing_left(state, out)
+
+
+if __name__ == "__main__":
+    main({
+        "quickstart-ssh": case_quickstart_ssh,
+        "install-tcp": case_install_tcp,
+        "sigint": case_sigint,
+        "host-killed": case_host_killed,
+        "refusals": case_refusals,
+    })
