@@ -17,9 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-1}"
-export VMFORGE_ACCEL="${VMFORGE_ACCEL:-tcg}"
-export LIBGUESTFS_BACKEND=direct
-[ "$VMFORGE_ACCEL" = tcg ] && export LIBGUESTFS_BACKEND_SETTINGS=force_tcg
+. bench/lib.sh
 vmforge=$PWD/build/orchestrator/vmforge
 recipe=examples/quickstart/recipe.yaml
 work="$PWD/build/bench-build"
@@ -27,8 +25,6 @@ rm -rf "$work"
 mkdir -p "$work"
 chmod 755 "$work"
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 : > "$work/a.txt"; : > "$work/b.txt"; : > "$work/c.txt"; : > "$work/d.txt"
 for i in $(seq 1 "$runs"); do
     rm -rf "$work/cache" "$work/a" "$work/b"

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -125,6 +126,22 @@ def text_bytes(n):
         out += f"{i:08d}: Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n".encode()
         i += 1
     return bytes(out[:n])
+
+
+def read_until(proc, *markers, seconds=300):
+    """Reads the running `proc`'s stderr line by line until a line holds one
+    of `markers`, the process ends or `seconds` pass. Returns (the text read,
+    whether a marker was seen)."""
+    seen = ""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if any(m in line for m in markers):
+            return seen, True
+        if not line and proc.poll() is not None:
+            break
+    return seen, False
 
 
 def have(tool):

@@ -661,9 +661,9 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
                       GError **error)
 {
     g_auto(VmfInstallPlan) plan = {0};
-    int rc = vmf_install_plan_make(r, o, &plan, error);
+    int rc = vmf_install_check_host(r, o, error);
     if (!rc)
-        rc = vmf_install_check_host(r, o, error);
+        rc = vmf_install_plan_make(r, o, &plan, error);
     if (rc)
         return rc;
     if (plan.media)

@@ -180,7 +180,31 @@ BAD = {
     "duplicate-key": (BASE + "name: again\n", 3, r"recipe.yaml:11:1: duplicate key \"name\""),
     "missing-kernel-file": (BASE, 3, r"vmlinuz: installer kernel not found"),
     "bad-var-option": (BASE, 2, r"--var \"novalue\": expected NAME=VALUE"),
+    "bad-installer-volume": (BASE + "  volume: media.iso\n", 3, r"recipe.yaml:11:11: installer volume \"media.iso\": expected POOL/NAME"),
+    "installer-volume-two-slashes": (BASE + "  volume: a/b/c\n", 3, r"installer volume \"a/b/c\": expected POOL/NAME"),
 }
+
+
+def case_host_options(work):
+    """What cannot work with the volumes on a libvirt host is refused before
+    anything is contacted: inject: http, --pool with --remote-dir."""
+    d = os.path.join(work, "r")
+    os.mkdir(d)
+    path = os.path.join(d, "recipe.yaml")
+    with open(path, "w") as f:
+        f.write(BASE + "  inject: http\n")
+    for extra in (["--pool", "images"], ["--connect", "qemu+tcp://127.0.0.9/system"]):
+        p = run([vmforge_path(), "install", path, "--dry-run", "-o", d, *extra])
+        check(p.returncode == 2 and "inject: http cannot work with the volumes on a libvirt host"
+              in p.stderr and "inject: initrd or inject: oemdrv" in p.stderr,
+              f"{extra}: exit {p.returncode}, {p.stderr}")
+        check(not p.stdout, f"{extra}: printed a plan")
+    with open(path, "w") as f:
+        f.write(BASE)
+    p = run([vmforge_path(), "install", path, "--dry-run", "-o", d, "--pool", "images",
+             "--remote-dir", "/srv/vm"])
+    check(p.returncode == 2 and "--pool and --remote-dir exclude each other" in p.stderr,
+          f"exit {p.returncode}, {p.stderr}")
 
 
 def case_bad_recipes(work):
@@ -293,4 +317,5 @@ if __name__ == "__main__":
         "template-errors": case_template_errors,
         "install-help": case_install_help,
         "bad-customize": case_bad_customize,
+        "host-options": case_host_options,
     })

@@ -33,7 +33,8 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from install import URI, libvirt_up, virsh, workdir  # noqa: E402
-from testlib import Failure, Skip, check, main, run, sha256_file, vmforge_path  # noqa: E402
+from testlib import (Failure, Skip, check, main, read_until, run, sha256_file,  # noqa: E402
+                     vmforge_path)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RECIPE = os.path.join(ROOT, "examples", "quickstart", "recipe.yaml")
@@ -350,15 +351,7 @@ def case_sigint_install(work):
     proc = subprocess.Popen(build_cmd(out, "--var", f"hostname=sig{os.getpid()}"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, **GUESTFS_ENV))
-    seen = ""
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        seen += line
-        if "install: booting the installer" in line or "install: 5%" in line:
-            break
-        if not line and proc.poll() is not None:
-            break
+    seen, _ = read_until(proc, "install: booting the installer", "install: 5%")
     running = [n for n in virsh("list", "--name").split() if n.startswith("vmforge-install-")]
     check(running, f"no installer domain ran:\n{seen}")
     time.sleep(3)

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from testlib import Failure, check, main, run, vmforge_path  # noqa: E402
+from testlib import Failure, check, main, read_until, run, vmforge_path  # noqa: E402
 
 URI = "qemu:///system"
 PASSWORD = "s3cret-Pa55word-for-tests"
@@ -224,12 +224,7 @@ def install_through_restart(path, out):
     proc = subprocess.Popen([vmforge_path(), "install", path, "-o", out, "--accel", "tcg",
                              "--connect", URI], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    seen = ""
-    while True:
-        line = proc.stderr.readline()
-        seen += line
-        if "install: 10%" in line or (not line and proc.poll() is not None):
-            break
+    seen, _ = read_until(proc, "install: 10%")
     with open("/run/libvirtd.pid") as f:
         os.kill(int(f.read().strip()), signal.SIGTERM)
     time.sleep(3)

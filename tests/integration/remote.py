@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from build import GUESTFS_ENV, check_report, check_targets  # noqa: E402
 from install import libvirt_up, virsh, workdir  # noqa: E402
-from testlib import Failure, check, main, run, vmforge_path  # noqa: E402
+from testlib import Failure, check, main, read_until, run, vmforge_path  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HOST = os.path.join(ROOT, "scripts", "test-host.sh")
@@ -188,16 +188,10 @@ def start_install(work, uri, env, extra=()):
                              "--connect", uri, *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env),
                             start_new_session=True)
-    seen = ""
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        seen += line
-        if "install: booting the installer" in line or "install: 5%" in line:
-            return proc, out, seen
-        if not line and proc.poll() is not None:
-            break
-    raise Failure(f"the remote install did not start:\n{seen}")
+    seen, started = read_until(proc, "install: booting the installer", "install: 5%")
+    if not started:
+        raise Failure(f"the remote install did not start:\n{seen}")
+    return proc, out, seen
 
 
 def case_sigint(work):
