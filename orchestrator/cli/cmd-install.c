@@ -139,6 +139,9 @@ int vmf_cmd_install(int argc, char **argv)
         if (!a.quiet)
             fprintf(stderr, "install: %s in %.0f s (%s)\n", res.disk, res.seconds,
                     res.media ? res.media : "kernel and initrd");
+        if (!a.quiet && res.disk_sha256)
+            fprintf(stderr, "install: downloaded from %s, SHA-256 %s\n", res.host,
+                    res.disk_sha256);
         printf("%s\n", res.disk);
     } else if (rc != VMF_EXIT_OK) {
         vmf_error(CMD, "%s", err ? err->message : "failed");

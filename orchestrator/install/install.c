@@ -684,8 +684,7 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
     install_teardown(&in);
     bool ok = install_judge(&in, &rc);
     rc = install_finish(&in, rc, ok);
-    if (in.outcome != OUT_LOST)
-        install_clean_host(&in);
+    install_clean_host(&in);
     vmf_virt_bytes(in.v, &res->bytes_sent, &res->bytes_received);
     return rc;
 }

@@ -14,8 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(EVP_MD_CTX, EVP_MD_CTX_free)
-
 /* Pieces of an upload from memory: large enough to keep the stream busy. */
 #define UPLOAD_CHUNK (1u << 20)
 /* Zeros hashed for a hole of a download, per update. */
@@ -405,6 +403,22 @@ void vmf_upload_abort(VmfUpload *u)
 
 /* ---- sparse transfers of local files ---------------------------------------------- */
 
+/* A download's digest, taken by a thread of its own while the data keeps
+ * arriving: the zeros of a disk's holes (most of it) cost as much to hash
+ * as data, and the network need not wait for them. */
+typedef struct {
+    EVP_MD_CTX *md;
+    GAsyncQueue *q; /* of Piece*; hashing outpaces the network, so it stays short */
+    GThread *thread;
+    gint abandoned; /* the download failed: what is queued is dropped */
+} Hasher;
+
+typedef struct {
+    GBytes *data;   /* or NULL: */
+    uint64_t zeros; /* that many zero bytes */
+    bool end;
+} Piece;
+
 /* One transfer in progress: the local file, where it is, what was moved. */
 typedef struct {
     int fd;
@@ -412,9 +426,62 @@ typedef struct {
     VmfTransfer *t;
     VmfVirt *v;
     bool upload;
-    EVP_MD_CTX *md; /* downloads: the digest of what arrives */
+    Hasher *hash; /* downloads: the digest of what arrives */
     gint64 last;
 } Xfer;
+
+static gpointer hasher_main(gpointer opaque)
+{
+    Hasher *h = opaque;
+    static const uint8_t zeros[ZERO_CHUNK];
+    for (;;) {
+        Piece *p = g_async_queue_pop(h->q);
+        bool end = p->end, skip = g_atomic_int_get(&h->abandoned);
+        if (p->data && !skip)
+            EVP_DigestUpdate(h->md, g_bytes_get_data(p->data, NULL), g_bytes_get_size(p->data));
+        for (uint64_t left = skip ? 0 : p->zeros; left > 0; left -= MIN(left, (uint64_t)ZERO_CHUNK))
+            EVP_DigestUpdate(h->md, zeros, (size_t)MIN(left, (uint64_t)ZERO_CHUNK));
+        if (p->data)
+            g_bytes_unref(p->data);
+        g_free(p);
+        if (end)
+            return NULL;
+    }
+}
+
+static void hasher_push(Hasher *h, const void *data, size_t len, uint64_t zeros, bool end)
+{
+    Piece *p = g_new0(Piece, 1);
+    p->data = data ? g_bytes_new(data, len) : NULL;
+    p->zeros = zeros;
+    p->end = end;
+    g_async_queue_push(h->q, p);
+}
+
+static void hasher_start(Hasher *h)
+{
+    h->md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(h->md, EVP_sha256(), NULL);
+    h->q = g_async_queue_new();
+    h->thread = g_thread_new("vmf-digest", hasher_main, h);
+}
+
+/* Ends the digest (the thread drains the queue first); `hex` gets it when
+ * not NULL. */
+static void hasher_finish(Hasher *h, char hex[65])
+{
+    if (!hex)
+        g_atomic_int_set(&h->abandoned, 1);
+    hasher_push(h, NULL, 0, 0, true);
+    g_thread_join(h->thread);
+    g_async_queue_unref(h->q);
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(h->md, d, &n);
+    EVP_MD_CTX_free(h->md);
+    for (unsigned i = 0; hex && i < n && i < 32; i++)
+        g_snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
 
 static void xfer_progress(Xfer *x, bool force)
 {
@@ -535,7 +602,7 @@ static int sink_data(virStreamPtr st, const char *data, size_t nbytes, void *opa
             return -1;
         done += (size_t)n;
     }
-    EVP_DigestUpdate(x->md, data, nbytes);
+    hasher_push(x->hash, data, nbytes, 0, false);
     x->pos += nbytes;
     x->t->bytes += nbytes;
     vmf_virt_count(x->v, 0, nbytes);
@@ -549,17 +616,14 @@ static int sink_hole(virStreamPtr st, long long length, void *opaque)
 {
     (void)st;
     Xfer *x = opaque;
-    static const uint8_t zeros[ZERO_CHUNK];
+    if (xfer_cancelled(x)) {
+        errno = EINTR;
+        return -1;
+    }
     off_t end = lseek(x->fd, (off_t)length, SEEK_CUR);
     if (end < 0 || ftruncate(x->fd, end) < 0)
         return -1;
-    for (long long left = length; left > 0; left -= ZERO_CHUNK) {
-        if (xfer_cancelled(x)) {
-            errno = EINTR;
-            return -1;
-        }
-        EVP_DigestUpdate(x->md, zeros, (size_t)MIN(left, (long long)ZERO_CHUNK));
-    }
+    hasher_push(x->hash, NULL, 0, (uint64_t)length, false);
     x->pos += (uint64_t)length;
     xfer_progress(x, false);
     return 0;
@@ -580,15 +644,6 @@ static int download_fail(Xfer *x, const char *path, GError **error, const char *
     return -EIO;
 }
 
-static void digest_hex(EVP_MD_CTX *md, char out[65])
-{
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(md, d, &n);
-    for (unsigned i = 0; i < n && i < 32; i++)
-        g_snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 int vmf_vol_download_file(VmfPool *p, const char *name, const char *path, VmfTransfer *t,
                           GError **error)
 {
@@ -604,14 +659,17 @@ int vmf_vol_download_file(VmfPool *p, const char *name, const char *path, VmfTra
         g_set_error(error, vmf_virt_error_quark(), 1, "%s: %s", path, g_strerror(errno));
         return -errno;
     }
-    g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new();
-    x.md = md;
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    Hasher hash = {0};
+    hasher_start(&hash);
+    x.hash = &hash;
     g_autoptr(virStream) st = virStreamNew(vmf_virt_conn(p->v), 0);
     if (!st || virStorageVolDownload(vol, st, 0, 0, VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM) < 0 ||
-        virStreamSparseRecvAll(st, sink_data, sink_hole, &x) < 0 || virStreamFinish(st) < 0)
+        virStreamSparseRecvAll(st, sink_data, sink_hole, &x) < 0 || virStreamFinish(st) < 0) {
+        hasher_finish(&hash, NULL);
         return download_fail(&x, path, error, "downloading volume %s from %s into %s", name,
                              vmf_virt_host(p->v), path);
+    }
+    hasher_finish(&hash, t->sha256);
     if (x.pos != x.size || fsync(x.fd) < 0 || close(x.fd) < 0) {
         int e = errno;
         x.fd = -1;
@@ -621,7 +679,6 @@ int vmf_vol_download_file(VmfPool *p, const char *name, const char *path, VmfTra
                     x.pos != x.size ? "the download ended early" : g_strerror(e), x.pos, x.size);
         return -EIO;
     }
-    digest_hex(md, t->sha256);
     xfer_progress(&x, true);
     return 0;
 }

@@ -35,7 +35,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from build import GUESTFS_ENV, check_report, check_targets  # noqa: E402
 from install import libvirt_up, virsh, workdir  # noqa: E402
-from testlib import Failure, check, main, read_until, run, vmforge_path  # noqa: E402
+from testlib import (Failure, check, main, read_until, run, sha256_file,  # noqa: E402
+                     vmforge_path)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HOST = os.path.join(ROOT, "scripts", "test-host.sh")
@@ -168,6 +169,13 @@ def case_install_tcp(work):
                      "--remote-dir", "/var/lib/libvirt/runs"], env, rc=0)
         disk = os.path.join(out, "quickstart.raw")
         check(p.stdout.strip() == disk and os.path.isfile(disk), p.stdout)
+        # The digest taken as the disk arrived is the file's (sha256sum), and
+        # the disk came back sparse.
+        m = re.search(r"downloaded from \S+, SHA-256 ([0-9a-f]{64})", p.stderr)
+        check(m and m.group(1) == sha256_file(disk), f"digest {m and m.group(1)} of {disk}")
+        st = os.stat(disk)
+        check(st.st_size == 4 << 30 and st.st_blocks * 512 < 600 << 20,
+              f"{disk}: {st.st_blocks * 512} bytes allocated of {st.st_size}")
         parts = run(["virt-filesystems", "-a", disk, "--filesystems", "--long"], check_rc=0,
                     env=dict(os.environ, **GUESTFS_ENV)).stdout
         check("ext4" in parts, f"no ext4 on the installed disk:\n{parts}")
