@@ -512,11 +512,17 @@ static int no_space_error(const Install *in)
 {
     struct statvfs vfs;
     const VmfInstallOptions *o = in->o;
-    g_autofree char *dir = g_strdup(o->keep_dir ? o->keep_dir : o->outdir);
+    uint64_t cap = 0, avail = 0;
+    /* The folder the user chose, or the host's pool: what is full. */
+    g_autofree char *dir = in->host ? g_strdup_printf("storage pool %s on %s",
+                                                      vmf_pool_name(in->pool), vmf_virt_host(in->v))
+                                    : g_strdup(o->keep_dir ? o->keep_dir : o->outdir);
     g_autofree char *need = vf_format_size(in->r->disk_size);
-    g_autofree char *have = statvfs(dir, &vfs) == 0
-                                ? vf_format_size((uint64_t)vfs.f_bavail * vfs.f_frsize)
-                                : g_strdup("?");
+    g_autofree char *have =
+        in->host ? (vmf_pool_space(in->pool, &cap, &avail, NULL) == 0 ? vf_format_size(avail)
+                                                                      : g_strdup("?"))
+        : statvfs(dir, &vfs) == 0 ? vf_format_size((uint64_t)vfs.f_bavail * vfs.f_frsize)
+                                  : g_strdup("?");
     g_set_error(in->error, vmf_install_error_quark(), VMF_EXIT_OUTPUT,
                 "%s: %s while the installer wrote the disk (%s free; the disk may need up to %s "
                 "there); the domain was destroyed",
