@@ -131,7 +131,8 @@ static int boot_volumes(Boot *bt, uint64_t disk_size)
     }
     if (!bt->kernel)
         return VMF_EXIT_FAILURE;
-    g_autofree char *empty = g_strdup_printf("%sempty.raw", bt->host ? bt->name : "");
+    g_autofree char *empty =
+        bt->host ? g_strdup_printf("%s-empty.raw", bt->name) : g_strdup("empty.raw");
     if (bt->host)
         vmf_run_add(bt->run, VMF_RUN_VOLUME, vmf_pool_name(bt->pool), empty);
     bt->disk = vmf_vol_create(bt->pool, empty, 1 << 20, bt->error);

@@ -15,7 +15,9 @@ qemu+ssh (an sshd of its own on 127.0.0.2) and qemu+tcp.
                   install: exit 130, nothing left on the host
   host-killed     the host's sshd and libvirtd killed during an install: a
                   clear error naming the host and what may remain, within the
-                  keepalive time; restarted, vmforge doctor removes it
+                  keepalive time; restarted, vmforge doctor removes it,
+                  and its accelerator check (a kernel booted on the host)
+                  leaves nothing
   refusals        inject: http with a remote host, an unknown host, a pool
                   that does not exist, a pool too small for the media
 
@@ -241,9 +243,13 @@ def case_host_killed(work):
     check(re.search(r"ok +leftovers +removed what earlier runs left on " + re.escape(ADDR), p.stdout),
           p.stdout)
     check_nothing_left(state, out)
-    p = vmforge(["doctor", "--no-guests", "--connect", ssh], env, rc=0)
+    # With guests: the accelerator check boots a kernel uploaded to the host,
+    # and leaves nothing there either.
+    p = vmforge(["doctor", "--connect", ssh], dict(env, **GUESTFS_ENV), rc=0)
     check(re.search(r"ok +leftovers +none", p.stdout), p.stdout)
     check(re.search(r"ok +pool +pool default on " + re.escape(ADDR), p.stdout), p.stdout)
+    check(re.search(r"ok +accelerator +tcg runs guests", p.stdout), p.stdout)
+    check_nothing_left(state, out)
 
 
 def case_refusals(work):
