@@ -20,6 +20,11 @@ void vmf_signals_install(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    /* A peer gone (the ssh of a qemu+ssh:// connection, a reader of our
+     * output) is an error of the write that found it, reported as such: not
+     * a silent death that leaves the run's domains and volumes behind. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
 }
 
 int vmf_signals_exit_code(void)

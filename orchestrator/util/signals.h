@@ -8,7 +8,8 @@
 /* Non-zero once SIGINT or SIGTERM arrived; holds the signal number. */
 extern volatile int vmf_interrupted;
 
-/* Installs the handlers (idempotent). */
+/* Installs the handlers (idempotent); SIGPIPE is ignored, so a lost peer
+ * is an EPIPE where it is written to. */
 void vmf_signals_install(void);
 
 /* The exit status for an interrupted run: 128 + signal number. */
