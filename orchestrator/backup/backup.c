@@ -14,9 +14,18 @@
 
 void backup_clear(Backup *b)
 {
+    vmf_pool_free(b->pool);
+    vmf_run_free(b->run);
     if (b->dom)
         virDomainFree(b->dom);
     vmf_virt_close(b->v);
+    g_free(b->method_why);
+    g_free(b->scratch);
+    g_free(b->checkpoint);
+    g_free(b->parent_dir);
+    g_free(b->parent_rel);
+    g_free(b->parent_checkpoint);
+    g_free(b->full_why);
     g_free(b->name);
     vmf_domain_info_free(b->info);
     g_free(b->xml);
@@ -49,6 +58,12 @@ static int backup_plan(Backup *b, VfOvfProfile **profile, int64_t *timestamp, GE
         return rc;
     if (backup_resolve_disks(b, error) < 0)
         return (*error)->code;
+    if ((rc = backup_choose_method(b, error)) || (rc = backup_plan_incremental(b, error)))
+        return rc;
+    for (guint i = 0; i < b->disks->len; i++) {
+        Disk *d = &g_array_index(b->disks, Disk, i);
+        d->snapshot = b->method == METHOD_SNAPSHOT && !d->d->readonly;
+    }
     if (b->want_ova) {
         g_autofree char *pdir = g_build_filename(vmf_templates_dir(), "profiles", NULL);
         const char *name = b->o->profile ? b->o->profile : "generic";
@@ -79,10 +94,19 @@ static int make_staging(Backup *b, GError **error)
     return VMF_EXIT_OK;
 }
 
+static const char *method_name(Method m)
+{
+    return m == METHOD_API ? "backup API" : m == METHOD_SNAPSHOT ? "snapshot" : "offline";
+}
+
 static void announce(Backup *b)
 {
-    say(b, "%s (%s): %u vCPU%s, %" G_GUINT64_FORMAT " MiB, %s, %u disk%s, %u NIC%s", b->name,
-        b->active ? "running" : "shut off", b->info->vcpus, b->info->vcpus == 1 ? "" : "s",
+    say(b, "%s (%s, %s%s%s): %u vCPU%s, %" G_GUINT64_FORMAT " MiB, %s, %u disk%s, %u NIC%s",
+        b->name, b->active ? "running" : "shut off", method_name(b->method),
+        b->method == METHOD_API && b->parent_checkpoint && !b->full_why ? ", incremental from "
+                                                                         : "",
+        b->method == METHOD_API && b->parent_checkpoint && !b->full_why ? b->o->incremental : "",
+        b->info->vcpus, b->info->vcpus == 1 ? "" : "s",
         b->info->memory >> 20, b->info->firmware, b->disks->len, b->disks->len == 1 ? "" : "s",
         b->info->nics->len, b->info->nics->len == 1 ? "" : "s");
     for (guint i = 0; i < b->info->skipped->len; i++)
@@ -101,13 +125,16 @@ static int backup_run(Backup *b, GError **error)
     if (rc)
         return rc;
     announce(b);
-    if (b->active && backup_take_snapshot(b, error) < 0)
+    if (b->method == METHOD_API && (rc = backup_api_run(b, error)))
+        return rc;
+    if (b->method == METHOD_SNAPSHOT && backup_take_snapshot(b, error) < 0)
         return (*error)->code ? (*error)->code : VMF_EXIT_FAILURE;
-    if (!b->active)
+    if (b->method == METHOD_OFFLINE)
         b->consistency = "offline";
     for (guint i = 0; i < b->disks->len; i++) {
         Disk *d = &g_array_index(b->disks, Disk, i);
-        d->read_path = g_strdup(d->path);
+        if (!d->read_path)
+            d->read_path = g_strdup(d->path);
     }
     if (b->o->generalize && !vmf_interrupted && (rc = backup_generalize(b, error)) != VMF_EXIT_OK)
         return rc;
@@ -177,10 +204,14 @@ int vmf_backup(const VmfBackupOptions *o)
     g_autofree char *report = NULL;
     if (rc == VMF_EXIT_OK)
         rc = backup_keep(&b, secs, &report, &err);
+    if (b.method == METHOD_API)
+        backup_api_cleanup(&b, rc == VMF_EXIT_OK);
     if (rc >= 128)
         vmf_error(CMD, "interrupted; no image was kept%s",
-                  b.snapshot_taken && commit_rc == 0 ? " and the domain runs on its own disks again"
-                                                     : "");
+                  b.method == METHOD_API && b.job_begun ? "; the backup job was stopped and its "
+                                                          "targets removed"
+                  : b.snapshot_taken && commit_rc == 0 ? " and the domain runs on its own disks again"
+                                                       : "");
     else if (rc != VMF_EXIT_OK)
         vmf_error(CMD, "%s", err ? err->message : "failed");
     if (rc != VMF_EXIT_OK)

@@ -4,7 +4,13 @@
  *
  *   plan.c      the domain, its disks and NICs read from its definition, the
  *               --to formats and every file the backup will make
- *   snapshot.c  the disk-only snapshot of a running domain, and the block
+ *   chain.c     --incremental DIR: the backup there, its checkpoint, and the
+ *               qcow2 of each disk the new one builds on
+ *   api.c       a running domain through libvirt's backup API: targets in a
+ *               pool on the domain's host, a checkpoint, the push job, its
+ *               targets brought here; aborted and removed on any failure
+ *   snapshot.c  (hosts without the backup API) the disk-only snapshot of a
+ *               running domain, and the block
  *               commit that puts it back on its own disks (surviving a
  *               libvirtd restart; the recovery commands when even that fails)
  *   read.c      each disk's chain read once into every format and the OVA
@@ -18,6 +24,8 @@
 #include "formats/ova.h"
 #include "util/progress.h"
 #include "virt/domain-info.h"
+#include "virt/runs.h"
+#include "virt/storage.h"
 #include "virt/virt.h"
 
 #include <glib.h>
@@ -36,7 +44,24 @@ typedef struct {
     char *read_path; /* what is read: path, or the generalize overlay */
     VfSource *src;   /* read_path, opened once for the OVF plan and the convert */
     char *chain;     /* the chain read, for the report */
+    /* The backup API (api.c, chain.c): */
+    uint64_t capacity;  /* virtual size, from libvirt */
+    bool in_job;        /* backed up by the job (writable) */
+    bool incremental;   /* only the clusters changed since the parent's checkpoint */
+    char *full_why;     /* why a disk of an incremental backup is copied whole */
+    char *parent_image; /* incremental: the parent backup's qcow2 of this disk */
+    char *backing_name; /* ...as the new qcow2 names it: relative to the output folder */
+    char *volume;       /* the job's target volume in b->pool */
+    char *target_path;  /* its path on the domain's host */
+    char *part;         /* incremental: the qcow2 in the output folder, not yet named */
+    char part_sha256[65];
 } Disk;
+
+typedef enum {
+    METHOD_OFFLINE,  /* shut off: the disks read where they are */
+    METHOD_API,      /* libvirt's backup API */
+    METHOD_SNAPSHOT, /* disk-only snapshot, read, block commit */
+} Method;
 
 /* One --to format, parsed once. */
 typedef struct {
@@ -55,7 +80,20 @@ typedef struct {
     char *xml;     /* the definition saved beside the images */
     GArray *disks; /* of Disk */
     bool active;   /* running or paused when the backup started */
+    Method method;
+    char *method_why; /* why the snapshot path (no backup API) */
     bool snapshot_taken;
+    /* The backup API: */
+    VmfRun *run;        /* what is made on the host, recorded */
+    VmfPool *pool;      /* where the job's targets are */
+    char *scratch;      /* the local pool's folder (a local URI without --pool) */
+    char *checkpoint;   /* made by this backup's job */
+    bool job_begun;     /* the job started: abort it unless it completed */
+    bool job_done;      /* it completed */
+    char *parent_dir;   /* --incremental DIR */
+    char *parent_rel;   /* DIR relative to the output folder */
+    char *parent_checkpoint;
+    char *full_why; /* why an incremental backup was taken in full */
     const char *consistency; /* quiesced, crash-consistent, offline */
     char *quiesce_note;
     char *outdir, *staging;
@@ -86,6 +124,25 @@ int backup_resolve_disks(Backup *b, GError **error);
 char *backup_output_name(const Backup *b, const Disk *d, const VfWriterOps *ops);
 /* Every file the backup makes, refused up front if it exists. */
 int backup_plan_outputs(Backup *b, GError **error);
+
+/* chain.c */
+/* --incremental DIR: reads the backup there and decides, disk by disk,
+ * what is incremental; a checkpoint that is gone makes it full (or fails
+ * with --incremental-only). Returns a VMF_EXIT_* status. */
+int backup_plan_incremental(Backup *b, GError **error);
+
+/* api.c */
+/* Chooses how a running domain is backed up (the API when the host offers
+ * it, else the snapshot path); b->method. Returns a VMF_EXIT_* status. */
+int backup_choose_method(Backup *b, GError **error);
+/* The push job: targets made on the host, the guest frozen around its
+ * start, waited for, its targets brought here (d->read_path). Returns a
+ * VMF_EXIT_* status. */
+int backup_api_run(Backup *b, GError **error);
+/* Whatever happened: a job still running is aborted, its targets and (when
+ * the backup failed) its checkpoint removed; `ok` says whether the backup is
+ * kept. */
+void backup_api_cleanup(Backup *b, bool ok);
 
 /* snapshot.c */
 /* The connection answers, or was made again (the domain looked up anew by

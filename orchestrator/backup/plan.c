@@ -16,6 +16,12 @@ static void disk_clear(void *p)
     g_free(d->read_path);
     vf_source_free(d->src);
     g_free(d->chain);
+    g_free(d->full_why);
+    g_free(d->parent_image);
+    g_free(d->backing_name);
+    g_free(d->volume);
+    g_free(d->target_path);
+    g_free(d->part);
 }
 
 static void output_clear(void *p)
@@ -52,10 +58,19 @@ int backup_parse_formats(Backup *b)
             g_array_append_val(b->outs, out);
         }
     }
-    if (b->outs->len == 0) {
+    bool qcow2 = false;
+    for (guint i = 0; i < b->outs->len; i++)
+        qcow2 |= g_array_index(b->outs, Output, i).ops == &vf_writer_qcow2;
+    /* An incremental backup is a qcow2 on its parent's: always made. */
+    if (b->outs->len == 0 || (b->o->incremental && !qcow2)) {
         Output out = {0};
         vf_writer_parse_spec("qcow2", &out.ops, &out.options, NULL);
         g_array_append_val(b->outs, out);
+    }
+    if (b->o->incremental && b->o->generalize) {
+        vmf_error(CMD, "--generalize and --incremental do not go together: an incremental "
+                       "backup holds the domain's own clusters");
+        return VMF_EXIT_USAGE;
     }
     if (b->o->profile && !b->want_ova) {
         vmf_error(CMD, "--profile is for OVAs: add ova to --to");
@@ -66,17 +81,9 @@ int backup_parse_formats(Backup *b)
 
 int backup_connect_domain(Backup *b, GError **error)
 {
-    const char *uri = b->o->uri ? b->o->uri : vmf_virt_default_uri();
-    if (vmf_virt_uri_is_remote(uri)) {
-        g_set_error(error, vmf_virt_error_quark(), VMF_EXIT_USAGE,
-                    "%s: vmforge backup reads a domain's disks as files on this machine; run it "
-                    "on the domain's host (with qemu:///system there)",
-                    uri);
-        return VMF_EXIT_USAGE;
-    }
     b->v = vmf_virt_open(b->o->uri, error);
     if (!b->v)
-        return VMF_EXIT_FAILURE;
+        return (*error)->code == 2 ? VMF_EXIT_USAGE : VMF_EXIT_FAILURE;
     virConnectPtr c = vmf_virt_conn(b->v);
     b->dom = virDomainLookupByName(c, b->o->domain);
     if (!b->dom)
@@ -181,7 +188,6 @@ int backup_resolve_disks(Backup *b, GError **error)
             return -EINVAL;
         }
         d.format = strcmp(fmt, "raw") == 0 ? "raw" : "qcow2";
-        d.snapshot = b->active && !dd->readonly;
         g_array_append_val(b->disks, d);
     }
     if (b->disks->len == 0) {

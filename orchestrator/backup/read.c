@@ -9,6 +9,7 @@
 #include "util/signals.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 /* Opens what each disk is read from (the frozen chain, or the generalize
@@ -55,6 +56,19 @@ void backup_add_artefact(Backup *b, const char *disk, const char *file, const ch
     json_builder_end_object(j);
 }
 
+/* The incremental qcow2 of disk `d` as it came from the host: it holds
+ * the clusters changed since its parent, whose qcow2 is its backing file. */
+static void add_incremental(Backup *b, Disk *d)
+{
+    g_autofree char *file = backup_output_name(b, d, &vf_writer_qcow2);
+    GStatBuf st;
+    uint64_t size = g_stat(d->part, &st) == 0 ? (uint64_t)st.st_size : 0;
+    g_autofree char *spec = g_strdup_printf("qcow2:backing=%s", d->backing_name);
+    backup_add_artefact(b, d->d->target, file, "qcow2", spec, d->capacity, size, d->part_sha256);
+    g_autofree char *ssize = vf_format_size(size);
+    say(b, "%s: incremental qcow2 of %s on %s", d->d->target, ssize, d->backing_name);
+}
+
 static int convert_disks(Backup *b, VfOvaAppliance *app, int64_t timestamp, GError **error)
 {
     for (guint i = 0; i < b->disks->len; i++) {
@@ -64,6 +78,8 @@ static int convert_disks(Backup *b, VfOvaAppliance *app, int64_t timestamp, GErr
         VfOvaDiskRef ref = {.appliance = app, .index = i};
         for (guint s = 0; s < b->outs->len; s++) {
             const Output *out = &g_array_index(b->outs, Output, s);
+            if (d->incremental && out->ops == &vf_writer_qcow2)
+                continue; /* the job's target is that qcow2 (add_incremental) */
             VfOutputSpec o = {.ops = out->ops, .options = out->options};
             if (out->ops == &vf_writer_ova) {
                 o.ops = &vf_writer_ova_disk;
@@ -75,6 +91,10 @@ static int convert_disks(Backup *b, VfOvaAppliance *app, int64_t timestamp, GErr
             }
             g_array_append_val(outs, o);
         }
+        if (d->incremental)
+            add_incremental(b, d);
+        if (outs->len == 0)
+            continue;
         g_autofree char *size = vf_format_size(d->src->size);
         say(b, "reading %s (%s, %s): %s", d->d->target, d->d->bus ? d->d->bus : "?", size,
             d->chain);
@@ -116,7 +136,8 @@ int backup_generalize(Backup *b, GError **error)
         Disk *d = &g_array_index(b->disks, Disk, i);
         g_autofree char *name = g_strdup_printf(".generalize-%s.qcow2", d->d->target);
         g_autofree char *path = g_build_filename(b->staging, name, NULL);
-        if (vmf_guest_overlay_create(path, d->path, d->format, error) < 0)
+        bool own = strcmp(d->read_path, d->path) == 0; /* else the job's qcow2 target */
+        if (vmf_guest_overlay_create(path, d->read_path, own ? d->format : "qcow2", error) < 0)
             return VMF_EXIT_OUTPUT;
         g_free(d->read_path);
         d->read_path = g_steal_pointer(&path);

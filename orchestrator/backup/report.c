@@ -19,6 +19,26 @@ static int write_staged(Backup *b, const char *name, const char *text, GError **
     return 0;
 }
 
+/* "incremental": the backup this one builds on (its folder relative to
+ * this one, so both can move together, and its checkpoint); or why an
+ * incremental backup was asked for and a full one taken. */
+static void report_parent(Backup *b, JsonBuilder *j)
+{
+    bool inc = false;
+    for (guint i = 0; i < b->disks->len; i++)
+        inc |= g_array_index(b->disks, Disk, i).incremental;
+    json_builder_set_member_name(j, "incremental");
+    if (!inc) {
+        json_builder_add_null_value(j);
+    } else {
+        json_builder_begin_object(j);
+        vmf_json_str(j, "parent", b->parent_rel);
+        vmf_json_str(j, "parent_checkpoint", b->parent_checkpoint);
+        json_builder_end_object(j);
+    }
+    vmf_json_str(j, "full_reason", b->full_why);
+}
+
 static char *report_json(Backup *b, double seconds)
 {
     g_autoptr(JsonBuilder) j = json_builder_new();
@@ -44,6 +64,12 @@ static char *report_json(Backup *b, double seconds)
     vmf_json_int(j, "memory", b->info->memory);
     vmf_json_str(j, "firmware", b->info->firmware);
     json_builder_end_object(j);
+    vmf_json_str(j, "method", b->method == METHOD_API        ? "backup-api"
+                              : b->method == METHOD_SNAPSHOT ? "snapshot"
+                                                             : "offline");
+    vmf_json_str(j, "method_reason", b->method_why);
+    vmf_json_str(j, "checkpoint", b->checkpoint);
+    report_parent(b, j);
     vmf_json_str(j, "consistency", b->consistency);
     vmf_json_str(j, "quiesce_error",
                  strcmp(b->consistency, "crash-consistent") == 0 ? b->quiesce_note : NULL);
@@ -62,6 +88,11 @@ static char *report_json(Backup *b, double seconds)
         vmf_json_int(j, "virtual_size", d->src ? d->src->size : 0);
         json_builder_set_member_name(j, "snapshot");
         json_builder_add_boolean_value(j, d->overlay != NULL);
+        if (b->method == METHOD_API) {
+            vmf_json_str(j, "mode", d->incremental ? "incremental" : "full");
+            vmf_json_str(j, "mode_reason", d->full_why);
+            vmf_json_str(j, "backing_file", d->backing_name);
+        }
         json_builder_end_object(j);
     }
     json_builder_end_array(j);
@@ -83,12 +114,26 @@ static char *report_json(Backup *b, double seconds)
     return vmf_json_text(j);
 }
 
+/* Where the file `name` waits for its name: the staging folder, or for an
+ * incremental qcow2 the output folder (where its backing file's relative
+ * name resolves). */
+static char *waiting(Backup *b, const char *name)
+{
+    for (guint i = 0; i < b->disks->len; i++) {
+        const Disk *d = &g_array_index(b->disks, Disk, i);
+        g_autofree char *q = backup_output_name(b, d, &vf_writer_qcow2);
+        if (d->incremental && strcmp(q, name) == 0)
+            return g_strdup(d->part);
+    }
+    return g_build_filename(b->staging, name, NULL);
+}
+
 /* Moves every staged file to its final name. Returns 0 or -errno (the
  * files already moved are removed again). */
 static int publish(Backup *b, GError **error)
 {
     for (guint i = 0; i < b->files->len; i++) {
-        g_autofree char *from = g_build_filename(b->staging, b->files->pdata[i], NULL);
+        g_autofree char *from = waiting(b, b->files->pdata[i]);
         g_autofree char *to = g_build_filename(b->outdir, b->files->pdata[i], NULL);
         int r = b->o->force ? rename(from, to)
                             : renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);

@@ -267,7 +267,7 @@ int backup_take_snapshot(Backup *b, GError **error)
             g_ptr_array_add(excluded, g_strdup(d->d->target));
             continue;
         }
-        g_autofree char *dir = b->o->overlay_dir              ? g_strdup(b->o->overlay_dir)
+        g_autofree char *dir = b->o->scratch_dir              ? g_strdup(b->o->scratch_dir)
                                : d->d->kind == VMF_DISK_BLOCK ? g_strdup(b->outdir)
                                                               : g_path_get_dirname(d->path);
         g_autofree char *base = g_path_get_basename(d->path);

@@ -8,14 +8,16 @@
 #include "util/exit-codes.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define CMD "backup"
 
 typedef struct {
     VmfCliArgs c;
     char **to;
-    char *profile, *overlay_dir;
-    gboolean generalize, no_quiesce, force, json, quiet, no_sync;
+    char *profile, *scratch_dir, *pool, *remote_dir, *method, *incremental;
+    int prune;
+    gboolean generalize, no_quiesce, force, json, quiet, no_sync, incremental_only, dry_run;
 } Args;
 
 static void args_clear(Args *a)
@@ -23,33 +25,96 @@ static void args_clear(Args *a)
     vmf_cli_args_clear(&a->c);
     g_strfreev(a->to);
     g_free(a->profile);
-    g_free(a->overlay_dir);
+    g_free(a->scratch_dir);
+    g_free(a->pool);
+    g_free(a->remote_dir);
+    g_free(a->method);
+    g_free(a->incremental);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Args, args_clear)
 
 static const VmfCliHelp help = {
     .name = CMD,
-    .params = "DOMAIN",
-    .summary = "Back up a libvirt domain, running or shut off, as images and an OVF appliance\n"
-               "that describes it (vCPUs, memory, firmware, each disk on its bus, each NIC with\n"
-               "its model and MAC). A shut-off domain's disks (raw, or qcow2 chains) are read\n"
-               "where they are. A running domain keeps running: a disk-only external snapshot\n"
-               "(quiesced when the QEMU guest agent answers, else crash-consistent) freezes its\n"
-               "disks, they are read once for every format, then the writes made meanwhile are\n"
-               "committed back (block commit with pivot) and the overlays removed. If that\n"
-               "cannot be done, the exact virsh commands that do it are printed.",
+    .params = "DOMAIN  |  --prune KEEP DIR...",
+    .summary =
+        "Back up a libvirt domain, running or shut off, on this host or another, as images\n"
+        "and an OVF appliance that describes it (vCPUs, memory, firmware, each disk on its\n"
+        "bus, each NIC with its model and MAC).\n\n"
+        "A running domain is copied by libvirt's backup API (libvirt >= 7.2 with QEMU's\n"
+        "blockdev): a push job writes a point-in-time view of each writable disk into a\n"
+        "qcow2 target in a pool on the domain's host while the domain stays on its own\n"
+        "disks (quiesced when the QEMU guest agent answers, else crash-consistent); the\n"
+        "targets are read here once for every format (downloaded with sparse streams\n"
+        "from a remote host) and deleted. Ctrl-C, an error or a lost connection abort the\n"
+        "job and remove its targets. Each such backup also makes a checkpoint (a dirty\n"
+        "bitmap in each qcow2 disk): --incremental DIR then copies only the clusters\n"
+        "changed since the backup in DIR, as a qcow2 whose backing file is DIR's qcow2\n"
+        "(a relative name: move the folders together). Every backup is an image that\n"
+        "qemu-img and vmforge convert open as the disk at its time. Raw disks have no\n"
+        "bitmaps and are copied whole.\n\n"
+        "Without the backup API (or with --method snapshot) a disk-only snapshot freezes\n"
+        "the disks, they are read, and a block commit with pivot puts the domain back on\n"
+        "its own disks (the exact virsh commands are printed if that cannot be done).\n"
+        "A shut-off domain's disks (raw, or qcow2 chains) are read where they are (on\n"
+        "this host only).",
     .description =
         "Output: DIR/NAME-TARGET.EXT per disk and format (web-vda.qcow2), DIR/NAME.ova,\n"
         "DIR/NAME.xml (the domain's definition), DIR/NAME.report.json (docs/report.md).\n"
         "Nothing appears under a final name unless the whole backup succeeded.\n"
+        "NAME.report.json records the backup's checkpoint and, for an incremental one, its\n"
+        "parent folder.\n\n"
+        "--prune KEEP DIR... keeps the KEEP newest of the backup folders DIR (of one\n"
+        "domain) and every folder they build on; the others are removed with their\n"
+        "checkpoints on the domain (libvirt merges a deleted checkpoint's bitmap into its\n"
+        "parent, so younger backups stay incremental).\n\n"
         "Examples:\n"
-        "  vmforge backup web1 --to ova,qcow2 -o /srv/backup/web1\n"
+        "  vmforge backup web1 --to qcow2,ova -o /srv/backup/web1/2026-12-01\n"
+        "  vmforge backup web1 --incremental /srv/backup/web1/2026-12-01 \\\n"
+        "      -o /srv/backup/web1/2026-12-02\n"
+        "  vmforge backup web1 --connect qemu+ssh://root@kvm7/system --to ova -o out/\n"
+        "  vmforge backup --prune 7 /srv/backup/web1/*\n"
         "  vmforge backup web1 --to ova --profile vmware --generalize -o golden/\n\n"
         "Environment:\n"
         "  VMFORGE_ACCEL      default --accel\n"
         "  SOURCE_DATE_EPOCH  timestamp in formats that record one (default "
         "0)\n\n" VMF_EXIT_CODES_HELP,
 };
+
+/* What the options say together. */
+static int check_args(const Args *a)
+{
+    bool none = !a->c.rest || !a->c.rest[0];
+    if (a->prune) {
+        if (a->prune < 0 || none) {
+            vmf_error(CMD, "usage: vmforge backup --prune KEEP DIR... (KEEP at least 1)");
+            return VMF_EXIT_USAGE;
+        }
+        return VMF_EXIT_OK;
+    }
+    if (a->dry_run) {
+        vmf_error(CMD, "--dry-run goes with --prune");
+        return VMF_EXIT_USAGE;
+    }
+    if (a->incremental_only && !a->incremental) {
+        vmf_error(CMD, "--incremental-only goes with --incremental DIR");
+        return VMF_EXIT_USAGE;
+    }
+    if (a->method && strcmp(a->method, "auto") && strcmp(a->method, "api") &&
+        strcmp(a->method, "snapshot")) {
+        vmf_error(CMD, "--method %s: give auto, api or snapshot", a->method);
+        return VMF_EXIT_USAGE;
+    }
+    if (a->pool && a->remote_dir) {
+        vmf_error(CMD, "--pool and --remote-dir both say where the targets go: give one");
+        return VMF_EXIT_USAGE;
+    }
+    if (none || a->c.rest[1]) {
+        vmf_error(CMD, "give exactly one domain (usage: vmforge backup DOMAIN --to FORMATS "
+                       "[-o DIR], or vmforge backup --prune KEEP DIR...)");
+        return VMF_EXIT_USAGE;
+    }
+    return VMF_EXIT_OK;
+}
 
 static int parse(Args *a, int *argc, char ***argv)
 {
@@ -80,10 +145,36 @@ static int parse(Args *a, int *argc, char ***argv)
          "Do not ask the QEMU guest agent to freeze the file systems (the snapshot is then "
          "crash-consistent)",
          NULL},
-        {"overlay-dir", 0, 0, G_OPTION_ARG_FILENAME, &a->overlay_dir,
-         "Where a running domain's snapshot overlays go while it is backed up (default: beside "
-         "each disk; the output folder for block devices)",
+        {"incremental", 'i', 0, G_OPTION_ARG_FILENAME, &a->incremental,
+         "Copy only what changed since the backup in DIR (its checkpoint), as a qcow2 on DIR's "
+         "qcow2; when that checkpoint is gone, say so and take a full backup",
          "DIR"},
+        {"incremental-only", 0, 0, G_OPTION_ARG_NONE, &a->incremental_only,
+         "With --incremental: fail rather than take a full backup", NULL},
+        {"method", 0, 0, G_OPTION_ARG_STRING, &a->method,
+         "How a running domain is copied: api (libvirt's backup API), snapshot (snapshot, read, "
+         "block commit; this host only), auto: api when the host has it (default)",
+         "auto|api|snapshot"},
+        {"pool", 0, 0, G_OPTION_ARG_STRING, &a->pool,
+         "The host's storage pool for the backup job's targets (default for a remote URI: "
+         "default)",
+         "NAME"},
+        {"remote-dir", 0, 0, G_OPTION_ARG_STRING, &a->remote_dir,
+         "Instead of --pool: a pool of vmforge's own under this folder of the host, removed "
+         "afterwards",
+         "DIR"},
+        {"scratch-dir", 0, 0, G_OPTION_ARG_FILENAME, &a->scratch_dir,
+         "On this host: where the backup job's targets go (default: the output folder), or "
+         "with --method snapshot the overlays (default: beside each disk)",
+         "DIR"},
+        {"overlay-dir", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &a->scratch_dir,
+         "Old name of --scratch-dir", "DIR"},
+        {"prune", 0, 0, G_OPTION_ARG_INT, &a->prune,
+         "Keep the KEEP newest backups of the folders given (and what they build on); remove "
+         "the others and their checkpoints",
+         "KEEP"},
+        {"dry-run", 'n', 0, G_OPTION_ARG_NONE, &a->dry_run,
+         "With --prune: say what would be removed, remove nothing", NULL},
         {"force", 'f', 0, G_OPTION_ARG_NONE, &a->force, "Replace output files that exist", NULL},
         {"json", 0, 0, G_OPTION_ARG_NONE, &a->json, "Print NAME.report.json on standard output",
          NULL},
@@ -94,12 +185,7 @@ static int parse(Args *a, int *argc, char ***argv)
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     int rc = vmf_cli_parse(&help, entries, NULL, argc, argv);
-    if (rc == VMF_EXIT_OK && (!a->c.rest || !a->c.rest[0] || a->c.rest[1])) {
-        vmf_error(CMD, "give exactly one domain (usage: vmforge backup DOMAIN --to FORMATS "
-                       "[-o DIR])");
-        rc = VMF_EXIT_USAGE;
-    }
-    return rc;
+    return rc ? rc : check_args(a);
 }
 
 int vmf_cmd_backup(int argc, char **argv)
@@ -108,13 +194,28 @@ int vmf_cmd_backup(int argc, char **argv)
     int rc = parse(&a, &argc, &argv);
     if (rc)
         return rc;
+    if (a.prune) {
+        VmfBackupPruneOptions po = {
+            .keep = (unsigned)a.prune,
+            .dirs = a.c.rest,
+            .uri = a.c.uri,
+            .dry_run = a.dry_run,
+            .progress = a.quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO,
+        };
+        return vmf_backup_prune(&po);
+    }
     VmfBackupOptions o = {
         .domain = a.c.rest[0],
         .uri = a.c.uri,
         .formats = a.to,
         .profile = a.profile,
         .outdir = a.c.outdir,
-        .overlay_dir = a.overlay_dir,
+        .scratch_dir = a.scratch_dir,
+        .pool = a.pool,
+        .remote_dir = a.remote_dir,
+        .method = a.method && strcmp(a.method, "auto") ? a.method : NULL,
+        .incremental = a.incremental,
+        .incremental_only = a.incremental_only,
         .accel = vmf_cli_accel(CMD, a.c.accel),
         .generalize = a.generalize,
         .no_quiesce = a.no_quiesce,

@@ -208,3 +208,24 @@ char *vmf_state_dir(void)
         return g_build_filename(xdg, "vmforge", NULL);
     return g_build_filename(g_get_home_dir(), ".local", "state", "vmforge", NULL);
 }
+
+char *vmf_relative_path(const char *from, const char *to)
+{
+    g_auto(GStrv) f = g_strsplit(from, "/", -1);
+    g_auto(GStrv) t = g_strsplit(to, "/", -1);
+    guint i = 0;
+    while (f[i] && t[i] && strcmp(f[i], t[i]) == 0)
+        i++;
+    GString *s = g_string_new(NULL);
+    for (guint j = i; f[j]; j++)
+        if (*f[j])
+            g_string_append(s, "../");
+    for (guint j = i; t[j]; j++)
+        if (*t[j])
+            g_string_append_printf(s, "%s/", t[j]);
+    if (s->len)
+        g_string_truncate(s, s->len - 1);
+    else
+        g_string_assign(s, ".");
+    return g_string_free(s, FALSE);
+}

@@ -17,6 +17,9 @@ const char *vmf_templates_dir(void);
 /* Removes the files in `dir` (not sub-folders), then `dir`: a build's work
  * folder. */
 void vmf_remove_workdir(const char *dir);
+/* The relative name of `to` seen from the folder `from` (both absolute and
+ * canonical): "../2026-12-01/web-vda.qcow2". g_free. */
+char *vmf_relative_path(const char *from, const char *to);
 /* Removes `dir` and everything below it (symbolic links are removed, not
  * followed). */
 void vmf_remove_tree(const char *dir);

@@ -267,3 +267,55 @@ char *vmf_xml_string(const char *xml, const char *expr)
     xmlFreeDoc(doc);
     return out;
 }
+
+char *vmf_backup_xml(const VmfBackupDiskSpec *disks, size_t n, const char *const *excluded)
+{
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr root = xmlNewNode(NULL, BAD_CAST "domainbackup");
+    xmlDocSetRootElement(doc, root);
+    prop(root, "mode", "push");
+    xmlNodePtr list = child(root, "disks", NULL);
+    for (size_t i = 0; i < n; i++) {
+        xmlNodePtr d = child(list, "disk", NULL);
+        prop(d, "name", disks[i].target);
+        prop(d, "backup", "yes");
+        prop(d, "type", "file");
+        prop(d, "backupmode", disks[i].incremental ? "incremental" : "full");
+        if (disks[i].incremental)
+            prop(d, "incremental", disks[i].incremental);
+        prop(child(d, "target", NULL), "file", disks[i].file);
+        prop(child(d, "driver", NULL), "type", "qcow2");
+    }
+    for (size_t i = 0; excluded && excluded[i]; i++) {
+        xmlNodePtr d = child(list, "disk", NULL);
+        prop(d, "name", excluded[i]);
+        prop(d, "backup", "no");
+    }
+    char *text = vmf_xml_doc_text(doc);
+    xmlFreeDoc(doc);
+    return text;
+}
+
+char *vmf_checkpoint_xml(const char *name, const char *description, const char *const *bitmaps,
+                         const char *const *others)
+{
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr root = xmlNewNode(NULL, BAD_CAST "domaincheckpoint");
+    xmlDocSetRootElement(doc, root);
+    child(root, "name", name);
+    child(root, "description", description);
+    xmlNodePtr list = child(root, "disks", NULL);
+    for (size_t i = 0; bitmaps[i]; i++) {
+        xmlNodePtr d = child(list, "disk", NULL);
+        prop(d, "name", bitmaps[i]);
+        prop(d, "checkpoint", "bitmap");
+    }
+    for (size_t i = 0; others && others[i]; i++) {
+        xmlNodePtr d = child(list, "disk", NULL);
+        prop(d, "name", others[i]);
+        prop(d, "checkpoint", "no");
+    }
+    char *text = vmf_xml_doc_text(doc);
+    xmlFreeDoc(doc);
+    return text;
+}

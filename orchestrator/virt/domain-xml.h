@@ -64,6 +64,21 @@ char *vmf_xml_doc_text(xmlDocPtr doc);
 char *vmf_snapshot_xml(const char *name, const char *description, const char *const *targets,
                        const char *const *overlays, const char *const *excluded);
 
+/* One disk of a push backup: its target qcow2 on the host, made beforehand
+ * (VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL), and the checkpoint it is
+ * incremental from (NULL: full). */
+typedef struct {
+    const char *target;
+    const char *file;
+    const char *incremental;
+} VmfBackupDiskSpec;
+/* <domainbackup mode='push'> for `disks`; `excluded` (NULL-terminated, may
+ * be NULL): disks left out. */
+char *vmf_backup_xml(const VmfBackupDiskSpec *disks, size_t n, const char *const *excluded);
+/* <domaincheckpoint> tracking the disks `bitmaps` (NULL-terminated) with a
+ * dirty bitmap each, and not `others`. */
+char *vmf_checkpoint_xml(const char *name, const char *description, const char *const *bitmaps,
+                         const char *const *others);
 /* The string an XPath expression ("string(/pool/target/path)") gives on the
  * document `xml`, or NULL when empty or not XML (g_free). */
 char *vmf_xml_string(const char *xml, const char *expr);

@@ -649,11 +649,15 @@ int vmf_vol_download_file(VmfPool *p, const char *name, const char *path, VmfTra
 {
     g_autoptr(virStorageVol) vol = vol_lookup(p, name);
     virStorageVolInfo info;
-    if (!vol || virStorageVolGetInfo(vol, &info) < 0) {
+    /* The file's own size (a qcow2's is not its capacity), refreshed: QEMU
+     * may have written it since the pool last looked. */
+    if (vol)
+        virStoragePoolRefresh(pool_ptr(p), 0);
+    if (!vol || virStorageVolGetInfoFlags(vol, &info, VIR_STORAGE_VOL_GET_PHYSICAL) < 0) {
         vmf_virt_error(error, "volume %s in pool %s on %s", name, p->name, vmf_virt_host(p->v));
         return -ENOENT;
     }
-    Xfer x = {.size = info.capacity, .t = t, .v = p->v};
+    Xfer x = {.size = info.allocation, .t = t, .v = p->v};
     x.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (x.fd < 0) {
         g_set_error(error, vmf_virt_error_quark(), 1, "%s: %s", path, g_strerror(errno));

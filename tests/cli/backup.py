@@ -53,7 +53,9 @@ def file_disk(path, target, bus, driver=None):
 def case_help(work):
     p = vmforge("backup", "--help")
     for opt in ("--to", "--profile", "--generalize", "--connect", "--output", "--no-quiesce",
-                "--overlay-dir", "--force", "--json", "blockcommit", "Exit status"):
+                "--scratch-dir", "--force", "--json", "blockcommit", "Exit status",
+                "--incremental", "--incremental-only", "--method", "--pool", "--remote-dir",
+                "--prune", "--dry-run", "backup API", "checkpoint"):
         check(opt in p.stdout or opt in p.stdout.replace("block commit", "blockcommit"),
               f"{opt} not in --help")
     check("backup" in vmforge("--help").stdout, "vmforge --help does not list backup")
@@ -66,7 +68,15 @@ def case_usage(work):
                       (["backup", "a", "--to", "qcow2,qcow2"], "--to names qcow2 twice"),
                       (["backup", "a", "--to", "qcow2", "--profile", "vmware"],
                        "--profile is for OVAs"),
-                      (["backup", "a", "--accel", "fast"], "fast")):
+                      (["backup", "a", "--accel", "fast"], "fast"),
+                      (["backup", "a", "--method", "copy"], "--method copy: give auto, api or"),
+                      (["backup", "a", "--incremental-only"], "--incremental-only goes with"),
+                      (["backup", "a", "--pool", "p", "--remote-dir", "/x"], "give one"),
+                      (["backup", "a", "--dry-run"], "--dry-run goes with --prune"),
+                      (["backup", "--prune", "2"], "usage: vmforge backup --prune KEEP DIR"),
+                      (["backup", "--prune", "-1", "d"], "KEEP at least 1"),
+                      (["backup", "a", "--incremental", "d", "--generalize"],
+                       "--generalize and --incremental do not go together")):
         p = vmforge(*args, rc=2)
         check(msg in p.stderr, f"{args}: {p.stderr}")
         check(not os.listdir(work), f"{args} made files")

@@ -85,13 +85,18 @@ def writer_media(d):
     return kernel, initrd
 
 
-def make_chain(d, name="disk"):
-    """A qcow2 overlay (with data of its own) on a raw backing file full of
-    data. Returns (overlay, backing)."""
+def make_chain(d, name="disk", size=DISK_SIZE):
+    """A qcow2 overlay (with data of its own) on a raw backing file whose
+    first half is data. Returns (overlay, backing)."""
     base = os.path.join(d, name + "-base.raw")
     with open(base, "wb") as f:
-        f.write(random_bytes(DISK_SIZE // 2, seed=hash(name) & 0xffff))
-        f.truncate(DISK_SIZE)
+        if size == DISK_SIZE:
+            f.write(random_bytes(DISK_SIZE // 2, seed=hash(name) & 0xffff))
+        else:  # a big disk, for a job that lasts: 1 MiB of random bytes, again and again
+            block = random_bytes(MIB, seed=hash(name) & 0xffff)
+            for _ in range(size // 2 // MIB):
+                f.write(block)
+        f.truncate(size)
     top = os.path.join(d, name + ".qcow2")
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", os.path.basename(base), "-F", "raw",
          top], check_rc=0)
@@ -140,8 +145,8 @@ def define(d, xml):
 
 def remove_domain(name):
     run(["virsh", "-c", URI, "destroy", name])
-    run(["virsh", "-c", URI, "undefine", name, "--nvram"])
-    run(["virsh", "-c", URI, "undefine", name])
+    run(["virsh", "-c", URI, "undefine", name, "--nvram", "--checkpoints-metadata"])
+    run(["virsh", "-c", URI, "undefine", name, "--checkpoints-metadata"])
 
 
 def domain_name(tag):
@@ -227,11 +232,11 @@ def backup(name, out, *extra, rc=0):
 class Writer:
     """The running writer domain on a qcow2-on-raw chain."""
 
-    def __init__(self, work, tag):
+    def __init__(self, work, tag, size=DISK_SIZE):
         libvirt_up()
         self.d = workdir(work)
         self.name = domain_name(tag)
-        self.top, self.base = make_chain(self.d)
+        self.top, self.base = make_chain(self.d, size=size)
         self.initial = to_raw(self.top, os.path.join(self.d, "initial.raw"))
         kernel, initrd = writer_media(self.d)
         self.console = os.path.join(self.d, "console.log")
@@ -256,6 +261,15 @@ class Writer:
         n = records_written(self.console)
         wait_for(lambda: records_written(self.console) > n + 20,
                  "the guest to go on writing after the backup")
+
+    def check_disks(self):
+        """Running on its own disk, the chain as it was, no overlay."""
+        live = disk_sources(self.name)
+        check(live == [["file", "disk", "vda", self.top]], f"live disks: {live}")
+        check(chain_of(self.top) == self.chain, f"chain {chain_of(self.top)} != {self.chain}")
+        check(not leftover_overlays(self.d), f"overlays left: {leftover_overlays(self.d)}")
+        state = virsh("domstate", self.name).strip()
+        check(state == "running", f"the domain is {state!r}")
 
     def stop(self):
         """Destroyed: every record it wrote was synchronous, so all are on
@@ -306,11 +320,14 @@ def case_running(work):
     try:
         out = os.path.join(w.d, "out")
         before = records_written(w.console)
-        p = backup(w.name, out, "--to", "ova,qcow2", "--profile", "vmware", "--json")
+        p = backup(w.name, out, "--to", "ova,qcow2", "--profile", "vmware", "--json",
+                   "--method", "snapshot")
         err = p.stderr
         check("snapshot taken, crash-consistent" in err, err[-2000:])
         check("committing the writes made during the backup" in err, err[-2000:])
         report = json.loads(p.stdout)
+        check(report["method"] == "snapshot" and report["method_reason"] == "--method snapshot",
+              f"method {report['method']} ({report['method_reason']})")
         check(report["consistency"] == "crash-consistent", f"consistency {report['consistency']}")
         check(report["quiesce_error"] and "agent" in report["quiesce_error"],
               f"quiesce_error {report['quiesce_error']}")
@@ -370,7 +387,7 @@ def case_sigint(work):
     try:
         out = os.path.join(w.d, "out")
         bg = Background([vmforge_path(), "backup", w.name, "--connect", URI, "-o", out,
-                         "--to", "qcow2,vmdk,raw.gz"])
+                         "--to", "qcow2,vmdk,raw.gz", "--method", "snapshot"])
         bg.wait_line("snapshot taken")
         bg.proc.send_signal(signal.SIGINT)
         rc, err = bg.finish()
@@ -397,7 +414,7 @@ def case_libvirtd_restart(work):
         out = os.path.join(w.d, "out")
         before = records_written(w.console)
         bg = Background([vmforge_path(), "backup", w.name, "--connect", URI, "-o", out,
-                         "--to", "qcow2"])
+                         "--to", "qcow2", "--method", "snapshot"])
         bg.wait_line("snapshot taken")
         pid = libvirtd_pid()  # started by scripts/start-libvirtd.sh
         os.kill(pid, signal.SIGTERM)
@@ -553,8 +570,223 @@ def case_generalize(work):
         remove_domain(name)
 
 
+# ---- libvirt's backup API (issue 15) ----------------------------------------------------------
+
+CLUSTER = 64 * 1024
+
+
+def checkpoints(name, uri=URI):
+    return run(["virsh", "-c", uri, "checkpoint-list", name, "--name"], check_rc=0).stdout.split()
+
+
+def allocated(image):
+    """Bytes the image itself holds (not its backing files), by qemu-img map."""
+    p = run(["qemu-img", "map", "-U", "--output=json", image], check_rc=0)
+    return sum(x["length"] for x in json.loads(p.stdout) if x["depth"] == 0 and x["data"])
+
+
+def touched_clusters(k0, k1):
+    """Bytes of the 64 KiB clusters holding the records k0+1..k1."""
+    first = (RECORD_SECTOR + k0 + 1) * 512 // CLUSTER
+    last = (RECORD_SECTOR + k1) * 512 // CLUSTER
+    return (last - first + 1) * CLUSTER
+
+
+def records_in(image, scratch):
+    """The records a backup holds, read through its chain by qemu-img."""
+    seq = read_records(to_raw(image, scratch))
+    os.unlink(scratch)
+    check(seq == list(range(len(seq))), f"{image}: the records are not 0..K: {seq[:8]}...")
+    return len(seq) - 1
+
+
+def api_backups(w, outs, first_extra):
+    """A full backup into outs[0], then each next one incremental from the
+    one before, the guest writing in between; the domain checked after each
+    (own disks, same chain, no overlay). Returns the reports."""
+    reports = []
+    for i, out in enumerate(outs):
+        if i:
+            n = records_written(w.console)
+            wait_for(lambda: records_written(w.console) >= n + 150, "150 more records")
+        extra = first_extra if i == 0 else ["--incremental", outs[i - 1]]
+        if i == len(outs) - 1:
+            extra = extra + ["--to", "ova", "--profile", "vmware"]
+        p = backup(w.name, out, "--json", "--method", "api", *extra)
+        reports.append(json.loads(p.stdout))
+        check("stays on its own disks" in p.stderr, p.stderr[-2000:])
+        w.check_disks()
+    return reports
+
+
+def check_api_reports(w, outs, reports):
+    for i, r in enumerate(reports):
+        check(r["method"] == "backup-api" and r["checkpoint"], f"backup {i}: {r['method']}")
+        check(r["consistency"] == "crash-consistent" and "agent" in r["quiesce_error"],
+              f"backup {i}: {r['consistency']} {r['quiesce_error']}")
+        disk = r["disks"][0]
+        if i == 0:
+            check(r["incremental"] is None and disk["mode"] == "full", f"backup 0: {r['incremental']}")
+            continue
+        parent = os.path.basename(outs[i - 1])
+        check(r["incremental"] == {"parent": f"../{parent}",
+                                   "parent_checkpoint": reports[i - 1]["checkpoint"]},
+              f"backup {i}: incremental {r['incremental']}")
+        check(disk["mode"] == "incremental" and
+              disk["backing_file"] == f"../{parent}/{w.name}-vda.qcow2", f"backup {i}: {disk}")
+        for a in r["artefacts"]:
+            check(a["sha256"] == sha256_file(a["path"]), f"{a['path']}: digest in the report")
+    got = sorted(checkpoints(w.name))
+    check(got == sorted(r["checkpoint"] for r in reports), f"checkpoints on the domain: {got}")
+
+
+def check_api_images(w, outs, final):
+    """Each backup (its chain) is the disk at its time; each incremental
+    image holds about what was written since the one before."""
+    images = [os.path.join(o, f"{w.name}-vda.qcow2") for o in outs]
+    chain = chain_of(images[-1])
+    want = [os.path.realpath(i) for i in reversed(images)]
+    check([os.path.realpath(f) for f, _ in chain] == want and all(f == "qcow2" for _, f in chain),
+          f"the last backup's chain: {chain}")
+    ks = []
+    for i, img in enumerate(images):
+        run(["qemu-img", "check", img], check_rc=0)
+        k = records_in(img, os.path.join(w.d, "b.raw"))
+        if ks:
+            check(k > ks[-1], f"backup {i} holds {k + 1} records, the one before {ks[-1] + 1}")
+        ks.append(k)
+        expect = snapshot_time_image(w, final, k, os.path.join(w.d, f"expect{i}.raw"))
+        p = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", expect, img])
+        check(p.returncode == 0, f"backup {i} is not the disk at its time: {p.stdout}")
+        if i:
+            alloc, bound = allocated(img), touched_clusters(ks[i - 1], k)
+            check((k - ks[i - 1]) * 512 <= alloc <= bound * 1.1 + 3 * CLUSTER,
+                  f"incremental {i}: {alloc} bytes allocated for records {ks[i - 1] + 1}..{k} "
+                  f"({bound} bytes of clusters)")
+            print(f"incremental {i}: {alloc} bytes for {k - ks[i - 1]} records ({bound} bytes of "
+                  "clusters written)")
+    return ks, expect
+
+
+def check_api_outputs(w, outs, expect):
+    """The last backup's other outputs come from its chain: the OVA (with
+    independent tools), and vmforge convert reads the chain back."""
+    vmdks = check_ova(w.d, os.path.join(outs[-1], f"{w.name}.ova"), {
+        "ovf": ['vmw:key="firmware" vmw:value="bios"'],
+        "v2v": [rf"source name: {w.name}", r"firmware: bios"]})
+    p = run(["qemu-img", "compare", "-f", "raw", "-F", "vmdk", expect, vmdks[0]])
+    check(p.returncode == 0, f"the OVA's disk is not the disk at the last backup: {p.stdout}")
+    conv = os.path.join(w.d, "converted")
+    os.makedirs(conv)
+    run([vmforge_path(), "convert", os.path.join(outs[-1], f"{w.name}-vda.qcow2"), "--to",
+         "raw", "-o", conv, "-n", "back"], check_rc=0)
+    p = run(["qemu-img", "compare", "-f", "raw", "-F", "raw", expect, os.path.join(conv, "back.raw")])
+    check(p.returncode == 0, f"vmforge convert of the incremental chain: {p.stdout}")
+
+
+def check_missing_checkpoint(w, parent, out):
+    """The checkpoint of the backup in `parent` deleted: --incremental-only
+    fails and makes nothing; without it, a full backup, saying why."""
+    ck = json.load(open(os.path.join(parent, f"{w.name}.report.json")))["checkpoint"]
+    virsh("checkpoint-delete", w.name, ck)
+    p = backup(w.name, out, "--incremental", parent, "--incremental-only", rc=1)
+    check(f"checkpoint {ck} of the backup in {parent} no longer exists" in p.stderr and
+          "--incremental-only: no backup taken" in p.stderr, p.stderr[-2000:])
+    check(not os.path.isdir(out) or not os.listdir(out), f"files made: {os.listdir(out)}")
+    p = backup(w.name, out, "--incremental", parent, "--json")
+    r = json.loads(p.stdout)
+    check(f"checkpoint {ck} of the backup in {parent} no longer exists" in p.stderr and
+          "taking a full backup" in p.stderr, p.stderr[-2000:])
+    check(r["incremental"] is None and r["full_reason"] and r["disks"][0]["mode"] == "full",
+          f"report: {r['incremental']} {r['full_reason']}")
+    check(chain_of(os.path.join(out, f"{w.name}-vda.qcow2"))[1:] == [], "the full one has a backing")
+    return r["checkpoint"]
+
+
+def check_prune(w, outs, newest, newest_ck):
+    """--prune 2 keeps everything (the newest incremental needs its
+    parents); --prune 1 --dry-run removes nothing; --prune 1 removes the
+    chain and its checkpoints, the newest backup stays."""
+    dirs = outs + [newest]
+    p = run([vmforge_path(), "backup", "--connect", URI, "--prune", "2", *dirs], check_rc=0)
+    check("4 backups kept, 0 removed" in p.stdout, p.stdout + p.stderr)
+    p = run([vmforge_path(), "backup", "--connect", URI, "--prune", "1", "-n", *dirs], check_rc=0)
+    check("1 backup kept, 3 to be removed" in p.stdout and all(map(os.path.isdir, outs)), p.stdout)
+    p = run([vmforge_path(), "backup", "--connect", URI, "--prune", "1", *dirs], check_rc=0)
+    check("1 backup kept, 3 removed" in p.stdout, p.stdout + p.stderr)
+    check(not any(map(os.path.exists, outs)), f"left: {[o for o in outs if os.path.exists(o)]}")
+    check(checkpoints(w.name) == [newest_ck], f"checkpoints left: {checkpoints(w.name)}")
+    run(["qemu-img", "check", os.path.join(newest, f"{w.name}-vda.qcow2")], check_rc=0)
+
+
+def case_api_chain(work):
+    """A full backup through the backup API while the guest writes, then two
+    incremental ones; a deleted checkpoint; --prune."""
+    w = Writer(work, "api")
+    try:
+        outs = [os.path.join(w.d, n) for n in ("full", "inc1", "inc2")]
+        reports = api_backups(w, outs, ["--to", "qcow2"])
+        check_api_reports(w, outs, reports)
+        newest = os.path.join(w.d, "full2")
+        newest_ck = check_missing_checkpoint(w, outs[-1], newest)
+        final = w.stop()
+        ks, expect = check_api_images(w, outs, final)
+        check_api_outputs(w, outs, expect)
+        virsh("start", w.name)  # libvirt deletes checkpoints of running domains only
+        check_prune(w, outs, newest, newest_ck)
+    finally:
+        w.close()
+
+
+def check_stopped(w, out, err):
+    """After an interrupted or lost job: no job, no target, no checkpoint,
+    nothing in the output folder, the domain on its own disks."""
+    check("the backup job is stopped, its targets and checkpoint removed" in err, err[-3000:])
+    check(virsh("domjobinfo", w.name).split("\n")[0].split()[-1] == "None", "a job still runs")
+    check(checkpoints(w.name) == [], f"checkpoints left: {checkpoints(w.name)}")
+    check(not os.path.isdir(out) or not os.listdir(out), f"left in the output: {os.listdir(out)}")
+    pools = [p for p in virsh("pool-list", "--all", "--name").split() if p.startswith("vmforge-")]
+    check(not pools, f"pools left: {pools}")
+    w.check_restored()
+
+
+def case_api_interrupted(work):
+    """A job of a 1 GiB disk (half of it data, so it lasts seconds): Ctrl-C
+    during it, then libvirtd stopped and started again during it."""
+    w = Writer(work, "apiint", size=1024 * MIB)
+    restarted = True
+    try:
+        out = os.path.join(w.d, "out")
+        argv = [vmforge_path(), "backup", w.name, "--connect", URI, "-o", out, "--to", "qcow2"]
+        bg = Background(argv)
+        bg.wait_line("backup job started")
+        bg.proc.send_signal(signal.SIGINT)
+        rc, err = bg.finish()
+        check(rc == 130 and "aborting the backup job" in err, f"exit {rc}\n{err[-3000:]}")
+        check_stopped(w, out, err)
+        bg = Background(argv)
+        bg.wait_line("backup job started")
+        pid = libvirtd_pid()
+        restarted = False
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), "libvirtd to stop", timeout=60)
+        time.sleep(3)
+        run(["bash", os.path.join(ROOT, "scripts", "start-libvirtd.sh")], check_rc=0)
+        restarted = True
+        rc, err = bg.finish()
+        check(rc == 1 and "lost the connection to this host during the backup job" in err and
+              "reconnected" in err, f"exit {rc}\n{err[-3000:]}")
+        check_stopped(w, out, err)
+    finally:
+        if not restarted:
+            run(["bash", os.path.join(ROOT, "scripts", "start-libvirtd.sh")])
+        w.close()
+
+
 if __name__ == "__main__":
     main({
+        "api-chain": case_api_chain,
+        "api-interrupted": case_api_interrupted,
         "running": case_running,
         "sigint": case_sigint,
         "libvirtd-restart": case_libvirtd_restart,
