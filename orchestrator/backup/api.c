@@ -251,6 +251,8 @@ static int api_wait(Backup *b, VmfJobWatch *w, GError **error)
             vmf_progress_update(bar, done, total, NULL);
         g_usleep(G_USEC_PER_SEC / 5);
     }
+    /* The targets are closed (their qcow2 metadata written) only then. */
+    vmf_job_settle(b->dom, g_array_index(b->disks, Disk, 0).d->target);
     g_autofree char *why = NULL;
     int outcome = vmf_job_outcome(b->dom, &why);
     vmf_progress_end(bar, outcome == 1 ? "done" : "failed");

@@ -55,6 +55,12 @@ void vmf_job_watch_free(VmfJobWatch *w)
     g_free(w);
 }
 
+void vmf_job_settle(virDomainPtr dom, const char *disk)
+{
+    virDomainBlockInfo info;
+    virDomainGetBlockInfo(dom, disk, &info, 0);
+}
+
 int vmf_job_progress(virDomainPtr dom, uint64_t *done, uint64_t *total)
 {
     virDomainJobInfo info = {0};

@@ -22,6 +22,11 @@ bool vmf_job_watch_ended(VmfJobWatch *w);
 void vmf_job_watch_free(VmfJobWatch *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfJobWatch, vmf_job_watch_free)
 
+/* Returns once libvirt has finished handling the end of `dom`'s job: it
+ * announces the end of a backup job before it detaches (closes, and so
+ * flushes) the job's targets, within the same domain job; a query that
+ * needs the domain's job lock (block info of `disk`) waits for that. */
+void vmf_job_settle(virDomainPtr dom, const char *disk);
 /* The job running on `dom`: 1 (with bytes done and total when libvirt
  * knows them), 0 when none runs, -1 when libvirt cannot tell. */
 int vmf_job_progress(virDomainPtr dom, uint64_t *done, uint64_t *total);

@@ -87,8 +87,10 @@ def local_leftovers():
     return found
 
 
-def check_nothing_left(state, *dirs):
-    check(not host_leftovers(), f"left on the test host: {host_leftovers()}")
+def check_nothing_left(state, *dirs, ignore=None):
+    """ignore: a name the test's own objects on the host have in theirs."""
+    left = [x for x in host_leftovers() if not ignore or ignore not in x]
+    check(not left, f"left on the test host: {left}")
     check(not local_leftovers(), f"left on this machine's libvirtd: {local_leftovers()}")
     records = [f for _, _, files in os.walk(os.path.join(state, "runs")) for f in files]
     check(not records, f"run records left: {records}")
@@ -282,8 +284,120 @@ def case_refusals(work):
     check_nothing_left(state, out)
 
 
+class RemoteWriter:
+    """The backup tests' writer guest, defined on the test host: its
+    qcow2-on-raw disk, kernel and initramfs uploaded as volumes of the host's
+    default pool (nothing shared but the connection)."""
+
+    def __init__(self, work):
+        import backup as bk
+        self.bk = bk
+        self.d = workdir(work)
+        self.name = f"bkremote-{os.getpid()}"
+        self.top, self.base = bk.make_chain(self.d, name=self.name)
+        self.initial = bk.to_raw(self.top, os.path.join(self.d, "initial.raw"))
+        kernel, initrd = bk.writer_media(self.d)
+        self.vols = {}
+        for path in (self.base, self.top, kernel, initrd):
+            self.vols[path] = self.upload(path)
+        # The qcow2's backing file is named relative to it: the pool's folder.
+        xml = bk.domain_xml(self.name, [("file", "qcow2", self.vols[self.top], "vda", "virtio")],
+                            kernel=self.vols[kernel], initrd=self.vols[initrd])
+        path = os.path.join(self.d, "domain.xml")
+        with open(path, "w") as f:
+            f.write(xml)
+        host_virsh("define", path)
+        host_virsh("start", self.name)
+        self.wait_writes(40)
+
+    def upload(self, path):
+        vol = os.path.basename(path)
+        vol = vol if vol.startswith(self.name) else f"{self.name}-{vol}"
+        host_virsh("vol-create-as", "default", vol, str(os.path.getsize(path)), "--format", "raw")
+        host_virsh("vol-upload", vol, path, "--pool", "default")
+        return host_virsh("vol-path", vol, "--pool", "default").strip()
+
+    def writes(self):
+        out = host_virsh("domblkstat", self.name, "vda")
+        return int(re.search(r"wr_req\s+(\d+)", out).group(1))
+
+    def wait_writes(self, n):
+        w0 = self.writes()
+        self.bk.wait_for(lambda: self.writes() >= w0 + n, f"{n} writes of the guest")
+
+    def check_disks(self):
+        out = host_virsh("domblklist", self.name)
+        check(self.vols[self.top] in out and "vmforge" not in out, f"the domain's disks:\n{out}")
+        check(host_virsh("domstate", self.name).strip() == "running", "not running")
+
+    def final(self):
+        """Destroyed, its disk downloaded (with its backing file beside it)
+        and read as raw."""
+        host_virsh("destroy", self.name)
+        down = os.path.join(self.d, "down")
+        os.makedirs(down)
+        for path in (self.base, self.top):
+            name = os.path.basename(path)
+            host_virsh("vol-download", name, os.path.join(down, name), "--pool", "default")
+        return self.bk.to_raw(os.path.join(down, os.path.basename(self.top)),
+                              os.path.join(self.d, "final.raw"))
+
+    def close(self):
+        run(["virsh", "-c", host("uri", "tcp"), "destroy", self.name])
+        run(["virsh", "-c", host("uri", "tcp"), "undefine", self.name, "--checkpoints-metadata"])
+        for vol in self.vols.values():
+            run(["virsh", "-c", host("uri", "tcp"), "vol-delete", vol])
+
+
+def case_backup_ssh(work):
+    """A running domain on the test host backed up over ssh through the
+    backup API, in full and then incrementally: the targets come back with
+    sparse streams; each backup is the disk at its time; nothing is left on
+    the host."""
+    libvirt_up()
+    ssh, _ = host_up()
+    state, env = env_for(work)
+    w = RemoteWriter(work)
+    bk = w.bk
+    try:
+        outs = [os.path.join(w.d, "full"), os.path.join(w.d, "inc")]
+        for i, out in enumerate(outs):
+            if i:
+                w.wait_writes(150)
+            extra = ["--incremental", outs[0]] if i else ["--to", "qcow2,vmdk"]
+            p = vmforge(["backup", w.name, "--connect", ssh, "-o", out, "--json", *extra], env,
+                        rc=0)
+            r = json.loads(p.stdout)
+            check(r["method"] == "backup-api" and r["disks"][0]["mode"] == ("incremental" if i else
+                                                                            "full"),
+                  f"backup {i}: {r['method']} {r['disks'][0]}")
+            check("fetch vda" in p.stderr, f"the target was not downloaded:\n{p.stderr[-2000:]}")
+            w.check_disks()
+        check_nothing_left(state, *outs, ignore=w.name)
+        check(len(host_virsh("checkpoint-list", w.name, "--name").split()) == 2, "checkpoints")
+        final = w.final()
+        ks = []
+        for i, out in enumerate(outs):
+            img = os.path.join(out, f"{w.name}-vda.qcow2")
+            ks.append(bk.records_in(img, os.path.join(w.d, "b.raw")))
+            expect = bk.snapshot_time_image(w, final, ks[-1], os.path.join(w.d, f"e{i}.raw"))
+            p = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", expect, img])
+            check(p.returncode == 0, f"backup {i} is not the disk at its time: {p.stdout}")
+            if i == 0:
+                p = run(["qemu-img", "compare", "-f", "raw", "-F", "vmdk", expect,
+                         os.path.join(out, f"{w.name}-vda.vmdk")])
+                check(p.returncode == 0, f"the VMDK is not the disk: {p.stdout}")
+        alloc, bound = bk.allocated(img), bk.touched_clusters(ks[0], ks[1])
+        check(ks[1] > ks[0] and alloc <= bound * 1.1 + 3 * bk.CLUSTER,
+              f"incremental: {alloc} bytes for records {ks[0] + 1}..{ks[1]} ({bound})")
+    finally:
+        w.close()
+    check_nothing_left(state)
+
+
 if __name__ == "__main__":
     main({
+        "backup-ssh": case_backup_ssh,
         "quickstart-ssh": case_quickstart_ssh,
         "install-tcp": case_install_tcp,
         "sigint": case_sigint,
