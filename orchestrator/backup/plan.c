@@ -63,6 +63,9 @@ int backup_parse_formats(Backup *b)
         qcow2 |= g_array_index(b->outs, Output, i).ops == &vf_writer_qcow2;
     /* An incremental backup is a qcow2 on its parent's: always made. */
     if (b->outs->len == 0 || (b->o->incremental && !qcow2)) {
+        if (b->outs->len)
+            say(b, "--incremental: each disk's qcow2 is made too (the incremental image, on "
+                   "its parent's)");
         Output out = {0};
         vf_writer_parse_spec("qcow2", &out.ops, &out.options, NULL);
         g_array_append_val(b->outs, out);

@@ -20,7 +20,8 @@ int backup_open_sources(Backup *b, GError **error)
 {
     for (guint i = 0; i < b->disks->len; i++) {
         Disk *d = &g_array_index(b->disks, Disk, i);
-        bool raw = strcmp(d->format, "raw") == 0 && strcmp(d->read_path, d->path) == 0;
+        bool raw = (strcmp(d->format, "raw") == 0 && strcmp(d->read_path, d->path) == 0) ||
+                   (d->volume && !d->incremental); /* a full job's target */
         if (vf_source_open(d->read_path, raw ? VF_SOURCE_ASSUME_RAW : 0, &d->src, error) < 0)
             return -EIO;
         if (!raw && !d->src->qcow2) {
@@ -136,7 +137,7 @@ int backup_generalize(Backup *b, GError **error)
         Disk *d = &g_array_index(b->disks, Disk, i);
         g_autofree char *name = g_strdup_printf(".generalize-%s.qcow2", d->d->target);
         g_autofree char *path = g_build_filename(b->staging, name, NULL);
-        bool own = strcmp(d->read_path, d->path) == 0; /* else the job's qcow2 target */
+        bool own = strcmp(d->read_path, d->path) == 0; /* else the job's target */
         if (vmf_guest_overlay_create(path, d->read_path, own ? d->format : "qcow2", error) < 0)
             return VMF_EXIT_OUTPUT;
         g_free(d->read_path);

@@ -10,6 +10,7 @@
 #include "util/exit-codes.h"
 #include "util/signals.h"
 #include "util/util.h"
+#include "virt/jobs.h"
 #include "virt/runs.h"
 #include "virt/storage.h"
 #include "virt/virt.h"
@@ -160,6 +161,23 @@ static VmfVirt *check_libvirtd(Tally *t, const VmfDoctorOptions *o, const char *
         line(t, "FAIL", "accelerator", "use --accel tcg (or VMFORGE_ACCEL=tcg)", "%s",
              err->message);
     return v;
+}
+
+/* Whether vmforge backup copies running domains there through libvirt's
+ * backup API (incremental), or needs the snapshot path. */
+static void check_backup_api(Tally *t, VmfVirt *v)
+{
+    if (vmf_virt_backup_supported(v, NULL))
+        line(t, "ok", "backup API", NULL,
+             "%s backs up running domains through libvirt's backup API (incremental with "
+             "checkpoints)",
+             vmf_virt_host(v));
+    else
+        line(t, "warn", "backup API",
+             "libvirt 7.2 or later with a QEMU that uses blockdev (6.0 or later)",
+             "%s has no backup API: vmforge backup uses a snapshot and a block commit there, "
+             "on that host only, and no incremental backups",
+             vmf_virt_host(v));
 }
 
 /* What runs that died left on the host: removed now. */
@@ -350,6 +368,8 @@ int vmf_doctor(const VmfDoctorOptions *o)
     g_autoptr(VmfVirt) v = check_libvirtd(&t, o, &domtype);
     if (v)
         check_leftovers(&t, v);
+    if (v)
+        check_backup_api(&t, v);
     if (v && vmf_pool_on_host(o->uri, o->pool, o->remote_dir))
         check_pool(&t, v, o, upload_size(r), r ? r->disk_size : 0);
     g_clear_pointer(&v, vmf_virt_close);

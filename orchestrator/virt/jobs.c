@@ -95,10 +95,11 @@ int vmf_job_outcome(virDomainPtr dom, char **why)
 
 bool vmf_virt_backup_supported(VmfVirt *v, const char *domain_xml)
 {
-    g_autofree char *emulator = vmf_xml_string(domain_xml, "string(/domain/devices/emulator)");
-    g_autofree char *arch = vmf_xml_string(domain_xml, "string(/domain/os/type/@arch)");
-    g_autofree char *machine = vmf_xml_string(domain_xml, "string(/domain/os/type/@machine)");
-    g_autofree char *type = vmf_xml_string(domain_xml, "string(/domain/@type)");
+    const char *x = domain_xml;
+    g_autofree char *emulator = x ? vmf_xml_string(x, "string(/domain/devices/emulator)") : NULL;
+    g_autofree char *arch = x ? vmf_xml_string(x, "string(/domain/os/type/@arch)") : NULL;
+    g_autofree char *machine = x ? vmf_xml_string(x, "string(/domain/os/type/@machine)") : NULL;
+    g_autofree char *type = x ? vmf_xml_string(x, "string(/domain/@type)") : NULL;
     char *caps =
         virConnectGetDomainCapabilities(vmf_virt_conn(v), emulator, arch, machine, type, 0);
     if (!caps)

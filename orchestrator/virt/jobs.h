@@ -37,7 +37,7 @@ int vmf_job_outcome(virDomainPtr dom, char **why);
 
 /* True when the host's libvirt and QEMU offer the backup API for domains
  * of `dom`'s type and machine (<backup supported='yes'/> in the domain
- * capabilities). */
+ * capabilities); `domain_xml` NULL: for the host's default guests. */
 bool vmf_virt_backup_supported(VmfVirt *v, const char *domain_xml);
 
 /* Whether checkpoint `name` of `dom` exists, and if so which of its disks

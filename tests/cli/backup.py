@@ -189,8 +189,69 @@ def case_refusals(work):
         check(not os.listdir(out), f"{name}: files left: {os.listdir(out)}")
 
 
+def fake_backup(root, name, uuid, started, checkpoint=None, parent=None, extra=()):
+    """A backup folder as vmforge leaves it: the report (only what --prune
+    reads), the domain XML and an image."""
+    d = os.path.join(root, name)
+    os.makedirs(d)
+    img = os.path.join(d, "web-vda.qcow2")
+    with open(img, "wb") as f:
+        f.write(b"image")
+    for e in extra:
+        open(os.path.join(d, e), "w").close()
+    open(os.path.join(d, "web.xml"), "w").close()
+    report = {"kind": "backup", "started": started, "checkpoint": checkpoint,
+              "domain": {"name": "web", "uuid": uuid},
+              "incremental": {"parent": f"../{parent}", "parent_checkpoint": "x"} if parent else None,
+              "artefacts": [{"path": "/elsewhere/now/web-vda.qcow2", "format": "qcow2"}]}
+    with open(os.path.join(d, "web.report.json"), "w") as f:
+        json.dump(report, f)
+    return d
+
+
+def case_prune(work):
+    """--prune on folders alone (the domain is not on the test driver: only
+    files go): the newest kept with what it builds on, the rest removed,
+    a folder with a file of the user's left with it; --dry-run first."""
+    uuid = "6f1c0c5e-0000-4000-8000-000000000001"
+    dirs = [fake_backup(work, "d5", uuid, "2026-11-28T01:00:00Z"),
+            fake_backup(work, "d1", uuid, "2026-11-29T01:00:00Z", "ck1", extra=["notes.txt"]),
+            fake_backup(work, "d2", uuid, "2026-11-30T01:00:00Z", "ck2", parent="d1"),
+            fake_backup(work, "d3", uuid, "2026-12-01T01:00:00+02:00", "ck3"),
+            fake_backup(work, "d4", uuid, "2026-12-02T01:00:00Z", "ck4", parent="d3")]
+    uri = "test:///default"
+    p = vmforge("backup", "--prune", "1", "-n", "--connect", uri, *dirs)
+    check("2 backups kept, 3 to be removed" in p.stdout, p.stdout + p.stderr)
+    check(all(os.path.isfile(os.path.join(d, "web.report.json")) for d in dirs), "dry run removed")
+    p = vmforge("backup", "--prune", "1", "--connect", uri, *dirs)
+    check("2 backups kept, 3 removed" in p.stdout, p.stdout + p.stderr)
+    check("is not on test:///default any more: only its backups' files are removed" in p.stderr,
+          p.stderr)
+    check(sorted(os.listdir(work)) == ["d1", "d3", "d4"], f"left: {sorted(os.listdir(work))}")
+    check(os.listdir(os.path.join(work, "d1")) == ["notes.txt"], "d1 should keep only the notes")
+    check("keeps files vmforge did not make" in p.stderr, p.stderr)
+    for d in ("d3", "d4"):
+        check(len(os.listdir(os.path.join(work, d))) == 3, f"{d} lost files")
+
+
+def case_prune_refusals(work):
+    a = fake_backup(work, "a", "6f1c0c5e-0000-4000-8000-00000000000a", "2026-11-28T01:00:00Z")
+    b = fake_backup(work, "b", "6f1c0c5e-0000-4000-8000-00000000000b", "2026-11-29T01:00:00Z")
+    p = vmforge("backup", "--prune", "1", a, b, rc=2)
+    check("prune one domain's backups at a time" in p.stderr, p.stderr)
+    empty = os.path.join(work, "empty")
+    os.makedirs(empty)
+    p = vmforge("backup", "--prune", "1", a, empty, rc=3)
+    check("holds no NAME.report.json" in p.stderr, p.stderr)
+    p = vmforge("backup", "--prune", "1", a, os.path.join(work, "nowhere"), rc=3)
+    check("nowhere: No such file or directory" in p.stderr, p.stderr)
+    check(sorted(os.listdir(a)) == ["web-vda.qcow2", "web.report.json", "web.xml"], "a changed")
+
+
 if __name__ == "__main__":
     main({
+        "prune": case_prune,
+        "prune-refusals": case_prune_refusals,
         "help": case_help,
         "usage": case_usage,
         "test-driver": case_test_driver,

@@ -751,15 +751,17 @@ def check_stopped(w, out, err):
 
 
 def case_api_interrupted(work):
-    """A job of a 1 GiB disk (half of it data, so it lasts seconds): Ctrl-C
+    """A job of a 2 GiB disk (half of it data, so it lasts seconds): Ctrl-C
     during it, then libvirtd stopped and started again during it."""
-    w = Writer(work, "apiint", size=1024 * MIB)
+    w = Writer(work, "apiint", size=2048 * MIB)
     restarted = True
     try:
         out = os.path.join(w.d, "out")
         argv = [vmforge_path(), "backup", w.name, "--connect", URI, "-o", out, "--to", "qcow2"]
         bg = Background(argv)
         bg.wait_line("backup job started")
+        w.check_disks()  # during the job: on its own disk, its chain as it was
+        check("backup job: done" not in bg.text(), "the job ended before it could be checked")
         bg.proc.send_signal(signal.SIGINT)
         rc, err = bg.finish()
         check(rc == 130 and "aborting the backup job" in err, f"exit {rc}\n{err[-3000:]}")

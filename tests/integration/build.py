@@ -488,7 +488,8 @@ def case_doctor(work):
     check(p.returncode == 0, f"doctor: exit {p.returncode}\n{p.stdout}{p.stderr}")
     for want in (r"ok +libvirtd +qemu:///system answers", r"ok +accelerator +tcg runs guests",
                  r"ok +libguestfs +the appliance launched", r"(ok|warn) +output space",
-                 r"ok +media", r"Ready to build"):
+                 r"ok +media", r"ok +backup API +this host backs up running domains through "
+                 r"libvirt's backup API", r"Ready to build"):
         check(re.search(want, p.stdout), f"{want!r} not in:\n{p.stdout}")
     check_clean(d)
     # No libvirtd behind the URI: the failure and its fix, exit 1.
