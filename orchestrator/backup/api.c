@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * api.c — a running domain backed up through libvirt's backup API (push
- * mode): each writable disk gets a target made by vmforge in a pool on the
- * domain's host (VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL): a sparse raw file
- * for a full backup (cheapest to write, to read and to download: its holes
- * stay holes), a qcow2 for an incremental one, which already names its
- * parent backup's qcow2 as backing file and holds only what changed; the
+ * mode): each writable disk gets a qcow2 target made by vmforge in a pool on
+ * the domain's host (VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL). A qcow2 and
+ * not a raw file: QEMU writes the disk's zeros into a raw target as
+ * allocated extents (fallocate zero-range), so a 1 TB disk holding 100 GB
+ * would need 1 TB on the host; in a qcow2 they are zero flags. An
+ * incremental target already names its parent backup's qcow2 as backing
+ * file (a relative name) and holds only what changed; the
  * guest agent freezes the file systems around the start; libvirt's job event
  * says when the copy is done; the targets are then read here (downloaded
  * with sparse streams from a remote host) and deleted. The domain never
@@ -63,6 +65,14 @@ int backup_choose_method(Backup *b, GError **error)
                     b->name, vmf_virt_host(b->v));
         return VMF_EXIT_USAGE;
     }
+    if (strcmp(want, "snapshot") == 0 && remote) {
+        g_set_error(error, vmf_virt_error_quark(), VMF_EXIT_USAGE,
+                    "--method snapshot reads the frozen disks as files, which vmforge can only do "
+                    "on the domain's own host: use the backup API with %s (the default), or run "
+                    "vmforge there",
+                    vmf_virt_host(b->v));
+        return VMF_EXIT_USAGE;
+    }
     bool api = strcmp(want, "snapshot") != 0 && vmf_virt_backup_supported(b->v, b->xml);
     if (api) {
         b->method = METHOD_API;
@@ -116,26 +126,20 @@ static int api_pool(Backup *b, GError **error)
     return b->pool ? VMF_EXIT_OK : VMF_EXIT_FAILURE;
 }
 
-/* The target of disk `d`: for a full backup a sparse raw volume of the
- * disk's size; for an incremental one an empty qcow2 backed by the parent
- * backup's qcow2 under its relative name, made here in the output folder
- * (where that name resolves) and uploaded into the pool. */
+/* The target of disk `d`: an empty qcow2 of the disk's size, made here
+ * (for an incremental one backed by the parent backup's qcow2 under its
+ * relative name: made in the output folder, where that name resolves) and
+ * uploaded into the pool. */
 static int api_target(Backup *b, Disk *d, GError **error)
 {
-    if (!d->incremental) {
-        d->volume = g_strdup_printf("vmforge-backup-%s-%s-%s.raw", b->name, d->d->target,
-                                    vmf_run_id(b->run));
-        vmf_run_add(b->run, VMF_RUN_VOLUME, vmf_pool_name(b->pool), d->volume);
-        d->target_path = vmf_vol_create(b->pool, d->volume, d->capacity, error);
-        return d->target_path ? VMF_EXIT_OK : VMF_EXIT_FAILURE;
-    }
     d->volume = g_strdup_printf("vmforge-backup-%s-%s-%s.qcow2", b->name, d->d->target,
                                 vmf_run_id(b->run));
     g_autofree char *hname = g_strdup_printf(".%s-%s.qcow2.%s", b->name, d->d->target,
                                              vmf_run_id(b->run));
     d->part = g_build_filename(b->outdir, hname, NULL);
     /* The parent's size is the disk's (chain.c checked). */
-    if (vmf_guest_overlay_create(d->part, d->backing_name, "qcow2", error) < 0)
+    if (vmf_guest_qcow2_create(d->part, d->incremental ? -1 : (int64_t)d->capacity,
+                               d->backing_name, "qcow2", error) < 0)
         return VMF_EXIT_OUTPUT;
     vmf_run_add(b->run, VMF_RUN_VOLUME, vmf_pool_name(b->pool), d->volume);
     VmfTransfer t = {.cancel = &vmf_interrupted};
@@ -150,6 +154,13 @@ static int api_targets(Backup *b, GError **error)
     for (guint i = 0; i < b->disks->len; i++) {
         Disk *d = &g_array_index(b->disks, Disk, i);
         d->in_job = !d->d->readonly;
+        if (!d->in_job && vmf_virt_is_remote(b->v)) {
+            g_set_error(error, vmf_virt_error_quark(), VMF_EXIT_INPUT,
+                        "disk %s of %s is read-only: the backup job copies writable disks, and "
+                        "vmforge cannot read a file on %s; back it up on that host",
+                        d->d->target, b->name, vmf_virt_host(b->v));
+            return VMF_EXIT_INPUT;
+        }
         if (!d->in_job) {
             d->read_path = g_strdup(d->path); /* read where it is, as when shut off */
             continue;
@@ -175,7 +186,6 @@ static void api_xml(Backup *b, char **backup_xml, char **checkpoint_xml)
         }
         VmfBackupDiskSpec s = {.target = d->d->target,
                                .file = d->target_path,
-                               .format = d->incremental ? "qcow2" : "raw",
                                .incremental = d->incremental ? b->parent_checkpoint : NULL};
         g_array_append_val(specs, s);
         if (strcmp(d->format, "qcow2") == 0)
@@ -255,7 +265,7 @@ static int api_wait(Backup *b, VmfJobWatch *w, GError **error)
         }
         uint64_t done = 0, total = 0;
         int r = vmf_job_progress(b->dom, &done, &total);
-        idle = r == 0 ? idle + 1 : 0;
+        idle = r == 1 ? 0 : idle + 1; /* none (or no answer) for 5 s: it ended */
         if (r == 1 && total)
             vmf_progress_update(bar, done, total, NULL);
         g_usleep(G_USEC_PER_SEC / 5);
@@ -289,7 +299,7 @@ static int api_fetch_one(Backup *b, Disk *d, GError **error)
         d->read_path = g_strdup(d->target_path);
         return VMF_EXIT_OK;
     }
-    g_autofree char *name = g_strdup_printf(".target-%s.raw", d->d->target);
+    g_autofree char *name = g_strdup_printf(".target-%s.qcow2", d->d->target);
     g_autofree char *path =
         d->incremental ? g_strdup(d->part) : g_build_filename(b->staging, name, NULL);
     g_autofree char *label = g_strdup_printf("fetch %s", d->d->target);

@@ -5,7 +5,7 @@
  *
  * Shut off: each disk (raw, or a qcow2 chain) is read where it is.
  * Running, on a host with libvirt's backup API: a push backup job copies a
- * point-in-time view of each writable disk into a target in a pool
+ * point-in-time view of each writable disk into a qcow2 target in a pool
  * on the domain's host (quiesced when the guest agent answers) while the
  * domain stays on its own disks; a checkpoint made with it lets the next
  * backup (--incremental DIR) copy only what changed since, as a qcow2 whose

@@ -20,8 +20,7 @@ int backup_open_sources(Backup *b, GError **error)
 {
     for (guint i = 0; i < b->disks->len; i++) {
         Disk *d = &g_array_index(b->disks, Disk, i);
-        bool raw = (strcmp(d->format, "raw") == 0 && strcmp(d->read_path, d->path) == 0) ||
-                   (d->volume && !d->incremental); /* a full job's target */
+        bool raw = strcmp(d->format, "raw") == 0 && strcmp(d->read_path, d->path) == 0;
         if (vf_source_open(d->read_path, raw ? VF_SOURCE_ASSUME_RAW : 0, &d->src, error) < 0)
             return -EIO;
         if (!raw && !d->src->qcow2) {

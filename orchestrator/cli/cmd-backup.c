@@ -42,7 +42,7 @@ static const VmfCliHelp help = {
         "bus, each NIC with its model and MAC).\n\n"
         "A running domain is copied by libvirt's backup API (libvirt >= 7.2 with QEMU's\n"
         "blockdev): a push job writes a point-in-time view of each writable disk into a\n"
-        "target (sparse raw) in a pool on the domain's host while the domain stays on its own\n"
+        "qcow2 target in a pool on the domain's host while the domain stays on its own\n"
         "disks (quiesced when the QEMU guest agent answers, else crash-consistent); the\n"
         "targets are read here once for every format (downloaded with sparse streams\n"
         "from a remote host) and deleted. Ctrl-C, an error or a lost connection abort the\n"

@@ -313,17 +313,26 @@ int vmf_guest_probe(const char *accel, GError **error)
 int vmf_guest_overlay_create(const char *path, const char *backing, const char *backing_format,
                              GError **error)
 {
+    return vmf_guest_qcow2_create(path, -1, backing, backing_format, error);
+}
+
+int vmf_guest_qcow2_create(const char *path, int64_t size, const char *backing,
+                           const char *backing_format, GError **error)
+{
     guestfs_h *g = guestfs_create();
     if (!g) {
         g_set_error(error, vmf_guest_error_quark(), 1, "cannot create a libguestfs handle");
         return -ENOMEM;
     }
     guestfs_set_error_handler(g, NULL, NULL);
-    int r = guestfs_disk_create(g, path, "qcow2", -1, GUESTFS_DISK_CREATE_BACKINGFILE, backing,
-                                GUESTFS_DISK_CREATE_BACKINGFORMAT, backing_format, -1);
+    int r = backing ? guestfs_disk_create(g, path, "qcow2", size, GUESTFS_DISK_CREATE_BACKINGFILE,
+                                          backing, GUESTFS_DISK_CREATE_BACKINGFORMAT,
+                                          backing_format, -1)
+                    : guestfs_disk_create(g, path, "qcow2", size, -1);
     if (r < 0)
-        g_set_error(error, vmf_guest_error_quark(), 1, "%s: cannot create an overlay of %s: %s",
-                    path, backing, guestfs_last_error(g));
+        g_set_error(error, vmf_guest_error_quark(), 1, "%s: cannot create a qcow2 image%s%s: %s",
+                    path, backing ? " backed by " : "", backing ? backing : "",
+                    guestfs_last_error(g));
     guestfs_close(g);
     return r < 0 ? -EIO : 0;
 }

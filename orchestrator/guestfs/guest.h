@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <guestfs.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 GQuark vmf_guest_error_quark(void);
 
@@ -25,6 +26,11 @@ VmfGuest *vmf_guest_open_drives(const char *const *disks, const char *format, co
  * `backing_format`), without launching an appliance. */
 int vmf_guest_overlay_create(const char *path, const char *backing, const char *backing_format,
                              GError **error);
+/* Creates a qcow2 image of `size` bytes at `path` (-1: the backing file's
+ * size), backed by `backing` (NULL: none; a relative name is resolved from
+ * `path`'s folder, where it must exist), without launching an appliance. */
+int vmf_guest_qcow2_create(const char *path, int64_t size, const char *backing,
+                           const char *backing_format, GError **error);
 /* Inspects the disk and mounts the guest's file systems (read-write). */
 int vmf_guest_mount(VmfGuest *g, GError **error);
 /* Unmounts, flushes and shuts the appliance down; the disk is complete when

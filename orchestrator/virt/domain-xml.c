@@ -284,7 +284,7 @@ char *vmf_backup_xml(const VmfBackupDiskSpec *disks, size_t n, const char *const
         if (disks[i].incremental)
             prop(d, "incremental", disks[i].incremental);
         prop(child(d, "target", NULL), "file", disks[i].file);
-        prop(child(d, "driver", NULL), "type", disks[i].format);
+        prop(child(d, "driver", NULL), "type", "qcow2");
     }
     for (size_t i = 0; excluded && excluded[i]; i++) {
         xmlNodePtr d = child(list, "disk", NULL);

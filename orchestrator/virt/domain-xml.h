@@ -70,7 +70,6 @@ char *vmf_snapshot_xml(const char *name, const char *description, const char *co
 typedef struct {
     const char *target;
     const char *file;
-    const char *format; /* of the target: "qcow2" or "raw" */
     const char *incremental;
 } VmfBackupDiskSpec;
 /* <domainbackup mode='push'> for `disks`; `excluded` (NULL-terminated, may
