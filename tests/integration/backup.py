@@ -12,6 +12,14 @@ during the backup must be on the domain's disk afterwards, the disk chain
 must be what it was, and no overlay may be left. The OVA is checked with
 vmforge verify, xmllint (DMTF schemas), 7-Zip and virt-v2v --print-source.
 
+Through libvirt's backup API (api-*): a full backup and two incremental
+ones while the guest writes, each (through its chain of qcow2 backing
+files) the disk at its time, each incremental image holding about what was
+written since the one before; a deleted checkpoint; --prune; Ctrl-C and a
+libvirtd restart during the job of a big disk (nothing left, the domain on
+its own disks). The snapshot path (--method snapshot, what hosts without
+the API get) keeps the cases running, sigint and libvirtd-restart.
+
 Also: a shut-off domain with two disks on different buses, two NICs and
 UEFI firmware; a domain that does not exist; a disk on network storage;
 SIGINT and a libvirtd restart in the middle of a running domain's backup

@@ -20,6 +20,9 @@ qemu+ssh (an sshd of its own on 127.0.0.2) and qemu+tcp.
                   leaves nothing
   refusals        inject: http with a remote host, an unknown host, a pool
                   that does not exist, a pool too small for the media
+  backup-ssh      vmforge backup of a domain running on the host, over ssh,
+                  full then incremental (the backup API; targets downloaded
+                  with sparse streams): each the disk at its time
 
 The cases share the test host (started once, left running for the next
 case; scripts/test.sh stops it) and its cached ISO volume."""
