@@ -142,7 +142,7 @@ static int parse(Args *a, int *argc, char ***argv)
          "$VMFORGE_ACCEL or auto)",
          "auto|kvm|tcg"},
         {"no-quiesce", 0, 0, G_OPTION_ARG_NONE, &a->no_quiesce,
-         "Do not ask the QEMU guest agent to freeze the file systems (the snapshot is then "
+         "Do not ask the QEMU guest agent to freeze the file systems (the backup is then "
          "crash-consistent)",
          NULL},
         {"incremental", 'i', 0, G_OPTION_ARG_FILENAME, &a->incremental,
