@@ -172,35 +172,35 @@ static int api_targets(Backup *b, GError **error)
     return VMF_EXIT_OK;
 }
 
-/* The <domainbackup> and, when a disk is qcow2, the <domaincheckpoint>. */
+/* The <domainbackup> and, when a disk is qcow2, the <domaincheckpoint>.
+ * The job leaves out read-only disks and cdroms; the checkpoint tracks the
+ * qcow2 disks of the job (a raw disk has no bitmaps). */
 static void api_xml(Backup *b, char **backup_xml, char **checkpoint_xml)
 {
     g_autoptr(GArray) specs = g_array_new(false, true, sizeof(VmfBackupDiskSpec));
     g_autoptr(GPtrArray) bitmaps = g_ptr_array_new();
-    g_autoptr(GPtrArray) others = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) excluded = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) untracked = g_ptr_array_new(); /* of excluded, and raw disks */
     for (guint i = 0; i < b->disks->len; i++) {
         Disk *d = &g_array_index(b->disks, Disk, i);
         if (!d->in_job) {
-            g_ptr_array_add(others, g_strdup(d->d->target));
+            g_ptr_array_add(excluded, g_strdup(d->d->target));
             continue;
         }
         VmfBackupDiskSpec s = {.target = d->d->target,
                                .file = d->target_path,
                                .incremental = d->incremental ? b->parent_checkpoint : NULL};
         g_array_append_val(specs, s);
-        if (strcmp(d->format, "qcow2") == 0)
-            g_ptr_array_add(bitmaps, (char *)d->d->target);
-        else
-            g_ptr_array_add(others, g_strdup(d->d->target));
+        g_ptr_array_add(strcmp(d->format, "qcow2") == 0 ? bitmaps : untracked,
+                        (char *)d->d->target);
     }
-    for (guint i = 0; i < b->info->skipped->len; i++) {
-        const char *s = b->info->skipped->pdata[i]; /* "hdc (cdrom)" */
-        g_ptr_array_add(others, g_strndup(s, strcspn(s, " ")));
-    }
+    backup_skipped_targets(b, excluded);
+    g_ptr_array_extend(untracked, excluded, NULL, NULL);
     g_ptr_array_add(bitmaps, NULL);
-    g_ptr_array_add(others, NULL);
+    g_ptr_array_add(excluded, NULL);
+    g_ptr_array_add(untracked, NULL);
     *backup_xml = vmf_backup_xml((VmfBackupDiskSpec *)specs->data, specs->len,
-                                 (const char *const *)others->pdata);
+                                 (const char *const *)excluded->pdata);
     *checkpoint_xml = NULL;
     if (bitmaps->len > 1) {
         g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -208,7 +208,7 @@ static void api_xml(Backup *b, char **backup_xml, char **checkpoint_xml)
         b->checkpoint = g_strdup_printf("vmforge-%s-%s", stamp, vmf_run_id(b->run));
         *checkpoint_xml = vmf_checkpoint_xml(
             b->checkpoint, "vmforge backup: the next incremental backup starts here",
-            (const char *const *)bitmaps->pdata, (const char *const *)others->pdata);
+            (const char *const *)bitmaps->pdata, (const char *const *)untracked->pdata);
     }
 }
 

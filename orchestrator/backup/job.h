@@ -120,6 +120,9 @@ int backup_parse_formats(Backup *b);
 int backup_connect_domain(Backup *b, GError **error);
 /* Each disk's image on this host, refusing what cannot be read as a file. */
 int backup_resolve_disks(Backup *b, GError **error);
+/* The targets of the devices left out (cdroms, floppies), g_strdup'ed into
+ * `names`. */
+void backup_skipped_targets(const Backup *b, GPtrArray *names);
 /* NAME-TARGET.EXT for a disk's image, NAME.EXT for the appliance (d NULL). */
 char *backup_output_name(const Backup *b, const Disk *d, const VfWriterOps *ops);
 /* Every file the backup makes, refused up front if it exists. */

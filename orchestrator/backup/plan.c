@@ -201,6 +201,14 @@ int backup_resolve_disks(Backup *b, GError **error)
     return 0;
 }
 
+void backup_skipped_targets(const Backup *b, GPtrArray *names)
+{
+    for (guint i = 0; i < b->info->skipped->len; i++) {
+        const char *s = b->info->skipped->pdata[i]; /* "hdc (cdrom)" → "hdc" */
+        g_ptr_array_add(names, g_strndup(s, strcspn(s, " ")));
+    }
+}
+
 char *backup_output_name(const Backup *b, const Disk *d, const VfWriterOps *ops)
 {
     return d ? g_strdup_printf("%s-%s.%s", b->name, d->d->target, ops->extension)

@@ -280,11 +280,7 @@ int backup_take_snapshot(Backup *b, GError **error)
         g_ptr_array_add(targets, d->d->target);
         g_ptr_array_add(overlays, d->overlay);
     }
-    for (guint i = 0; i < b->info->skipped->len; i++) {
-        /* "hdc (cdrom)" → "hdc" */
-        const char *s = b->info->skipped->pdata[i];
-        g_ptr_array_add(excluded, g_strndup(s, strcspn(s, " ")));
-    }
+    backup_skipped_targets(b, excluded);
     g_ptr_array_add(targets, NULL);
     g_ptr_array_add(overlays, NULL);
     g_ptr_array_add(excluded, NULL);

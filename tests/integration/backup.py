@@ -238,9 +238,10 @@ def backup(name, out, *extra, rc=0):
 
 
 class Writer:
-    """The running writer domain on a qcow2-on-raw chain."""
+    """The running writer domain on a qcow2-on-raw chain (vda); with
+    raw_disk, also a raw data disk (vdb) it does not write to."""
 
-    def __init__(self, work, tag, size=DISK_SIZE):
+    def __init__(self, work, tag, size=DISK_SIZE, raw_disk=False):
         libvirt_up()
         self.d = workdir(work)
         self.name = domain_name(tag)
@@ -248,36 +249,40 @@ class Writer:
         self.initial = to_raw(self.top, os.path.join(self.d, "initial.raw"))
         kernel, initrd = writer_media(self.d)
         self.console = os.path.join(self.d, "console.log")
-        define(self.d, domain_xml(self.name, [("file", "qcow2", self.top, "vda", "virtio")],
-                                  kernel=kernel, initrd=initrd, console=self.console))
+        disks = [("file", "qcow2", self.top, "vda", "virtio")]
+        self.data = None
+        if raw_disk:
+            self.data = os.path.join(self.d, "data.raw")
+            with open(self.data, "wb") as f:
+                f.write(random_bytes(2 * MIB, seed=11))
+                f.truncate(16 * MIB)
+            disks.append(("file", "raw", self.data, "vdb", "virtio"))
+        self.disks = [["file", "disk", t, src] for _, _, src, t, _ in disks]
+        define(self.d, domain_xml(self.name, disks, kernel=kernel, initrd=initrd,
+                                  console=self.console))
         self.chain = chain_of(self.top)
         self.inactive = virsh("dumpxml", "--inactive", self.name)
         virsh("start", self.name)
         wait_for(lambda: records_written(self.console) >= 40, "the guest to write 40 records")
 
-    def check_restored(self):
-        """Still running, on the same chain, the persistent definition as it
-        was, no overlay left; more records keep coming."""
+    def check_disks(self):
+        """Running on its own disks, the chain as it was, no overlay."""
         state = virsh("domstate", self.name).strip()
-        check(state == "running", f"the domain is {state!r} after the backup")
+        check(state == "running", f"the domain is {state!r}")
         live = disk_sources(self.name)
-        check(live == [["file", "disk", "vda", self.top]], f"live disks: {live}")
-        check(virsh("dumpxml", "--inactive", self.name) == self.inactive,
-              "the persistent definition changed")
+        check(live == self.disks, f"live disks: {live}")
         check(chain_of(self.top) == self.chain, f"chain {chain_of(self.top)} != {self.chain}")
         check(not leftover_overlays(self.d), f"overlays left: {leftover_overlays(self.d)}")
+
+    def check_restored(self):
+        """After a backup: check_disks, the persistent definition as it was;
+        more records keep coming."""
+        self.check_disks()
+        check(virsh("dumpxml", "--inactive", self.name) == self.inactive,
+              "the persistent definition changed")
         n = records_written(self.console)
         wait_for(lambda: records_written(self.console) > n + 20,
                  "the guest to go on writing after the backup")
-
-    def check_disks(self):
-        """Running on its own disk, the chain as it was, no overlay."""
-        live = disk_sources(self.name)
-        check(live == [["file", "disk", "vda", self.top]], f"live disks: {live}")
-        check(chain_of(self.top) == self.chain, f"chain {chain_of(self.top)} != {self.chain}")
-        check(not leftover_overlays(self.d), f"overlays left: {leftover_overlays(self.d)}")
-        state = virsh("domstate", self.name).strip()
-        check(state == "running", f"the domain is {state!r}")
 
     def stop(self):
         """Destroyed: every record it wrote was synchronous, so all are on
@@ -413,6 +418,16 @@ def libvirtd_pid():
         return int(f.read().strip())
 
 
+def restart_libvirtd():
+    """Stops libvirtd (started by scripts/start-libvirtd.sh), waits for it to
+    be gone, and a few seconds later starts it again."""
+    pid = libvirtd_pid()
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), "libvirtd to stop", timeout=60)
+    time.sleep(3)
+    run(["bash", os.path.join(ROOT, "scripts", "start-libvirtd.sh")], check_rc=0)
+
+
 def case_libvirtd_restart(work):
     """libvirtd stopped right after the snapshot and started again a few
     seconds later: vmforge reconnects, commits, and the backup is whole."""
@@ -424,11 +439,7 @@ def case_libvirtd_restart(work):
         bg = Background([vmforge_path(), "backup", w.name, "--connect", URI, "-o", out,
                          "--to", "qcow2", "--method", "snapshot"])
         bg.wait_line("snapshot taken")
-        pid = libvirtd_pid()  # started by scripts/start-libvirtd.sh
-        os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), "libvirtd to stop", timeout=60)
-        time.sleep(3)
-        run(["bash", os.path.join(ROOT, "scripts", "start-libvirtd.sh")], check_rc=0)
+        restart_libvirtd()
         restarted = True
         rc, err = bg.finish()
         check(rc == 0, f"exit {rc}\n{err[-3000:]}")
@@ -632,10 +643,12 @@ def check_api_reports(w, outs, reports):
         check(r["method"] == "backup-api" and r["checkpoint"], f"backup {i}: {r['method']}")
         check(r["consistency"] == "crash-consistent" and "agent" in r["quiesce_error"],
               f"backup {i}: {r['consistency']} {r['quiesce_error']}")
-        disk = r["disks"][0]
+        disk, raw = r["disks"]
+        check(raw["target"] == "vdb" and raw["mode"] == "full", f"backup {i}: {raw}")
         if i == 0:
             check(r["incremental"] is None and disk["mode"] == "full", f"backup 0: {r['incremental']}")
             continue
+        check("vdb is a raw disk: no dirty bitmaps" in raw["mode_reason"], f"backup {i}: {raw}")
         parent = os.path.basename(outs[i - 1])
         check(r["incremental"] == {"parent": f"../{parent}",
                                    "parent_checkpoint": reports[i - 1]["checkpoint"]},
@@ -646,6 +659,9 @@ def check_api_reports(w, outs, reports):
             check(a["sha256"] == sha256_file(a["path"]), f"{a['path']}: digest in the report")
     got = sorted(checkpoints(w.name))
     check(got == sorted(r["checkpoint"] for r in reports), f"checkpoints on the domain: {got}")
+    ck = virsh("checkpoint-dumpxml", w.name, got[0])
+    check("<disk name='vda' checkpoint='bitmap'" in ck and "<disk name='vdb' checkpoint='no'/>" in ck,
+          f"the checkpoint's disks:\n{ck}")
 
 
 def check_api_images(w, outs, final):
@@ -658,6 +674,10 @@ def check_api_images(w, outs, final):
           f"the last backup's chain: {chain}")
     ks = []
     for i, img in enumerate(images):
+        data = os.path.join(outs[i], f"{w.name}-vdb.qcow2")
+        check(len(chain_of(data)) == 1, f"the raw disk's backup {data} has a backing file")
+        p = run(["qemu-img", "compare", "-f", "raw", "-F", "qcow2", w.data, data])
+        check(p.returncode == 0, f"backup {i} of the raw disk: {p.stdout}")
         run(["qemu-img", "check", img], check_rc=0)
         k = records_in(img, os.path.join(w.d, "b.raw"))
         if ks:
@@ -682,8 +702,10 @@ def check_api_outputs(w, outs, expect):
     vmdks = check_ova(w.d, os.path.join(outs[-1], f"{w.name}.ova"), {
         "ovf": ['vmw:key="firmware" vmw:value="bios"'],
         "v2v": [rf"source name: {w.name}", r"firmware: bios"]})
-    p = run(["qemu-img", "compare", "-f", "raw", "-F", "vmdk", expect, vmdks[0]])
-    check(p.returncode == 0, f"the OVA's disk is not the disk at the last backup: {p.stdout}")
+    check(len(vmdks) == 2, f"{len(vmdks)} VMDKs in the OVA")
+    for vmdk, want in zip(sorted(vmdks), (expect, w.data)):
+        p = run(["qemu-img", "compare", "-f", "raw", "-F", "vmdk", want, vmdk])
+        check(p.returncode == 0, f"the OVA's {vmdk} is not the disk at the last backup: {p.stdout}")
     conv = os.path.join(w.d, "converted")
     os.makedirs(conv)
     run([vmforge_path(), "convert", os.path.join(outs[-1], f"{w.name}-vda.qcow2"), "--to",
@@ -730,7 +752,7 @@ def check_prune(w, outs, newest, newest_ck):
 def case_api_chain(work):
     """A full backup through the backup API while the guest writes, then two
     incremental ones; a deleted checkpoint; --prune."""
-    w = Writer(work, "api")
+    w = Writer(work, "api", raw_disk=True)
     try:
         outs = [os.path.join(w.d, n) for n in ("full", "inc1", "inc2")]
         reports = api_backups(w, outs, ["--to", "qcow2"])
@@ -776,12 +798,8 @@ def case_api_interrupted(work):
         check_stopped(w, out, err)
         bg = Background(argv)
         bg.wait_line("backup job started")
-        pid = libvirtd_pid()
         restarted = False
-        os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), "libvirtd to stop", timeout=60)
-        time.sleep(3)
-        run(["bash", os.path.join(ROOT, "scripts", "start-libvirtd.sh")], check_rc=0)
+        restart_libvirtd()
         restarted = True
         rc, err = bg.finish()
         check(rc == 1 and "lost the connection to this host during the backup job" in err and
