@@ -160,6 +160,14 @@ static void mark_kept(GPtrArray *entries, unsigned keep)
     }
 }
 
+static bool has_dir(GPtrArray *entries, const char *dir)
+{
+    for (guint i = 0; i < entries->len; i++)
+        if (strcmp(((Entry *)entries->pdata[i])->dir, dir) == 0)
+            return true;
+    return false;
+}
+
 static GPtrArray *read_entries(const VmfBackupPruneOptions *o, GError **error)
 {
     g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func(entry_free);
@@ -167,16 +175,10 @@ static GPtrArray *read_entries(const VmfBackupPruneOptions *o, GError **error)
         Entry *e = entry_read(*d, error);
         if (!e)
             return NULL;
-        for (guint i = 0; i < entries->len; i++) {
-            const Entry *x = entries->pdata[i];
-            if (strcmp(x->dir, e->dir) == 0) {
-                entry_free(e); /* named twice */
-                e = NULL;
-                break;
-            }
-        }
-        if (!e)
+        if (has_dir(entries, e->dir)) {
+            entry_free(e); /* named twice */
             continue;
+        }
         if (entries->len && strcmp(((Entry *)entries->pdata[0])->uuid, e->uuid) != 0) {
             g_set_error(error, vmf_util_error_quark(), VMF_EXIT_USAGE,
                         "%s is a backup of %s, %s one of %s: prune one domain's backups at a time",

@@ -223,6 +223,18 @@ char *vmf_domain_xml_deploy(const VmfDeploySpec *s)
     return doc_text(doc);
 }
 
+/* <disk name='NAME' ATTR='VALUE'/> in `list` for each of `names`
+ * (NULL-terminated; NULL: none). */
+static void named_disks(xmlNodePtr list, const char *const *names, const char *attr,
+                        const char *value)
+{
+    for (size_t i = 0; names && names[i]; i++) {
+        xmlNodePtr d = child(list, "disk", NULL);
+        prop(d, "name", names[i]);
+        prop(d, attr, value);
+    }
+}
+
 char *vmf_snapshot_xml(const char *name, const char *description, const char *const *targets,
                        const char *const *overlays, const char *const *excluded)
 {
@@ -241,14 +253,8 @@ char *vmf_snapshot_xml(const char *name, const char *description, const char *co
         xmlNodePtr src = child(d, "source", NULL);
         prop(src, "file", overlays[i]);
     }
-    for (size_t i = 0; excluded && excluded[i]; i++) {
-        xmlNodePtr d = child(disks, "disk", NULL);
-        prop(d, "name", excluded[i]);
-        prop(d, "snapshot", "no");
-    }
-    char *text = vmf_xml_doc_text(doc);
-    xmlFreeDoc(doc);
-    return text;
+    named_disks(disks, excluded, "snapshot", "no");
+    return doc_text(doc);
 }
 
 char *vmf_xml_string(const char *xml, const char *expr)
@@ -286,14 +292,8 @@ char *vmf_backup_xml(const VmfBackupDiskSpec *disks, size_t n, const char *const
         prop(child(d, "target", NULL), "file", disks[i].file);
         prop(child(d, "driver", NULL), "type", "qcow2");
     }
-    for (size_t i = 0; excluded && excluded[i]; i++) {
-        xmlNodePtr d = child(list, "disk", NULL);
-        prop(d, "name", excluded[i]);
-        prop(d, "backup", "no");
-    }
-    char *text = vmf_xml_doc_text(doc);
-    xmlFreeDoc(doc);
-    return text;
+    named_disks(list, excluded, "backup", "no");
+    return doc_text(doc);
 }
 
 char *vmf_checkpoint_xml(const char *name, const char *description, const char *const *bitmaps,
@@ -305,17 +305,7 @@ char *vmf_checkpoint_xml(const char *name, const char *description, const char *
     child(root, "name", name);
     child(root, "description", description);
     xmlNodePtr list = child(root, "disks", NULL);
-    for (size_t i = 0; bitmaps[i]; i++) {
-        xmlNodePtr d = child(list, "disk", NULL);
-        prop(d, "name", bitmaps[i]);
-        prop(d, "checkpoint", "bitmap");
-    }
-    for (size_t i = 0; others && others[i]; i++) {
-        xmlNodePtr d = child(list, "disk", NULL);
-        prop(d, "name", others[i]);
-        prop(d, "checkpoint", "no");
-    }
-    char *text = vmf_xml_doc_text(doc);
-    xmlFreeDoc(doc);
-    return text;
+    named_disks(list, bitmaps, "checkpoint", "bitmap");
+    named_disks(list, others, "checkpoint", "no");
+    return doc_text(doc);
 }
