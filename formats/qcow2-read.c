@@ -503,6 +503,18 @@ char *vf_qcow2_describe(const VfQcow2 *q)
     return g_string_free(s, FALSE);
 }
 
+char **vf_qcow2_files(const VfQcow2 *q)
+{
+    GPtrArray *a = g_ptr_array_new();
+    for (const VfQcow2 *i = q; i; i = i->backing) {
+        g_ptr_array_add(a, g_strdup(i->path));
+        if (i->raw_path)
+            g_ptr_array_add(a, g_strdup(i->raw_path));
+    }
+    g_ptr_array_add(a, NULL);
+    return (char **)g_ptr_array_free(a, FALSE);
+}
+
 /* The L2 entry of virtual cluster vc (0: unallocated). */
 static int l2_entry(VfQcow2 *q, uint64_t vc, uint64_t *entry, GError **error)
 {

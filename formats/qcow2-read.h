@@ -73,6 +73,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VfQcow2, vf_qcow2_free)
 uint64_t vf_qcow2_size(const VfQcow2 *q);
 /* The chain as text, top first: "a.qcow2 (qcow2) -> base.raw (raw)". */
 char *vf_qcow2_describe(const VfQcow2 *q);
+/* The files of the chain, top first (paths as opened); g_strfreev. */
+char **vf_qcow2_files(const VfQcow2 *q);
 
 /* Appends to `extents` (a GArray of VfExtent, see source.h) the regions of
  * the virtual disk that hold data anywhere in the chain, in order, merged;

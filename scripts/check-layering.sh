@@ -11,8 +11,8 @@
 #        cli/                     on top: may include every layer
 #        build/, backup/          the pipelines: the stages and everything
 #                                 below them, never cli/ and never each other
-#        install/, customize/     the stages: recipe/, the adapters, util/;
-#                                 never cli/, a pipeline or the other stage
+#        install/, import/,       the stages: recipe/, the adapters, util/;
+#        customize/               never cli/, a pipeline or another stage
 #        virt/, guestfs/          the adapters: util/ only, no stage header
 #        recipe/                  util/ and formats/
 #        util/                    formats/ only, no stage header
@@ -32,10 +32,11 @@ recipe: util formats
 virt: util
 guestfs: util
 install: recipe virt util formats
+import: recipe guestfs util formats
 customize: recipe virt guestfs util formats
-build: install customize recipe virt guestfs util formats
+build: install import customize recipe virt guestfs util formats
 backup: customize recipe virt guestfs util formats
-cli: build backup install customize recipe virt guestfs util formats
+cli: build backup install import customize recipe virt guestfs util formats
 '
 # Rules 1 and 3: the layers that include no hypervisor library.
 no_hypervisor='formats util recipe'

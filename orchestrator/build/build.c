@@ -7,6 +7,7 @@
 #include "formats/vf.h"
 #include "formats/writer.h"
 #include "guestfs/guest.h"
+#include "import/import.h"
 #include "install/install.h"
 #include "recipe/customize-ops.h"
 #include "recipe/targets.h"
@@ -44,6 +45,7 @@ typedef struct {
     const char *cache_status; /* hit, miss, rebuilt */
     int64_t epoch;            /* SOURCE_DATE_EPOCH */
     VmfReportHost host;       /* where the install ran and what crossed the wire */
+    VmfImportSource image;    /* the recipe's base: image, as the key took it */
     GArray *stages;           /* VmfStageTime */
     char *libvirt_version, *qemu_version, *libguestfs_version;
 } Build;
@@ -68,6 +70,7 @@ static void build_clear(Build *b)
     g_free(b->host.uri);
     g_free(b->host.pool);
     g_free(b->host.disk_sha256);
+    vmf_import_source_clear(&b->image);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Build, build_clear)
 
@@ -93,7 +96,9 @@ static int compute_key(Build *b, GError **error)
     VmfFingerprint fp = vmf_cache_fingerprint(b->cache, sum);
     vmf_fp_add(&fp, "vmforge-base-disk", "1");
     vmf_fp_add(&fp, "vmforge", VMFORGE_VERSION);
-    int rc = vmf_install_fingerprint(b->recipe, &fp, error);
+    int rc = vmf_recipe_has_base(b->recipe)
+                 ? vmf_import_fingerprint(b->recipe, &fp, &b->image, error)
+                 : vmf_install_fingerprint(b->recipe, &fp, error);
     if (rc)
         return rc;
     rc = vmf_customize_fingerprint(b->recipe, &fp, error);
@@ -116,25 +121,50 @@ static const char *extras_text(const VmfTarget *t, const char *name, char *buf, 
     return buf;
 }
 
+/* The first stage's name: the install, or the import of the base: image. */
+static const char *first_stage(const Build *b)
+{
+    return vmf_recipe_has_base(b->recipe) ? "import" : "install";
+}
+
+static void print_source_plan(const Build *b)
+{
+    const VmfRecipe *r = b->recipe;
+    if (!vmf_recipe_has_base(r)) {
+        printf("  install    %s, %u vCPU, %" G_GUINT64_FORMAT " MiB, accel %s\n",
+               r->iso ? r->iso : r->kernel, r->vcpus, r->memory >> 20, b->o->accel);
+        return;
+    }
+    g_autofree char *size = vf_format_size(b->image.image_size);
+    g_autofree char *grown = vf_format_size(b->image.disk_size);
+    printf("  import     %s (%s, %s, SHA-256 %.16s...)\n", r->base_image, b->image.format, size,
+           b->image.digests[0]);
+    if (b->image.disk_size > b->image.image_size)
+        printf("             grown to %s: the disk, its last partition and that file system\n",
+               grown);
+}
+
 static int print_plan(Build *b, bool cached)
 {
     const VmfRecipe *r = b->recipe;
     g_autoptr(VmfCustomize) c = vmf_customize_parse(r, NULL);
     VmfVerify v = {0};
-    bool boot = vmf_verify_parse(r, &v, NULL) && v.boot;
+    bool ok = vmf_verify_parse(r, &v, NULL), boot = ok && v.boot, hepix = !ok || v.hepix;
     vmf_verify_clear(&v);
-    g_autofree char *disk = vf_format_size(r->disk_size);
+    bool base = vmf_recipe_has_base(r);
+    g_autofree char *disk = vf_format_size(base ? b->image.disk_size : r->disk_size);
     printf("Plan for %s %s (%s)\n", r->name, r->version ? r->version : "", r->path);
-    printf("  base disk  %s raw MBR, cache key %s\n", disk, b->key);
-    printf("             %s\n", cached && !b->o->rebuild
-                                    ? "in the cache: install and customize are skipped"
-                                    : (cached ? "in the cache, but --rebuild: made again"
-                                              : "not in the cache: made now"));
-    printf("  install    %s, %u vCPU, %" G_GUINT64_FORMAT " MiB, accel %s\n",
-           r->iso ? r->iso : r->kernel, r->vcpus, r->memory >> 20, b->o->accel);
+    printf("  base disk  %s raw%s, cache key %s\n", disk, base ? "" : " MBR", b->key);
+    if (cached && !b->o->rebuild)
+        printf("             in the cache: %s and customize are skipped\n", first_stage(b));
+    else
+        printf("             %s\n", cached ? "in the cache, but --rebuild: made again"
+                                           : "not in the cache: made now");
+    print_source_plan(b);
     printf("  customize  %u operation%s%s\n", c ? c->ops->len : 0, c && c->ops->len == 1 ? "" : "s",
            c && c->explicit_sysprep ? "" : ", then the default sysprep");
-    printf("  verify     HEPiX rules%s\n", boot ? ", boot check" : "");
+    printf("  verify     %s%s\n", hepix ? "HEPiX rules" : "HEPiX rules not checked (hepix: false)",
+           boot ? ", boot check" : "");
     printf("  convert    one pass, deflate level %d, into %s:\n", b->targets->level, b->outdir);
     for (guint i = 0; i < b->targets->targets->len; i++) {
         const VmfTarget *t = g_ptr_array_index(b->targets->targets, i);
@@ -162,7 +192,13 @@ static void waiting(const char *lock)
             lock);
 }
 
-static char *entry_info(Build *b, const VmfInstallResult *ir, const VmfCustomizeResult *cr)
+/* What the base disk was made from, for entry.json. */
+typedef struct {
+    const char *media;
+    double seconds;
+} MadeFrom;
+
+static char *entry_info(Build *b, const MadeFrom *from, const VmfCustomizeResult *cr)
 {
     g_autoptr(JsonBuilder) j = json_builder_new();
     json_builder_begin_object(j);
@@ -177,9 +213,10 @@ static char *entry_info(Build *b, const VmfInstallResult *ir, const VmfCustomize
     json_builder_set_member_name(j, "created");
     json_builder_add_string_value(j, when);
     json_builder_set_member_name(j, "media");
-    json_builder_add_string_value(j, ir->media ? ir->media : "kernel and initrd");
-    json_builder_set_member_name(j, "install_seconds");
-    json_builder_add_double_value(j, ir->seconds);
+    json_builder_add_string_value(j, from->media);
+    json_builder_set_member_name(j, vmf_recipe_has_base(b->recipe) ? "import_seconds"
+                                                                  : "install_seconds");
+    json_builder_add_double_value(j, from->seconds);
     json_builder_set_member_name(j, "customize_seconds");
     json_builder_add_double_value(j, cr->total_seconds);
     json_builder_set_member_name(j, "boot_check_seconds");
@@ -195,10 +232,11 @@ static void check_install_space(Build *b)
     if (statvfs(b->outdir, &vfs) < 0)
         return;
     uint64_t free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-    if (free_bytes >= b->recipe->disk_size)
+    uint64_t size = vmf_recipe_has_base(b->recipe) ? b->image.disk_size : b->recipe->disk_size;
+    if (free_bytes >= size)
         return;
     g_autofree char *f = vf_format_size(free_bytes);
-    g_autofree char *d = vf_format_size(b->recipe->disk_size);
+    g_autofree char *d = vf_format_size(size);
     fprintf(stderr,
             "vmforge build: warning: %s has %s free and the disk is %s; the install fails if "
             "the guest writes more than that\n",
@@ -308,6 +346,71 @@ static int run_customize(Build *b, const char *disk, VmfCustomizeResult *cr)
     return vmf_interrupted ? vmf_signals_exit_code() : VMF_EXIT_OK;
 }
 
+/* The install stage's disk (*disk), what it installed (*media) and how long
+ * it took. */
+static int make_installed(Build *b, char **disk, char **media, double *seconds)
+{
+    VmfInstallResult ir = {0};
+    int rc = run_install(b, &ir);
+    if (!rc) {
+        *disk = g_strdup(ir.disk);
+        *media = g_strdup(ir.media ? ir.media : "kernel and initrd");
+        *seconds = ir.seconds;
+    }
+    vmf_install_result_clear(&ir);
+    return rc;
+}
+
+/* The image's files are still those the key was made from (the digests are
+ * memoized by inode and mtime: an unchanged file is not read again). */
+static int check_image_unchanged(Build *b, GError **error)
+{
+    for (guint i = 0; b->image.files[i]; i++) {
+        g_autofree char *now = vmf_cache_file_digest(b->cache, b->image.files[i], error);
+        if (!now)
+            return VMF_EXIT_INPUT;
+        if (strcmp(now, b->image.digests[i]) != 0) {
+            g_set_error(error, vmf_build_error_quark(), VMF_EXIT_INPUT,
+                        "%s changed while it was read (SHA-256 %.16s... then %.16s...); nothing "
+                        "was kept: run the build again",
+                        b->image.files[i], b->image.digests[i], now);
+            return VMF_EXIT_INPUT;
+        }
+    }
+    return 0;
+}
+
+/* The import stage's disk: the recipe's base: image, grown to its size. */
+static int make_imported(Build *b, char **disk, char **media, double *seconds)
+{
+    const VmfRecipe *r = b->recipe;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *grown = vf_format_size(b->image.disk_size);
+    say(b, "import: %s (%s) into a raw disk%s%s", r->base_image, b->image.format,
+        b->image.disk_size > b->image.image_size ? " grown to " : "",
+        b->image.disk_size > b->image.image_size ? grown : "");
+    VmfImportOptions io = {.workdir = b->workdir, .accel = b->o->accel, .progress = b->mode};
+    g_auto(VmfImportResult) res = {0};
+    int rc = vmf_stage_import(r, &b->image, &io, &res, &err);
+    if (!rc && (rc = check_image_unchanged(b, &err)))
+        g_unlink(res.disk);
+    if (rc)
+        return err ? fail_with(err, rc) : rc;
+    g_autofree char *data = vf_format_size(res.data_bytes);
+    if (res.grown_partition)
+        say(b, "import: done in %.0f s (%s of data; partition %u and its %s grown to the end of "
+               "the disk)",
+            res.seconds, data, res.grown_partition, res.grown_fs);
+    else
+        say(b, "import: done in %.0f s (%s of data)", res.seconds, data);
+    stage_time(b, "import", "ran", res.seconds);
+    *disk = g_steal_pointer(&res.disk);
+    *media = g_strdup_printf("%s (%s, SHA-256 %s)", r->base_image, b->image.format,
+                             b->image.digests[0]);
+    *seconds = res.seconds;
+    return 0;
+}
+
 /* Makes the base disk into the locked cache entry: disk, install,
  * customize (with the recipe's verify), in a work folder (make_workdir). */
 static int make_base(Build *b, VmfCacheEntry *entry)
@@ -320,17 +423,19 @@ static int make_base(Build *b, VmfCacheEntry *entry)
     int rc = make_workdir(b, entry, host);
     if (rc)
         return rc;
-    VmfInstallResult ir = {0};
+    g_autofree char *disk = NULL, *media = NULL;
+    MadeFrom from = {0};
+    rc = vmf_recipe_has_base(b->recipe) ? make_imported(b, &disk, &media, &from.seconds)
+                                        : make_installed(b, &disk, &media, &from.seconds);
+    from.media = media;
     VmfCustomizeResult cr = {0};
-    rc = run_install(b, &ir);
     if (!rc)
-        rc = run_customize(b, ir.disk, &cr);
+        rc = run_customize(b, disk, &cr);
     if (!rc) {
-        g_autofree char *info = entry_info(b, &ir, &cr);
-        if (vmf_cache_entry_commit(entry, ir.disk, info, &err) < 0)
+        g_autofree char *info = entry_info(b, &from, &cr);
+        if (vmf_cache_entry_commit(entry, disk, info, &err) < 0)
             rc = fail_with(err, VMF_EXIT_OUTPUT);
     }
-    vmf_install_result_clear(&ir);
     vmf_customize_result_clear(&cr);
     if (!rc)
         say(b, "base disk: kept in the cache as %s", vmf_cache_entry_disk(entry));
@@ -382,7 +487,7 @@ static int build_check(Build *b, GError **error)
     if (!ok)
         return VMF_EXIT_INPUT;
     VmfInstallOptions where = {.uri = o->uri, .pool = o->pool, .remote_dir = o->remote_dir};
-    int rc = vmf_install_check_host(b->recipe, &where, error);
+    int rc = vmf_recipe_has_base(b->recipe) ? 0 : vmf_install_check_host(b->recipe, &where, error);
     if (rc)
         return rc;
     if (vmf_source_date_epoch(&b->epoch) < 0) {
@@ -421,8 +526,9 @@ static void cache_hit(Build *b, VmfCacheEntry *entry)
     JsonObject *obj = info && JSON_NODE_HOLDS_OBJECT(info) ? json_node_get_object(info) : NULL;
     const char *created =
         obj ? json_object_get_string_member_with_default(obj, "created", "?") : "?";
-    say(b, "install, customize: skipped; the base disk is in the cache (made %s)", created);
-    stage_time(b, "install", "cached", 0);
+    say(b, "%s, customize: skipped; the base disk is in the cache (made %s)", first_stage(b),
+        created);
+    stage_time(b, first_stage(b), "cached", 0);
     stage_time(b, "customize", "cached", 0);
     stage_time(b, "verify", "cached", 0);
 }
@@ -449,6 +555,14 @@ static int base_disk(Build *b, char **base, GError **error)
     return 0;
 }
 
+static bool hepix_checked(const VmfRecipe *r)
+{
+    VmfVerify v = {0};
+    bool checked = !vmf_verify_parse(r, &v, NULL) || v.hepix;
+    vmf_verify_clear(&v);
+    return checked;
+}
+
 /* Writes report.json (and prints it with --json). */
 static int write_report(Build *b, const char *base, const VmfConvertResult *res, GDateTime *started,
                         double seconds, GError **error)
@@ -463,6 +577,8 @@ static int write_report(Build *b, const char *base, const VmfConvertResult *res,
         .cache_status = b->cache_status,
         .host = &b->host,
         .base_disk = base,
+        .image = vmf_recipe_has_base(b->recipe) ? &b->image : NULL,
+        .hepix = hepix_checked(b->recipe),
         .outdir = b->outdir,
         .disk_size = res->disk_size,
         .data_bytes = res->data_bytes,

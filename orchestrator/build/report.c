@@ -16,6 +16,28 @@ static void report_versions(JsonBuilder *b, const VmfReport *r)
     json_builder_end_object(b);
 }
 
+/* The base: image the disk was made from (instead of an install). */
+static void report_image(JsonBuilder *b, const VmfReport *r)
+{
+    const VmfImportSource *s = r->image;
+    json_builder_set_member_name(b, "image");
+    json_builder_begin_object(b);
+    vmf_json_str(b, "path", r->recipe->base_image);
+    vmf_json_str(b, "format", s->format);
+    vmf_json_str(b, "sha256", s->digests[0]);
+    vmf_json_int(b, "virtual_size", s->image_size);
+    json_builder_set_member_name(b, "backing_files");
+    json_builder_begin_array(b);
+    for (guint i = 1; s->files[i]; i++) {
+        json_builder_begin_object(b);
+        vmf_json_str(b, "path", s->files[i]);
+        vmf_json_str(b, "sha256", s->digests[i]);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+}
+
 static void report_base_disk(JsonBuilder *b, const VmfReport *r)
 {
     json_builder_set_member_name(b, "base_disk");
@@ -25,6 +47,10 @@ static void report_base_disk(JsonBuilder *b, const VmfReport *r)
     vmf_json_str(b, "path", r->base_disk);
     vmf_json_int(b, "virtual_size", r->disk_size);
     vmf_json_int(b, "data_bytes", r->data_bytes);
+    json_builder_set_member_name(b, "hepix_checked");
+    json_builder_add_boolean_value(b, r->hepix);
+    if (r->image)
+        report_image(b, r);
     json_builder_end_object(b);
 }
 

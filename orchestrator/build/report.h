@@ -9,6 +9,7 @@
 #pragma once
 
 #include "convert.h"
+#include "import/import.h"
 #include "recipe/recipe.h"
 
 #include <glib.h>
@@ -37,6 +38,8 @@ typedef struct {
     const char *cache_key, *cache_status; /* status: hit, miss, rebuilt */
     const VmfReportHost *host;
     const char *base_disk;
+    const VmfImportSource *image; /* the recipe's base: image, or NULL */
+    bool hepix;                   /* the HEPiX rules were checked (verify: hepix:) */
     const char *outdir;
     uint64_t disk_size, data_bytes;
     GArray *stages;    /* of VmfStageTime */

@@ -70,6 +70,10 @@ int vmf_customize_fingerprint(const VmfRecipe *r, VmfFingerprint *fp, GError **e
         vmf_fp_add_u64(fp, "recursive", op->recursive);
         vmf_fp_add(fp, "name", op->name);
         vmf_fp_add(fp, "shell", op->shell);
+        vmf_fp_add(fp, "meta-data", op->meta_data);
+        vmf_fp_add(fp, "network-config", op->network_config);
+        if (op->kind == VMF_OP_CLOUD_INIT)
+            customize_cloud_init_fingerprint(fp);
         vmf_fp_add_u64(fp, "sysprep", op->sysprep);
         vmf_fp_add_u64(fp, "flag", op->flag);
         char **lists[] = {op->groups, op->keys, op->packages};
@@ -162,7 +166,9 @@ static int customize_guest(CustomizeRun *run, const VmfCustomizeOptions *o, cons
     if (!run->guest)
         return VMF_EXIT_FAILURE;
     run->g = vmf_guest_handle(run->guest);
-    if (customize_hepix_check(run) < 0 || vmf_guest_mount(run->guest, error) < 0)
+    if (!run->hepix)
+        customize_say(run, "HEPiX rules: not checked (the recipe's verify: hepix: false)");
+    if ((run->hepix && customize_hepix_check(run) < 0) || vmf_guest_mount(run->guest, error) < 0)
         return error && *error && (*error)->code == VMF_EXIT_VERIFY ? VMF_EXIT_VERIFY
                                                                     : VMF_EXIT_FAILURE;
     customize_say(run, "guest: %s (package manager %s)", vmf_guest_distro(run->guest),
@@ -175,7 +181,7 @@ static int customize_guest(CustomizeRun *run, const VmfCustomizeOptions *o, cons
         if (customize_sysprep(run, VMF_SYSPREP_DEFAULT) < 0)
             return VMF_EXIT_GUEST;
     }
-    if (!vmf_interrupted && customize_hepix_check(run) < 0)
+    if (!vmf_interrupted && run->hepix && customize_hepix_check(run) < 0)
         return VMF_EXIT_VERIFY;
     if (!vmf_interrupted && !o->no_trim)
         trim(run);
@@ -245,7 +251,8 @@ int vmf_stage_customize(const VmfRecipe *r, const VmfCustomizeOptions *o, VmfCus
                         GError **error)
 {
     g_autoptr(VmfCustomize) c = vmf_customize_parse(r, error);
-    if (!c)
+    g_autoptr(VmfVerifyAuto) verify = g_new0(VmfVerify, 1);
+    if (!c || !vmf_verify_parse(r, verify, error))
         return VMF_EXIT_INPUT;
     if (!g_file_test(o->disk, G_FILE_TEST_IS_REGULAR)) {
         g_set_error(error, vmf_stage_customize_error_quark(), VMF_EXIT_INPUT, "%s: no such disk",
@@ -256,7 +263,11 @@ int vmf_stage_customize(const VmfRecipe *r, const VmfCustomizeOptions *o, VmfCus
     g_autofree char *dir = g_path_get_dirname(o->disk);
     g_autofree char *base = g_path_get_basename(o->disk);
     g_autofree char *work = g_strdup_printf("%s/.%s.customize-%d", dir, base, getpid());
-    CustomizeRun run = {.r = r, .c = c, .error = error, .quiet = o->progress == VMF_PROGRESS_QUIET};
+    CustomizeRun run = {.r = r,
+                        .c = c,
+                        .error = error,
+                        .quiet = o->progress == VMF_PROGRESS_QUIET,
+                        .hepix = verify->hepix};
     int rc = open_log(&run, o, res);
     if (rc)
         return rc;

@@ -295,6 +295,8 @@ int customize_apply(CustomizeRun *run, const VmfOp *op)
         return op_packages(run, op);
     case VMF_OP_NETWORK:
         return 0; /* applied when the appliance started */
+    case VMF_OP_CLOUD_INIT:
+        return customize_cloud_init(run, op);
     case VMF_OP_SYSPREP:
         return 0; /* see customize_sysprep() */
     }

@@ -25,6 +25,7 @@ typedef struct {
     unsigned firstboot_seq;
     bool firstboot_installed;
     bool quiet;
+    bool hepix; /* check the HEPiX rules (the recipe's verify: hepix:) */
     GError **error;
 } CustomizeRun;
 
@@ -45,6 +46,10 @@ int customize_close_guest(CustomizeRun *run, int rc);
 /* Applies one operation of the customize: list (operations.c); < 0 with
  * *run->error. */
 int customize_apply(CustomizeRun *run, const VmfOp *op);
+/* cloud_init: disable, or a NoCloud seed (cloud-init.c). */
+int customize_cloud_init(CustomizeRun *run, const VmfOp *op);
+/* What the operation writes besides the recipe's text: its templates. */
+void customize_cloud_init_fingerprint(VmfFingerprint *fp);
 /* Applies the sysprep operations in `ops` (VmfSysprep bits), each counted
  * in the log (sysprep.c); < 0 with *run->error naming the operation. */
 int customize_sysprep(CustomizeRun *run, unsigned ops);

@@ -36,6 +36,7 @@ static const struct {
     {VMF_OP_PACKAGES, "packages"},
     {VMF_OP_NETWORK, "network"},
     {VMF_OP_SYSPREP, "sysprep"},
+    {VMF_OP_CLOUD_INIT, "cloud_init"},
 };
 
 static const char *const sysprep_names[] = {
@@ -71,6 +72,8 @@ static void op_free(VmfOp *op)
     g_strfreev(op->keys);
     g_free(op->shell);
     g_strfreev(op->packages);
+    g_free(op->meta_data);
+    g_free(op->network_config);
     g_free(op);
 }
 
@@ -415,6 +418,50 @@ static bool parse_sysprep(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v
     return true;
 }
 
+/* One part of a NoCloud seed: KEY: inline text, or KEY_file: a host file
+ * (read now, at most 1 MiB). *out stays NULL when neither is given. */
+static bool seed_part(P *p, const VmfYamlNode *v, const char *key, char **out)
+{
+    g_autofree char *file_key = g_strdup_printf("%s_file", key);
+    const VmfYamlNode *inl = vmf_yaml_get(v, key), *file = vmf_yaml_get(v, file_key);
+    if (inl && file)
+        return FAIL_AT(p, file, "cloud_init: give %s or %s, not both", key, file_key);
+    if (inl && !str(p, inl, key, out))
+        return false;
+    g_autofree char *path = NULL;
+    if (file && !host_file(p, file, file_key, &path))
+        return false;
+    gsize len = 0;
+    if (path && (!g_file_get_contents(path, out, &len, NULL) || len > VMF_CUSTOMIZE_MAX_INLINE))
+        return FAIL_AT(p, file, "%s %s cannot be read or is larger than 1 MiB", file_key, path);
+    if (*out && strlen(*out) > VMF_CUSTOMIZE_MAX_INLINE)
+        return FAIL_AT(p, inl, "cloud_init %s is larger than 1 MiB: use %s:", key, file_key);
+    return true;
+}
+
+/* cloud_init: disable, or a NoCloud seed {user_data[_file], meta_data[_file],
+ * network_config[_file]}. */
+static bool parse_cloud_init(P *p, VmfOp *op, const VmfYamlNode *v)
+{
+    static const char *const keys[] = {"user_data",      "user_data_file",      "meta_data",
+                                       "meta_data_file", "network_config",      "network_config_file",
+                                       NULL};
+    if (v->kind == VMF_YAML_SCALAR) {
+        if (strcmp(v->value, "disable") != 0)
+            return FAIL_AT(p, v,
+                           "cloud_init \"%s\": expected disable, or a NoCloud seed (user_data:, "
+                           "meta_data:, network_config:)",
+                           v->value);
+        op->path = g_strdup("/etc/cloud/cloud-init.disabled");
+        return true;
+    }
+    op->flag = true;
+    op->path = g_strdup("/var/lib/cloud/seed/nocloud");
+    return fields(p, v, "cloud_init", keys, NULL) && seed_part(p, v, "user_data", &op->text) &&
+           seed_part(p, v, "meta_data", &op->meta_data) &&
+           seed_part(p, v, "network_config", &op->network_config);
+}
+
 static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
 {
     switch (op->kind) {
@@ -452,6 +499,8 @@ static bool parse_op(P *p, VmfCustomize *c, VmfOp *op, const VmfYamlNode *v)
         return str_list(p, v, "packages", &op->packages);
     case VMF_OP_SYSPREP:
         return parse_sysprep(p, c, op, v);
+    case VMF_OP_CLOUD_INIT:
+        return parse_cloud_init(p, op, v);
     }
     return false;
 }
@@ -504,23 +553,33 @@ void vmf_verify_clear(VmfVerify *v)
     memset(v, 0, sizeof(*v));
 }
 
+/* verify KEY: true or false, when present. */
+static bool verify_flag(P *p, const VmfYamlNode *v, const char *key, bool *out)
+{
+    const VmfYamlNode *n = vmf_yaml_get(v, key);
+    if (!n)
+        return true;
+    if (n->kind != VMF_YAML_SCALAR || (strcmp(n->value, "true") && strcmp(n->value, "false")))
+        return FAIL_AT(p, n, "verify %s must be true or false", key);
+    *out = strcmp(n->value, "true") == 0;
+    return true;
+}
+
 bool vmf_verify_parse(const VmfRecipe *recipe, VmfVerify *out, GError **error)
 {
-    static const char *const keys[] = {"boot", "marker", "timeout", NULL};
+    static const char *const keys[] = {"boot", "marker", "timeout", "hepix", NULL};
     P p = {.r = recipe, .file = recipe->path, .error = error};
     out->marker = g_strdup("login:");
     out->timeout = 600;
+    out->hepix = true;
     const VmfYamlNode *v = recipe->verify;
     if (!v)
         return true;
     if (!vmf_recipe_check_keys(error, recipe->path, v, "verify", keys))
         return false;
     const VmfYamlNode *n;
-    if ((n = vmf_yaml_get(v, "boot"))) {
-        if (n->kind != VMF_YAML_SCALAR || (strcmp(n->value, "true") && strcmp(n->value, "false")))
-            return FAIL_AT(&p, n, "verify boot must be true or false");
-        out->boot = strcmp(n->value, "true") == 0;
-    }
+    if (!verify_flag(&p, v, "boot", &out->boot) || !verify_flag(&p, v, "hepix", &out->hepix))
+        return false;
     if ((n = vmf_yaml_get(v, "marker"))) {
         g_free(out->marker);
         out->marker = NULL;

@@ -37,6 +37,7 @@ typedef enum {
     VMF_OP_PACKAGES,
     VMF_OP_NETWORK,
     VMF_OP_SYSPREP,
+    VMF_OP_CLOUD_INIT,
 } VmfOpKind;
 
 /* Sysprep operations (bits). */
@@ -69,7 +70,10 @@ typedef struct {
     char *shell;    /* user */
     char **packages;
     unsigned sysprep; /* VmfSysprep bits */
-    bool flag;        /* network: true/false; selinux_relabel */
+    bool flag;        /* network: true/false; selinux_relabel; cloud_init: true = a seed */
+    /* cloud_init: the NoCloud seed's meta-data and network-config (user-data
+     * is in `text`); NULL: vmforge's meta-data, no network-config */
+    char *meta_data, *network_config;
 } VmfOp;
 
 typedef struct {
@@ -89,11 +93,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfCustomize, vmf_customize_free)
 
 const char *vmf_op_name(VmfOpKind kind);
 
-/* The recipe's verify: section (boot: true, marker: "login:", timeout: 10m). */
+/* The recipe's verify: section (boot: true, marker: "login:", timeout: 10m,
+ * hepix: false for an image that may break the HEPiX rules). */
 typedef struct {
     bool boot;        /* boot the customized image until `marker` appears */
     char *marker;     /* default "login:" */
     unsigned timeout; /* seconds, default 600 */
+    bool hepix;       /* check the HEPiX rules (MBR, no LVM); default true */
 } VmfVerify;
 
 bool vmf_verify_parse(const VmfRecipe *recipe, VmfVerify *out, GError **error);

@@ -476,6 +476,68 @@ static bool parse_installer(Ctx *c, VmfRecipe *r, const VmfYamlNode *inst)
     return true;
 }
 
+/* base: an existing image (raw or qcow2) as the disk, grown to size:. */
+static bool parse_base(Ctx *c, VmfRecipe *r, const VmfYamlNode *base)
+{
+    static const char *const keys[] = {"image", "sha256", "size", "format", NULL};
+    if (base->kind != VMF_YAML_MAPPING)
+        return fail(c, base, "base must be a mapping (image: PATH, sha256:, size:, format:)");
+    if (!check_keys(c, base, "base", keys) ||
+        !get_path(c, r, base, "image", "base image", &r->base_image) ||
+        !get_string(c, base, "sha256", "base sha256", &r->base_sha256) ||
+        !get_size(c, base, "size", "base size", &r->base_size) ||
+        !get_string(c, base, "format", "base format", &r->base_format))
+        return false;
+    if (!r->base_image)
+        return fail(c, base, "base needs image: (the path of a raw or qcow2 image)");
+    const VmfYamlNode *n = vmf_yaml_get(base, "sha256");
+    if (r->base_sha256) {
+        r->base_sha256_line = n->line;
+        bool hex = strlen(r->base_sha256) == 64;
+        for (char *p = r->base_sha256; hex && *p; p++) {
+            hex = g_ascii_isxdigit(*p);
+            *p = g_ascii_tolower(*p);
+        }
+        if (!hex)
+            return fail(c, n, "base sha256 \"%s\" is not a SHA-256 (64 hexadecimal digits)",
+                        r->base_sha256);
+    }
+    if ((n = vmf_yaml_get(base, "size"))) {
+        r->base_size_line = n->line;
+        if (r->base_size < VMF_RECIPE_MIN_DISK || r->base_size > VMF_RECIPE_MAX_DISK)
+            return fail(c, n, "base size must be between 16M and 64T");
+    }
+    const char *f = r->base_format;
+    if (f && strcmp(f, "raw") != 0 && strcmp(f, "qcow2") != 0)
+        return fail(c, vmf_yaml_get(base, "format"),
+                    "base format \"%s\": vmforge reads raw and qcow2 images (convert it first: "
+                    "qemu-img convert -O qcow2)",
+                    f);
+    return true;
+}
+
+/* Where the disk comes from: base: (an image) or disk: and installer: (an
+ * install), never both. */
+static bool parse_source(Ctx *c, VmfRecipe *r, const VmfYamlNode *root)
+{
+    const VmfYamlNode *base = vmf_yaml_get_key(root, "base");
+    if (!base)
+        return parse_disk(c, r, vmf_yaml_get(root, "disk")) &&
+               parse_installer(c, r, vmf_yaml_get(root, "installer"));
+    static const char *const install_only[] = {"installer", "disk"};
+    for (size_t i = 0; i < G_N_ELEMENTS(install_only); i++) {
+        const VmfYamlNode *other = vmf_yaml_get_key(root, install_only[i]);
+        if (other)
+            return fail(c, other,
+                        "%s: (line %u) and base: (line %u) exclude each other: the disk is either "
+                        "installed (disk:, installer:) or made from an image (base:, grown with "
+                        "base: size:)",
+                        install_only[i], other->line, base->line);
+    }
+    r->base_line = base->line;
+    return parse_base(c, r, vmf_yaml_get(root, "base"));
+}
+
 static bool parse_hardware(Ctx *c, VmfRecipe *r, const VmfYamlNode *hw)
 {
     static const char *const keys[] = {"vcpus", "memory", "nic", NULL};
@@ -542,9 +604,10 @@ static bool parse_vars(Ctx *c, VmfRecipe *r, const VmfYamlNode *vars, char **ove
 VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, char **overrides,
                                 GError **error)
 {
-    static const char *const keys[] = {"name",      "version",  "description", "vars",   "disk",
-                                       "installer", "hardware", "customize",   "verify", "scratch",
-                                       "targets",   "convert",  NULL};
+    static const char *const keys[] = {"name",     "version",   "description", "vars",
+                                       "disk",     "installer", "base",        "hardware",
+                                       "customize", "verify",   "scratch",     "targets",
+                                       "convert",  NULL};
     g_autoptr(VmfRecipe) r = g_new0(VmfRecipe, 1);
     r->path = g_canonicalize_filename(path, NULL);
     r->sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)text, len);
@@ -583,9 +646,7 @@ VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, 
     r->name = g_strdup(name);
     if (!get_string(&c, root, "version", "version", &r->version) ||
         !parse_vars(&c, r, vmf_yaml_get(root, "vars"), overrides) ||
-        !parse_disk(&c, r, vmf_yaml_get(root, "disk")) ||
-        !parse_installer(&c, r, vmf_yaml_get(root, "installer")) ||
-        !parse_hardware(&c, r, vmf_yaml_get(root, "hardware")))
+        !parse_source(&c, r, root) || !parse_hardware(&c, r, vmf_yaml_get(root, "hardware")))
         return NULL;
     r->customize = vmf_yaml_get(root, "customize");
     r->verify = vmf_yaml_get(root, "verify");
@@ -630,6 +691,9 @@ void vmf_recipe_free(VmfRecipe *r)
     g_free(r->version);
     if (r->vars)
         g_hash_table_unref(r->vars);
+    g_free(r->base_image);
+    g_free(r->base_sha256);
+    g_free(r->base_format);
     g_free(r->iso);
     g_free(r->iso_volume);
     g_free(r->kernel);

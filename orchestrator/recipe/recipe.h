@@ -56,6 +56,13 @@ typedef struct {
     uint64_t disk_size;
     VmfPartition partitions[VMF_RECIPE_MAX_PARTITIONS];
     unsigned n_partitions;
+    /* base: an existing image instead of disk: and installer: */
+    char *base_image;    /* absolute path, or NULL: the disk is installed */
+    char *base_sha256;   /* its expected SHA-256 (lowercase hex), or NULL */
+    char *base_format;   /* "raw" or "qcow2" as the recipe says, or NULL: probed */
+    uint64_t base_size;  /* grow the disk to this many bytes; 0: the image's size */
+    unsigned base_line;  /* where base: is; base_sha256_line: its sha256: */
+    unsigned base_sha256_line, base_size_line;
     /* installer */
     char *iso;        /* absolute path, or NULL */
     char *iso_volume; /* installer volume: POOL/NAME on the libvirt host, or NULL */
@@ -86,6 +93,11 @@ VmfRecipe *vmf_recipe_load(const char *path, char **overrides, GError **error);
 VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, char **overrides,
                                 GError **error);
 void vmf_recipe_free(VmfRecipe *r);
+/* True when the recipe starts from an image (base:) rather than an install. */
+static inline bool vmf_recipe_has_base(const VmfRecipe *r)
+{
+    return r->base_image != NULL;
+}
 /* The exit status for a load error: VMF_EXIT_USAGE for a bad --var,
  * VMF_EXIT_INPUT otherwise. */
 int vmf_recipe_exit_code(const GError *err);
