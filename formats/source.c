@@ -261,9 +261,9 @@ int vf_source_open(const char *path, unsigned flags, VfSource **out, GError **er
     }
     if (what) {
         g_set_error(error, VF_ERROR, VF_ERROR_INPUT,
-                    "%s is not a raw disk image: it looks like %s. vmforge convert reads raw "
-                    "disks and qcow2 images (convert it with qemu-img first, or pass "
-                    "--assume-raw if these bytes really are the disk)",
+                    "%s is not a raw disk image: it looks like %s. vmforge reads raw disks and "
+                    "qcow2 images (convert it with qemu-img first; if these bytes really are "
+                    "the disk, read them as raw: --assume-raw, or format: raw in a recipe)",
                     path, what);
         return -EINVAL;
     }

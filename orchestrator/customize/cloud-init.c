@@ -66,8 +66,10 @@ static int write_seed(CustomizeRun *run, const VmfOp *op)
     return 0;
 }
 
-void customize_cloud_init_fingerprint(VmfFingerprint *fp)
+void customize_cloud_init_fingerprint(VmfFingerprint *fp, const VmfOp *op)
 {
+    vmf_fp_add(fp, "meta-data", op->meta_data);
+    vmf_fp_add(fp, "network-config", op->network_config);
     static const char *const names[] = {"meta-data", "90-vmforge-nocloud.cfg"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *path =

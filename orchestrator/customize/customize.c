@@ -70,10 +70,8 @@ int vmf_customize_fingerprint(const VmfRecipe *r, VmfFingerprint *fp, GError **e
         vmf_fp_add_u64(fp, "recursive", op->recursive);
         vmf_fp_add(fp, "name", op->name);
         vmf_fp_add(fp, "shell", op->shell);
-        vmf_fp_add(fp, "meta-data", op->meta_data);
-        vmf_fp_add(fp, "network-config", op->network_config);
         if (op->kind == VMF_OP_CLOUD_INIT)
-            customize_cloud_init_fingerprint(fp);
+            customize_cloud_init_fingerprint(fp, op);
         vmf_fp_add_u64(fp, "sysprep", op->sysprep);
         vmf_fp_add_u64(fp, "flag", op->flag);
         char **lists[] = {op->groups, op->keys, op->packages};

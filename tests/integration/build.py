@@ -177,9 +177,9 @@ def v2v_print_source(ova, label):
     return outp
 
 
-def check_ova(work, ova, base, profile, vst, scratch_bytes):
+def check_ova(work, ova, base, profile, vst, scratch_bytes, name="quickstart"):
     names, text, vmdks = ova_tool_checks(ova, os.path.join(work, profile + "-x"))
-    check(names[0] == "quickstart.ovf" and names[1] == "quickstart.mf", f"members {names}")
+    check(names[0] == f"{name}.ovf" and names[1] == f"{name}.mf", f"members {names}")
     check(f"<vssd:VirtualSystemType>{vst}</vssd:VirtualSystemType>" in text, f"{profile}: VST")
     check(re.search(rf'ovf:capacity="{scratch_bytes}"[^>]*ovf:diskId="scratch1"', text)
           or re.search(rf'ovf:diskId="scratch1"[^>]*ovf:capacity="{scratch_bytes}"', text)
@@ -190,7 +190,7 @@ def check_ova(work, ova, base, profile, vst, scratch_bytes):
     # virt-v2v, an importer, reads the appliance (without the deploy-time disk).
     stripped = strip_scratch(ova, os.path.join(work, profile + "-v2v.ova"))
     outp = v2v_print_source(stripped, profile)
-    for want in ("source name: quickstart", "nr vCPUs: 2", f"memory: {GIB}"):
+    for want in (f"source name: {name}", "nr vCPUs: 2", f"memory: {GIB}"):
         check(want in outp, f"virt-v2v {profile}: {want!r} not in\n{outp}")
 
 
@@ -220,21 +220,22 @@ def check_report(out, report, expect_install):
     return {(a["target"], a["format"]): a for a in report["artefacts"]}
 
 
-def check_targets(d, out, arts, base):
-    """Every target of the quickstart example, checked with tools that share
+def check_targets(d, out, arts, base, name="quickstart", size=4 * GIB, version="1.0"):
+    """Every target of the quickstart example (or of a recipe with the same
+    targets: `name`, a disk of `size` bytes), checked with tools that share
     no code with vmforge against the base disk `base`."""
     scratch = 2 * 2 * GIB  # per_core 2G × 2 vCPUs
     # kvm: compressed qcow2, libvirt domain XML, OpenStack metadata.
     q = arts[("kvm", "qcow2")]["path"]
     info = qemu_info(q, "qcow2")
-    check(info["virtual-size"] == 4 * GIB, f"qcow2 virtual size {info['virtual-size']}")
-    check(os.path.getsize(q) < 0.6 * os.path.getsize(os.path.join(out, "vdi", "quickstart.vdi")),
+    check(info["virtual-size"] == size, f"qcow2 virtual size {info['virtual-size']}")
+    check(os.path.getsize(q) < 0.6 * os.path.getsize(os.path.join(out, "vdi", f"{name}.vdi")),
           "the qcow2 is not compressed")
     run(["qemu-img", "check", "-f", "qcow2", q], check_rc=0)
     run(["qcowinfo", q], check_rc=0)
     compare(base, q, "qcow2")
     for t in ("kvm", "xen"):
-        x = os.path.join(out, t, "quickstart.xml")
+        x = os.path.join(out, t, f"{name}.xml")
         p = run(["virt-xml-validate", x, "domain"])
         check(p.returncode == 0, f"virt-xml-validate {x}: {p.stdout}{p.stderr}")
         dom = ET.parse(x).getroot()
@@ -243,16 +244,16 @@ def check_targets(d, out, arts, base):
         check(len(disks) == 2 and disks[1].find("serial").text == "scratch", f"{x}: disks")
         sc = dom.find("metadata/{https://github.com/vmforge/vmforge/xmlns/deploy/1}scratch")
         check(sc is not None and int(sc.get("bytes")) == scratch, f"{x}: scratch metadata")
-    os_meta = json.load(open(os.path.join(out, "kvm", "quickstart.openstack.json")))
+    os_meta = json.load(open(os.path.join(out, "kvm", f"{name}.openstack.json")))
     check(os_meta["disk_format"] == "qcow2" and os_meta["container_format"] == "bare",
           f"openstack formats {os_meta}")
     check(os_meta["properties"]["hw_disk_bus"] == "virtio", "hw_disk_bus")
-    check(os_meta["sha256"] == sha256_file(q) and os_meta["file"] == "quickstart.qcow2",
+    check(os_meta["sha256"] == sha256_file(q) and os_meta["file"] == f"{name}.qcow2",
           "openstack metadata names another file")
-    check(os_meta["flavor"]["ephemeral"] == 4 and os_meta["min_disk"] == 4, os_meta["flavor"])
+    check(os_meta["flavor"]["ephemeral"] == 4 and os_meta["min_disk"] == size // GIB, os_meta)
     cmd = os_meta["command"]
     check(cmd[:3] == ["openstack", "image", "create"] and "hw_disk_bus=virtio" in cmd
-          and cmd[-1] == "quickstart-1.0", f"command {cmd}")
+          and cmd[-1] == f"{name}-{version}", f"command {cmd}")
 
     # xen/hepix: raw.gz (gzip's own check and content) and xl configuration.
     gz = arts[("xen", "raw.gz")]["path"]
@@ -263,26 +264,26 @@ def check_targets(d, out, arts, base):
             check(x == y, "raw.gz does not unpack to the base disk")
             if not x:
                 break
-    cfg = open(os.path.join(out, "xen", "quickstart.cfg")).read()
+    cfg = open(os.path.join(out, "xen", f"{name}.cfg")).read()
     settings = {}
     for line in cfg.splitlines():
         if "=" in line and not line.startswith("#"):
             k, v = line.split("=", 1)
             settings[k.strip()] = eval(v.strip(), {})  # xl's syntax is Python's for these
-    check(settings["name"] == "quickstart" and settings["vcpus"] == 2
+    check(settings["name"] == name and settings["vcpus"] == 2
           and settings["memory"] == 1024, f"xl.cfg {settings}")
     check(len(settings["disk"]) == 2 and "vdev=xvdb" in settings["disk"][1], settings["disk"])
     check(f"truncate -s {scratch} " in cfg, "xl.cfg does not say how to make the scratch disk")
 
     # vmware and virtualbox OVAs.
-    check_ova(d, arts[("vmware", "ova")]["path"], base, "vmware", "vmx-14", scratch)
+    check_ova(d, arts[("vmware", "ova")]["path"], base, "vmware", "vmx-14", scratch, name)
     check_ova(d, arts[("virtualbox", "ova")]["path"], base, "virtualbox", "virtualbox-2.2",
-              scratch)
+              scratch, name)
 
     # azure: fixed VHD, whole MiB.
     vhd = arts[("azure", "vhd")]["path"]
     info = qemu_info(vhd, "vpc")
-    check(info["virtual-size"] % (1 << 20) == 0 and info["virtual-size"] >= 4 * GIB,
+    check(info["virtual-size"] % (1 << 20) == 0 and info["virtual-size"] >= size,
           f"vhd virtual size {info['virtual-size']}")
     check(os.path.getsize(vhd) == info["virtual-size"] + 512, "not a fixed VHD")
     p = run(["vhdiinfo", vhd], check_rc=0)
