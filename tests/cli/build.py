@@ -207,6 +207,119 @@ def case_cached_convert(work):
     check('<model type="e1000"/>' in p.stdout, p.stdout[-2000:])
 
 
+# Recipes with base: (an existing image): (recipe text, exit status, regex).
+IMG = "name: fromimg\nbase:\n  image: top.qcow2\n"
+BAD_BASE = {
+    "with-installer": (IMG + "installer: {iso: x.iso}\n" + KVM, 3,
+                       r"recipe.yaml:4:1: installer: \(line 4\) and base: \(line 2\) exclude each other"),
+    "with-disk": ("name: fromimg\ndisk: {size: 4G}\nbase:\n  image: top.qcow2\n" + KVM, 3,
+                  r"recipe.yaml:2:1: disk: \(line 2\) and base: \(line 3\) exclude each other"),
+    "no-image": ("name: fromimg\nbase:\n  size: 1G\n" + KVM, 3,
+                 r"recipe.yaml:3:3: base needs image:"),
+    "not-mapping": ("name: fromimg\nbase: top.qcow2\n" + KVM, 3,
+                    r"recipe.yaml:2:7: base must be a mapping"),
+    "unknown-key": (IMG + "  imagesize: 1G\n" + KVM, 3,
+                    r"recipe.yaml:4:3: unknown key \"imagesize\" in base \(known: image, sha256, size, format\)"),
+    "near-key": (IMG + "  sise: 1G\n" + KVM, 3,
+                 r"recipe.yaml:4:3: unknown key \"sise\" in base; did you mean \"size\"\?"),
+    "missing": ("name: fromimg\nbase:\n  image: none.qcow2\n" + KVM, 3,
+                r"recipe.yaml:2: base image: .*none.qcow2 does not exist"),
+    "vmdk": ("name: fromimg\nbase:\n  image: disk.vmdk\n" + KVM, 3,
+             r"recipe.yaml:2: base image: .*disk.vmdk is not a raw disk image: it looks like a VMDK.*format: raw in a recipe"),
+    "vdi": ("name: fromimg\nbase:\n  image: disk.vdi\n" + KVM, 3,
+            r"disk.vdi is not a raw disk image: it looks like a VirtualBox VDI"),
+    "format-vmdk": (IMG + "  format: vmdk\n" + KVM, 3,
+                    r"recipe.yaml:4:11: base format \"vmdk\": vmforge reads raw and qcow2"),
+    "format-says-qcow2": ("name: fromimg\nbase:\n  image: back.raw\n  format: qcow2\n" + KVM, 3,
+                          r"recipe.yaml:2: base image .*back.raw is raw, the recipe says format: qcow2"),
+    "bad-sha": (IMG + "  sha256: abc\n" + KVM, 3,
+                r"recipe.yaml:4:11: base sha256 \"abc\" is not a SHA-256"),
+    "wrong-sha": (IMG + "  sha256: " + "0" * 64 + "\n" + KVM, 3,
+                  r"recipe.yaml:4: base image .*top.qcow2 has SHA-256 [0-9a-f]{64}, the recipe says 0{64}"),
+    "shrink": (IMG + "  size: 16M\n" + KVM, 3,
+               r"recipe.yaml:4: base size 16.0 MiB is smaller than the image \(32.0 MiB\)"),
+    "tiny": (IMG + "  size: 1M\n" + KVM, 3, r"recipe.yaml:4:9: base size must be between 16M and 64T"),
+    "cloud-init-word": (IMG + "customize:\n  - cloud_init: enable\n" + KVM, 3,
+                        r"recipe.yaml:5:17: cloud_init \"enable\": expected disable, or a NoCloud seed"),
+    "cloud-init-both": (IMG + "customize:\n  - cloud_init: {user_data: x, user_data_file: top.qcow2}\n" + KVM, 3,
+                        r"cloud_init: give user_data or user_data_file, not both"),
+    "cloud-init-key": (IMG + "customize:\n  - cloud_init: {userdata: x}\n" + KVM, 3,
+                       r"unknown key \"userdata\" in cloud_init; did you mean \"user_data\"\?"),
+    "hepix-word": (IMG + "verify: {hepix: maybe}\n" + KVM, 3,
+                   r"recipe.yaml:4:17: verify hepix must be true or false"),
+}
+
+
+def make_images(work):
+    """back.raw (32 MiB, some data) under top.qcow2, and images of formats
+    vmforge does not read as a base."""
+    os.chmod(work, 0o755)
+    back, top = os.path.join(work, "back.raw"), os.path.join(work, "top.qcow2")
+    run(["qemu-img", "create", "-q", "-f", "raw", back, "32M"], check_rc=0)
+    run(["qemu-io", "-f", "raw", "-c", "write -P 0x11 1M 1M", back], check_rc=0)
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "back.raw", "-F", "raw", top],
+        check_rc=0)
+    run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x22 4M 64k", top], check_rc=0)
+    for fmt in ("vmdk", "vdi"):
+        run(["qemu-img", "create", "-q", "-f", fmt, os.path.join(work, "disk." + fmt), "32M"],
+            check_rc=0)
+    return back, top
+
+
+def case_base_refusals(work):
+    make_images(work)
+    failures = []
+    path = os.path.join(work, "recipe.yaml")
+    for name, (text, rc, pattern) in BAD_BASE.items():
+        with open(path, "w") as f:
+            f.write(text)
+        for extra in ((), ("--dry-run",)):
+            p = run([vmforge_path(), "build", path, *extra, "--cache-dir",
+                     os.path.join(work, "cache"), "-o", os.path.join(work, "out")])
+            if p.returncode != rc or not re.search(pattern, p.stderr):
+                failures.append(f"{name} {extra}: exit {p.returncode} (want {rc}), "
+                                f"stderr: {p.stderr.strip()}")
+            if p.stdout or os.path.exists(os.path.join(work, "out")):
+                failures.append(f"{name}: printed a plan or made the output folder")
+    check(not failures, "\n".join(failures))
+
+
+def case_base_dry_run(work):
+    """The plan of a recipe with base:, and its cache key: every file of the
+    image's chain, its format and the size are in it; the targets are not."""
+    import hashlib
+    back, top = make_images(work)
+    recipe = os.path.join(work, "recipe.yaml")
+    top_sha = hashlib.sha256(open(top, "rb").read()).hexdigest()
+
+    def key(base="  size: 64M\n", targets=KVM, custom=""):
+        with open(recipe, "w") as f:
+            f.write(IMG + base + custom + targets)
+        return key_of(build(work, recipe)), build(work, recipe).stdout
+
+    k0, plan = key()
+    for want in ("base disk  64.0 MiB raw, cache key", "not in the cache: made now",
+                 f"import     {top} (qcow2, 32.0 MiB, SHA-256 {top_sha[:16]}...)",
+                 "grown to 64.0 MiB: the disk, its last partition and that file system",
+                 "verify     HEPiX rules\n"):
+        check(want in plan, f"{want!r} not in the plan:\n{plan}")
+    check(key(targets="targets:\n  - platform: xen\n")[0] == k0, "the targets changed the key")
+    check(key(base=f"  size: 64M\n  sha256: {top_sha.upper()}\n")[0] == k0,
+          "a (right) sha256 changed the key")
+    check(key(base="  size: 128M\n")[0] != k0, "the size is not in the key")
+    check(key(custom="customize:\n  - cloud_init: disable\n")[0] != k0,
+          "the customize list is not in the key")
+    k_raw, plan = key(base="  size: 64M\n  format: raw\n")
+    check(k_raw != k0 and f"({'raw'}, " in plan, f"format: raw: {plan}")
+    _, plan = key(base="")
+    check("grown" not in plan and "base disk  32.0 MiB raw" in plan, plan)
+    _, plan = key(custom="verify:\n  hepix: false\n")
+    check("HEPiX rules not checked (hepix: false)" in plan, plan)
+    # A change in the backing file is a new base disk.
+    run(["qemu-io", "-f", "raw", "-c", "write -P 0x33 8M 4k", back], check_rc=0)
+    check(key()[0] != k0, "a change in the backing file kept the key")
+
+
 def case_help(work):
     p = run([vmforge_path(), "build", "--help"], check_rc=0)
     for opt in ("--output", "--only", "--var", "--accel", "--connect", "--keep-failed",
@@ -231,5 +344,7 @@ if __name__ == "__main__":
         "bad-targets": case_bad_targets,
         "dry-run": case_dry_run,
         "cached-convert": case_cached_convert,
+        "base-refusals": case_base_refusals,
+        "base-dry-run": case_base_dry_run,
         "help": case_help,
     })

@@ -6,7 +6,8 @@ disk is built once per build tree, in the cache the build tests share). A
 recipe on it grows the disk from 4 to 6 GiB: virt-filesystems and virt-df
 (libguestfs's own tools) show the larger partition and file system; the
 customize operations, the cloud_init NoCloud seed among them, are read back
-with guestfish; every target is checked with the independent tools of the
+with guestfish; the boot check boots the grown image to its login prompt
+(with the recipe's host name); every target is checked with the independent tools of the
 quickstart test; a second run takes the base disk from the cache; a changed
 image is a new cache key, and the old sha256: refuses it. An LVM image is
 refused by the HEPiX check, and with verify: hepix: false it gets past it."""
@@ -52,7 +53,7 @@ def vendor_image(d):
     return image
 
 
-def base_recipe(d, image, sha256=None, extra=""):
+def base_recipe(d, image, sha256=None):
     text = ("name: fromimage\nversion: \"2.0\"\nbase:\n"
             f"  image: {os.path.basename(image)}\n  size: 6G\n"
             + (f"  sha256: {sha256}\n" if sha256 else "")
@@ -64,7 +65,9 @@ def base_recipe(d, image, sha256=None, extra=""):
             + "".join("        " + line + "\n" for line in USER_DATA.splitlines())
             + "      meta_data: |\n"
             + "".join("        " + line + "\n" for line in META_DATA.splitlines())
-            + "  - hostname: fromimage\n" + extra + TARGETS)
+            + "  - hostname: fromimage\n"
+            "verify:\n  boot: true\n  marker: \"fromimage login:\"\n  timeout: 10m\n"
+            + TARGETS)
     path = os.path.join(d, "fromimage.yaml")
     with open(path, "w") as f:
         f.write(text)
@@ -117,7 +120,7 @@ def check_customized(disk):
 def check_report(report, image):
     stages = {s["name"]: s["status"] for s in report["stages"]}
     check(list(stages) == ["import", "customize", "verify", "convert", "package"], stages)
-    check(stages["import"] == "ran", stages)
+    check(stages["import"] == "ran" and stages["verify"] == "ran", stages)
     b = report["base_disk"]
     check(b["virtual_size"] == 6 * GIB and b["hepix_checked"] is True, b)
     check(b["image"]["sha256"] == sha256_file(image) and b["image"]["format"] == "qcow2"
@@ -157,7 +160,8 @@ def case_image(work):
     recipe = base_recipe(d, image, sha256=sha256_file(image))
     out = os.path.join(d, "out")
     p = build(out, "--rebuild", recipe=recipe)
-    check("import: done" in p.stderr and "grown to the end of the disk" in p.stderr, p.stderr)
+    check("import: done" in p.stderr and "grown to the end of the disk" in p.stderr
+          and "(boot check passed)" in p.stderr, p.stderr)
     check_clean(out)
     report = json.load(open(os.path.join(out, "report.json")))
     arts = check_report(report, image)
