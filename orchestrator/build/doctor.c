@@ -4,6 +4,7 @@
 #include "cache.h"
 #include "convert.h"
 #include "customize/boot-check.h"
+#include "formats/source.h"
 #include "formats/vf.h"
 #include "guestfs/guest.h"
 #include "recipe/targets.h"
@@ -311,6 +312,21 @@ static int load_recipe(const VmfDoctorOptions *o, VmfRecipe **r, VmfTargets **tg
     return VMF_EXIT_OK;
 }
 
+/* A base: image: there, in a format vmforge reads; *size the disk's. */
+static void check_image(Tally *t, const VmfRecipe *r, uint64_t *size)
+{
+    g_autoptr(VfSource) src = NULL;
+    g_autoptr(GError) err = NULL;
+    bool raw = r->base_format && !strcmp(r->base_format, "raw");
+    if (vf_source_open(r->base_image, raw ? VF_SOURCE_ASSUME_RAW : 0, &src, &err) < 0) {
+        line(t, "FAIL", "base image", "fix base: image: in the recipe", "%s", err->message);
+        return;
+    }
+    *size = MAX(src->size, r->base_size);
+    g_autofree char *s = vf_format_size(src->size);
+    line(t, "ok", "base image", NULL, "%s (%s, %s)", r->base_image, src->format, s);
+}
+
 /* Space here for the recipe, and its media. The install writes at most the
  * whole disk; customize works on a copy; every target is at most the disk's
  * data. */
@@ -319,10 +335,12 @@ static void check_recipe(Tally *t, const VmfDoctorOptions *o, const VmfRecipe *r
 {
     g_autofree char *out = g_canonicalize_filename(o->outdir ? o->outdir : ".", NULL);
     g_autofree char *cdir = vmf_cache_default_dir(o->cache_dir);
-    uint64_t least = 0, most = 0;
-    vmf_convert_space_needed(tg, r->disk_size, &least, &most);
-    check_space(t, "output space", out, r->disk_size, 2 * r->disk_size + most);
-    check_space(t, "cache space", cdir, r->disk_size, r->disk_size);
+    uint64_t least = 0, most = 0, disk = r->disk_size;
+    if (vmf_recipe_has_base(r))
+        check_image(t, r, &disk);
+    vmf_convert_space_needed(tg, disk, &least, &most);
+    check_space(t, "output space", out, disk, 2 * disk + most);
+    check_space(t, "cache space", cdir, disk, disk);
     if (r->iso && !g_file_test(r->iso, G_FILE_TEST_IS_REGULAR))
         line(t, "FAIL", "media", "fix installer iso: in the recipe, or pass --var", "%s: not found",
              r->iso);

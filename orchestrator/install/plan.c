@@ -164,6 +164,11 @@ static int plan_paths(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
 int vmf_install_plan_make(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstallPlan *p,
                           GError **error)
 {
+    if (vmf_recipe_has_base(r))
+        FAIL(VMF_EXIT_INPUT,
+             "%s:%u: this recipe starts from an image (base:): there is nothing to install; "
+             "vmforge build makes its base disk from the image",
+             r->path, r->base_line);
     int rc = plan_family(r, p, error);
     if (!rc)
         rc = plan_kickstart(r, o, p, error);

@@ -282,6 +282,12 @@ def case_base_refusals(work):
             if p.stdout or os.path.exists(os.path.join(work, "out")):
                 failures.append(f"{name}: printed a plan or made the output folder")
     check(not failures, "\n".join(failures))
+    # There is nothing to install in such a recipe.
+    with open(path, "w") as f:
+        f.write(IMG + KVM)
+    p = run([vmforge_path(), "install", path, "--dry-run", "-o", work])
+    check(p.returncode == 3 and "recipe.yaml:2: this recipe starts from an image (base:): there "
+          "is nothing to install" in p.stderr, f"install: exit {p.returncode}: {p.stderr}")
 
 
 def case_base_dry_run(work):
