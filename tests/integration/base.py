@@ -12,6 +12,7 @@ quickstart test; a second run takes the base disk from the cache; a changed
 image is a new cache key, and the old sha256: refuses it. An LVM image is
 refused by the HEPiX check, and with verify: hepix: false it gets past it."""
 
+import fcntl
 import json
 import os
 import re
@@ -20,8 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
-from build import (GUESTFS_ENV, build, cache_dir, check_clean, check_targets,  # noqa: E402
-                   ensure_cached)
+from build import GUESTFS_ENV, build, cache_dir, check_clean, check_targets  # noqa: E402
 from install import libvirt_up, workdir  # noqa: E402
 from testlib import GIB, check, main, run, sha256_file, vmforge_path  # noqa: E402
 
@@ -43,10 +43,12 @@ convert:
 
 
 def vendor_image(d):
-    """The quickstart's qcow2 output, copied to d/vendor.qcow2."""
-    ensure_cached(d)
+    """The quickstart's qcow2 output (its base disk made once, in the shared
+    cache, under the lock the build tests take), moved to d/vendor.qcow2."""
     out = os.path.join(d, "quickstart-out")
-    build(out, "--only", "kvm", "-q", "--no-sync")
+    with open(os.path.join(cache_dir(), "test.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build(out, "--only", "kvm", "-q", "--no-sync")
     image = os.path.join(d, "vendor.qcow2")
     shutil.move(os.path.join(out, "kvm", "quickstart.qcow2"), image)
     shutil.rmtree(out)
