@@ -81,6 +81,12 @@ static const char *const corpus[] = {
     "customize:\n  - hostname: x\n  - write: {path: /a, content: b, mode: \"0600\"}\n"
     "  - sysprep: [machine-id, tmp-files]\n  - user: {name: u, groups: [a, b]}\n"
     "  - delete: {path: /x, recursive: true}\nverify: {boot: true, marker: m, timeout: 1m}\n",
+    "name: a\nbase:\n  image: /i.qcow2\n  sha256: "
+    "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\n  size: 6G\n"
+    "  format: qcow2\ncustomize:\n  - cloud_init: disable\n"
+    "  - cloud_init: {user_data: \"#cloud-config\", meta_data: \"instance-id: x\"}\n"
+    "verify: {hepix: false}\ntargets: [{platform: kvm}]\n",
+    "name: a\nbase: {image: /i}\ninstaller: {iso: /x}\n",
     NULL,
 };
 
