@@ -16,8 +16,9 @@ PACKAGES=(
     libvirt-daemon-system libvirt-clients libvirt-dev qemu-system-x86
     libyaml-dev libfdisk-dev libblkid-dev libosinfo-1.0-dev osinfo-db libmicrohttpd-dev libcrypt-dev
     # the customize stage: libguestfs (its appliance is built by supermin from
-    # the host's kernel), guestfish for the tests' independent read-back
-    libguestfs-dev libguestfs-tools supermin linux-image-amd64 openssh-client
+    # the host's kernel), guestfish for the tests' independent read-back;
+    # xfs in the appliance (growing a base: image's xfs)
+    libguestfs-dev libguestfs-tools libguestfs-xfs supermin linux-image-amd64 openssh-client
     # building the offline installer from Debian packages (tests/installer/)
     mmdebstrap xorriso isolinux syslinux-common extlinux cpio gzip
     # making test and benchmark disks, measuring

@@ -80,6 +80,12 @@ static int grow_fs(Grow *gr, const char *part, char **fs)
         return 0;
     }
     if (!strcmp(*fs, "xfs")) {
+        const char *const xfs[] = {"xfs", NULL};
+        if (guestfs_feature_available(gr->g, (char *const *)xfs) <= 0)
+            return refuse(gr, "the last partition (%s) holds xfs, and this libguestfs appliance "
+                              "cannot grow xfs (install it: on Debian, apt-get install "
+                              "libguestfs-xfs)",
+                          part);
         if (guestfs_mount(gr->g, part, "/") < 0 || guestfs_xfs_growfs(gr->g, "/", -1) < 0 ||
             guestfs_umount(gr->g, "/") < 0)
             return failed(gr, "xfs_growfs");

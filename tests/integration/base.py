@@ -215,5 +215,23 @@ def case_lvm(work):
     check_clean(out)
 
 
+def case_xfs(work):
+    """An image whose last partition holds xfs is grown with xfs_growfs (in
+    the appliance, mounted, as xfs must be). The image holds no operating
+    system, so the build then fails in customize: the import stage's own
+    line says what it grew, and nothing is left."""
+    d = workdir(work)
+    image = os.path.join(d, "xfs.raw")
+    run(["guestfish", "-N", f"{image}=fs:xfs:400M", "exit"], env=GUESTFS_ENV, check_rc=0)
+    recipe = os.path.join(d, "xfs.yaml")
+    with open(recipe, "w") as f:
+        f.write("name: xfsimage\nbase: {image: xfs.raw, size: 1G}\ntargets:\n  - platform: kvm\n")
+    out = os.path.join(d, "out")
+    p = build(out, rc=1, recipe=recipe)
+    check("partition 1 and its xfs grown to the end of the disk" in p.stderr, p.stderr)
+    check("no operating system found" in p.stderr, p.stderr)
+    check_clean(out)
+
+
 if __name__ == "__main__":
-    main({"image": case_image, "lvm": case_lvm})
+    main({"image": case_image, "lvm": case_lvm, "xfs": case_xfs})
