@@ -121,6 +121,12 @@ static const char *extras_text(const VmfTarget *t, const char *name, char *buf, 
     return buf;
 }
 
+/* The base disk's size: the recipe's disk, or its base: image grown. */
+static uint64_t disk_size(const Build *b)
+{
+    return vmf_recipe_has_base(b->recipe) ? b->image.disk_size : b->recipe->disk_size;
+}
+
 /* The first stage's name: the install, or the import of the base: image. */
 static const char *first_stage(const Build *b)
 {
@@ -135,11 +141,11 @@ static void print_source_plan(const Build *b)
                r->iso ? r->iso : r->kernel, r->vcpus, r->memory >> 20, b->o->accel);
         return;
     }
-    g_autofree char *size = vf_format_size(b->image.image_size);
+    g_autofree char *size = vf_format_size(b->image.image->size);
     g_autofree char *grown = vf_format_size(b->image.disk_size);
-    printf("  import     %s (%s, %s, SHA-256 %.16s...)\n", r->base_image, b->image.format, size,
+    printf("  import     %s (%s, %s, SHA-256 %.16s...)\n", r->base_image, b->image.image->format, size,
            b->image.digests[0]);
-    if (b->image.disk_size > b->image.image_size)
+    if (b->image.disk_size > b->image.image->size)
         printf("             grown to %s: the disk, its last partition and that file system\n",
                grown);
 }
@@ -152,7 +158,7 @@ static int print_plan(Build *b, bool cached)
     bool ok = vmf_verify_parse(r, &v, NULL), boot = ok && v.boot, hepix = !ok || v.hepix;
     vmf_verify_clear(&v);
     bool base = vmf_recipe_has_base(r);
-    g_autofree char *disk = vf_format_size(base ? b->image.disk_size : r->disk_size);
+    g_autofree char *disk = vf_format_size(disk_size(b));
     printf("Plan for %s %s (%s)\n", r->name, r->version ? r->version : "", r->path);
     printf("  base disk  %s raw%s, cache key %s\n", disk, base ? "" : " MBR", b->key);
     if (cached && !b->o->rebuild)
@@ -232,7 +238,7 @@ static void check_install_space(Build *b)
     if (statvfs(b->outdir, &vfs) < 0)
         return;
     uint64_t free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-    uint64_t size = vmf_recipe_has_base(b->recipe) ? b->image.disk_size : b->recipe->disk_size;
+    uint64_t size = disk_size(b);
     if (free_bytes >= size)
         return;
     g_autofree char *f = vf_format_size(free_bytes);
@@ -386,9 +392,9 @@ static int make_imported(Build *b, char **disk, char **media, double *seconds)
     const VmfRecipe *r = b->recipe;
     g_autoptr(GError) err = NULL;
     g_autofree char *grown = vf_format_size(b->image.disk_size);
-    say(b, "import: %s (%s) into a raw disk%s%s", r->base_image, b->image.format,
-        b->image.disk_size > b->image.image_size ? " grown to " : "",
-        b->image.disk_size > b->image.image_size ? grown : "");
+    say(b, "import: %s (%s) into a raw disk%s%s", r->base_image, b->image.image->format,
+        b->image.disk_size > b->image.image->size ? " grown to " : "",
+        b->image.disk_size > b->image.image->size ? grown : "");
     VmfImportOptions io = {.workdir = b->workdir, .accel = b->o->accel, .progress = b->mode};
     g_auto(VmfImportResult) res = {0};
     int rc = vmf_stage_import(r, &b->image, &io, &res, &err);
@@ -405,7 +411,7 @@ static int make_imported(Build *b, char **disk, char **media, double *seconds)
         say(b, "import: done in %.0f s (%s of data)", res.seconds, data);
     stage_time(b, "import", "ran", res.seconds);
     *disk = g_steal_pointer(&res.disk);
-    *media = g_strdup_printf("%s (%s, SHA-256 %s)", r->base_image, b->image.format,
+    *media = g_strdup_printf("%s (%s, SHA-256 %s)", r->base_image, b->image.image->format,
                              b->image.digests[0]);
     *seconds = res.seconds;
     return 0;

@@ -4,9 +4,9 @@
 #include "cache.h"
 #include "convert.h"
 #include "customize/boot-check.h"
-#include "formats/source.h"
 #include "formats/vf.h"
 #include "guestfs/guest.h"
+#include "import/import.h"
 #include "recipe/targets.h"
 #include "util/exit-codes.h"
 #include "util/signals.h"
@@ -317,8 +317,7 @@ static void check_image(Tally *t, const VmfRecipe *r, uint64_t *size)
 {
     g_autoptr(VfSource) src = NULL;
     g_autoptr(GError) err = NULL;
-    bool raw = r->base_format && !strcmp(r->base_format, "raw");
-    if (vf_source_open(r->base_image, raw ? VF_SOURCE_ASSUME_RAW : 0, &src, &err) < 0) {
+    if (vmf_import_open(r, &src, &err)) {
         line(t, "FAIL", "base image", "fix base: image: in the recipe", "%s", err->message);
         return;
     }

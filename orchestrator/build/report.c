@@ -23,9 +23,9 @@ static void report_image(JsonBuilder *b, const VmfReport *r)
     json_builder_set_member_name(b, "image");
     json_builder_begin_object(b);
     vmf_json_str(b, "path", r->recipe->base_image);
-    vmf_json_str(b, "format", s->format);
+    vmf_json_str(b, "format", s->image->format);
     vmf_json_str(b, "sha256", s->digests[0]);
-    vmf_json_int(b, "virtual_size", s->image_size);
+    vmf_json_int(b, "virtual_size", s->image->size);
     json_builder_set_member_name(b, "backing_files");
     json_builder_begin_array(b);
     for (guint i = 1; s->files[i]; i++) {

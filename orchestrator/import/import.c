@@ -24,6 +24,7 @@ void vmf_import_source_clear(VmfImportSource *s)
 {
     g_strfreev(s->files);
     g_strfreev(s->digests);
+    vf_source_free(s->image);
     memset(s, 0, sizeof(*s));
 }
 
@@ -34,16 +35,11 @@ void vmf_import_result_clear(VmfImportResult *r)
     memset(r, 0, sizeof(*r));
 }
 
-static unsigned source_flags(const VmfRecipe *r)
-{
-    return r->base_format && !strcmp(r->base_format, "raw") ? VF_SOURCE_ASSUME_RAW : 0;
-}
-
-/* Opens the image as the recipe says (probed, or raw). */
-static int open_image(const VmfRecipe *r, VfSource **src, GError **error)
+int vmf_import_open(const VmfRecipe *r, VfSource **src, GError **error)
 {
     g_autoptr(GError) err = NULL;
-    if (vf_source_open(r->base_image, source_flags(r), src, &err) < 0) {
+    bool raw = r->base_format && !strcmp(r->base_format, "raw");
+    if (vf_source_open(r->base_image, raw ? VF_SOURCE_ASSUME_RAW : 0, src, &err) < 0) {
         import_error(error, VMF_EXIT_INPUT, "%s:%u: base image: %s", r->path, r->base_line,
                      err->message);
         return VMF_EXIT_INPUT;
@@ -58,7 +54,7 @@ static int open_image(const VmfRecipe *r, VfSource **src, GError **error)
 }
 
 /* The files the image is made of, each with its digest. */
-static int digest_files(const VmfRecipe *r, VfSource *img, VmfFingerprint *fp,
+static int digest_files(const VmfRecipe *r, const VfSource *img, VmfFingerprint *fp,
                         VmfImportSource *src, GError **error)
 {
     if (img->qcow2) {
@@ -88,12 +84,10 @@ static int digest_files(const VmfRecipe *r, VfSource *img, VmfFingerprint *fp,
 int vmf_import_fingerprint(const VmfRecipe *r, VmfFingerprint *fp, VmfImportSource *src,
                            GError **error)
 {
-    g_autoptr(VfSource) img = NULL;
-    int rc = open_image(r, &img, error);
+    int rc = vmf_import_open(r, &src->image, error);
     if (rc)
         return rc;
-    src->format = img->format;
-    src->image_size = img->size;
+    const VfSource *img = src->image;
     src->disk_size = r->base_size ? r->base_size : img->size;
     if (src->disk_size < img->size) {
         g_autofree char *want = vf_format_size(r->base_size);
@@ -107,7 +101,7 @@ int vmf_import_fingerprint(const VmfRecipe *r, VmfFingerprint *fp, VmfImportSour
     rc = digest_files(r, img, fp, src, error);
     if (rc)
         return rc;
-    vmf_fp_add(fp, "base-format", src->format);
+    vmf_fp_add(fp, "base-format", img->format);
     for (char **d = src->digests; *d; d++)
         vmf_fp_add(fp, "base-file", *d);
     vmf_fp_add_u64(fp, "base-size", src->disk_size);
@@ -143,14 +137,13 @@ static int copy_extent(VfSource *img, int fd, const VfExtent *e, uint8_t *buf, u
     return 0;
 }
 
-/* The image's data into a new sparse raw file of the disk's size. */
-static int copy_image(const VmfRecipe *r, const VmfImportSource *src, const VmfImportOptions *o,
-                      VmfImportResult *res, GError **error)
+/* The image's data (as opened for the key) into a new sparse raw file of
+ * the disk's size. */
+static int copy_image(const VmfImportSource *src, const VmfImportOptions *o, VmfImportResult *res,
+                      GError **error)
 {
-    g_autoptr(VfSource) img = NULL;
-    int rc = open_image(r, &img, error);
-    if (rc)
-        return rc;
+    VfSource *img = src->image;
+    int rc = 0;
     int fd = open(res->disk, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0 || ftruncate(fd, (off_t)src->disk_size) < 0) {
         import_error(error, VMF_EXIT_OUTPUT, "%s: %s", res->disk, g_strerror(errno));
@@ -178,10 +171,10 @@ int vmf_stage_import(const VmfRecipe *r, const VmfImportSource *src, const VmfIm
 {
     gint64 t0 = g_get_monotonic_time();
     res->disk = g_strdup_printf("%s/%s.raw", o->workdir, r->name);
-    int rc = copy_image(r, src, o, res, error);
+    int rc = copy_image(src, o, res, error);
     if (!rc && vmf_interrupted)
         rc = vmf_signals_exit_code();
-    if (!rc && src->disk_size > src->image_size) {
+    if (!rc && src->disk_size > src->image->size) {
         rc = vmf_import_grow(res->disk, o->accel, &res->grown_partition, &res->grown_fs, error);
         if (rc)
             g_prefix_error(error, "%s:%u: growing the disk to base size: ", r->path,

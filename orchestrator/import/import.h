@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include "formats/source.h"
 #include "recipe/recipe.h"
 #include "util/fingerprint.h"
 #include "util/progress.h"
@@ -24,12 +25,16 @@ GQuark vmf_stage_import_error_quark(void);
 typedef struct {
     char **files;        /* the image and its backing files, top first */
     char **digests;      /* SHA-256 (hex) of each, in the same order */
-    const char *format;  /* "raw" or "qcow2" */
-    uint64_t image_size; /* the image's virtual size */
-    uint64_t disk_size;  /* the base disk's: base: size:, or image_size */
+    VfSource *image;     /* the image, open: its format and size; the stage reads it */
+    uint64_t disk_size;  /* the base disk's: base: size:, or the image's size */
 } VmfImportSource;
 
 void vmf_import_source_clear(VmfImportSource *s);
+
+/* Opens the recipe's base: image as the recipe says (probed, or read as raw
+ * with format: raw); a format vmforge does not read, or another than
+ * format: names, is refused. Returns a VMF_EXIT_* status. */
+int vmf_import_open(const VmfRecipe *recipe, VfSource **image, GError **error);
 
 /* Opens the recipe's image (a format vmforge does not read is refused by
  * name), checks base: sha256: and that base: size: does not shrink it, and
