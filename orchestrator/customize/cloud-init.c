@@ -61,14 +61,16 @@ static int write_seed(CustomizeRun *run, const VmfOp *op)
     /* A seed means cloud-init is to run: an earlier disable is undone. */
     if (guestfs_rm_f(run->g, DISABLED_MARKER) < 0)
         return customize_fail(run, "removing %s", DISABLED_MARKER);
-    customize_say(run, "  NoCloud seed in %s (user-data%s%s), datasource NoCloud",
-                  op->path, ", meta-data", op->network_config ? ", network-config" : "");
+    customize_say(run, "  NoCloud seed in %s (user-data, meta-data%s), datasource NoCloud",
+                  op->path, op->network_config ? ", network-config" : "");
     return 0;
 }
 
-void customize_cloud_init_fingerprint(VmfFingerprint *fp, const VmfOp *op)
+void customize_cloud_init_fingerprint(VmfFingerprint *fp, const VmfRecipe *r, const VmfOp *op)
 {
     vmf_fp_add(fp, "meta-data", op->meta_data);
+    if (!op->meta_data) /* templates/cloud-init/meta-data names the instance after the recipe */
+        vmf_fp_add(fp, "meta-data-name", r->name);
     vmf_fp_add(fp, "network-config", op->network_config);
     static const char *const names[] = {"meta-data", "90-vmforge-nocloud.cfg"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {

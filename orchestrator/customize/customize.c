@@ -71,7 +71,7 @@ int vmf_customize_fingerprint(const VmfRecipe *r, VmfFingerprint *fp, GError **e
         vmf_fp_add(fp, "name", op->name);
         vmf_fp_add(fp, "shell", op->shell);
         if (op->kind == VMF_OP_CLOUD_INIT)
-            customize_cloud_init_fingerprint(fp, op);
+            customize_cloud_init_fingerprint(fp, r, op);
         vmf_fp_add_u64(fp, "sysprep", op->sysprep);
         vmf_fp_add_u64(fp, "flag", op->flag);
         char **lists[] = {op->groups, op->keys, op->packages};

@@ -48,9 +48,10 @@ int customize_close_guest(CustomizeRun *run, int rc);
 int customize_apply(CustomizeRun *run, const VmfOp *op);
 /* cloud_init: disable, or a NoCloud seed (cloud-init.c). */
 int customize_cloud_init(CustomizeRun *run, const VmfOp *op);
-/* What the operation writes besides its path and user-data: meta-data,
- * network-config and the templates. */
-void customize_cloud_init_fingerprint(VmfFingerprint *fp, const VmfOp *op);
+/* What the operation writes besides its path and user-data: meta-data
+ * (the recipe's name when vmforge's template makes it), network-config and
+ * the templates. */
+void customize_cloud_init_fingerprint(VmfFingerprint *fp, const VmfRecipe *r, const VmfOp *op);
 /* Applies the sysprep operations in `ops` (VmfSysprep bits), each counted
  * in the log (sysprep.c); < 0 with *run->error naming the operation. */
 int customize_sysprep(CustomizeRun *run, unsigned ops);

@@ -298,9 +298,9 @@ def case_base_dry_run(work):
     recipe = os.path.join(work, "recipe.yaml")
     top_sha = hashlib.sha256(open(top, "rb").read()).hexdigest()
 
-    def key(base="  size: 64M\n", targets=KVM, custom=""):
+    def key(base="  size: 64M\n", targets=KVM, custom="", head=IMG):
         with open(recipe, "w") as f:
-            f.write(IMG + base + custom + targets)
+            f.write(head + base + custom + targets)
         return key_of(build(work, recipe)), build(work, recipe).stdout
 
     k0, plan = key()
@@ -321,6 +321,16 @@ def case_base_dry_run(work):
     check("grown" not in plan and "base disk  32.0 MiB raw" in plan, plan)
     _, plan = key(custom="verify:\n  hepix: false\n")
     check("HEPiX rules not checked (hepix: false)" in plan, plan)
+    # The recipe's name is in the key only where it reaches the disk: the
+    # default NoCloud meta-data names the instance after it.
+    other = IMG.replace("name: fromimg", "name: other")
+    check(key(head=other)[0] == k0, "the name changed the key of a plain base disk")
+    seed = "customize:\n  - cloud_init: {user_data: x}\n"
+    check(key(custom=seed)[0] != key(custom=seed, head=other)[0],
+          "two names, one default meta-data (instance-id iid-vmforge-NAME): one key")
+    seeded = "customize:\n  - cloud_init: {user_data: x, meta_data: \"instance-id: i\"}\n"
+    check(key(custom=seeded)[0] == key(custom=seeded, head=other)[0],
+          "the name changed the key though the recipe gives the meta-data")
     # A change in the backing file is a new base disk.
     run(["qemu-io", "-f", "raw", "-c", "write -P 0x33 8M 4k", back], check_rc=0)
     check(key()[0] != k0, "a change in the backing file kept the key")
