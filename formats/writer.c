@@ -3,7 +3,7 @@
 #include "writer.h"
 
 const VfWriterOps *const vf_writers[] = {
-    &vf_writer_qcow2, &vf_writer_vmdk,  &vf_writer_vdi, &vf_writer_vhd,
+    &vf_writer_qcow2, &vf_writer_vmdk,  &vf_writer_vdi, &vf_writer_vhd,  &vf_writer_vhdx,
     &vf_writer_raw,   &vf_writer_rawgz, &vf_writer_ova, NULL,
 };
 

@@ -121,6 +121,7 @@ extern const VfWriterOps vf_writer_qcow2;
 extern const VfWriterOps vf_writer_vmdk;
 extern const VfWriterOps vf_writer_vdi;
 extern const VfWriterOps vf_writer_vhd;
+extern const VfWriterOps vf_writer_vhdx;
 extern const VfWriterOps vf_writer_ova;
 
 /* NULL-terminated registry of every writer, in --list-formats order. */

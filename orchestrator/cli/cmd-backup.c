@@ -120,8 +120,8 @@ static int parse(Args *a, int *argc, char ***argv)
 {
     const GOptionEntry entries[] = {
         {"to", 't', 0, G_OPTION_ARG_STRING_ARRAY, &a->to,
-         "Formats, comma-separated: qcow2, vmdk, vdi, vhd, raw, raw.gz (one file per disk each) "
-         "and ova (one appliance with every disk); each may take :KEY=VALUE options as in "
+         "Formats, comma-separated: qcow2, vmdk, vdi, vhd, vhdx, raw, raw.gz (one file per disk "
+         "each) and ova (one appliance with every disk); each may take :KEY=VALUE options as in "
          "vmforge convert (default: qcow2)",
          "F1,F2"},
         {"profile", 'p', 0, G_OPTION_ARG_STRING, &a->profile,

@@ -39,6 +39,7 @@ typedef struct ConvertArgs {
     char *profile;
     char *scratch;
     char *scratch_per_core;
+    gboolean scratch_at_deploy;
     int vcpus;
     char *memory;
     char *os;
@@ -246,6 +247,11 @@ static int ova_hardware(const ConvertArgs *a, VfOvaParams *ova)
         vmf_error(CMD, "the scratch disk size must be a multiple of 512 bytes");
         return VMF_EXIT_USAGE;
     }
+    if (a->scratch_at_deploy && !ova->scratch_capacity) {
+        vmf_error(CMD, "--scratch-at-deploy needs --scratch or --scratch-per-core");
+        return VMF_EXIT_USAGE;
+    }
+    ova->scratch_at_deploy = a->scratch_at_deploy;
     return VMF_EXIT_OK;
 }
 
@@ -300,11 +306,14 @@ static GOptionGroup *ova_group(ConvertArgs *a)
          "templates/profiles/NAME.conf",
          "NAME"},
         {"scratch", 0, 0, G_OPTION_ARG_STRING, &a->scratch,
-         "Define a scratch disk of SIZE (e.g. 20G), created empty by the hypervisor at deploy "
-         "time",
+         "Add a scratch disk of SIZE (e.g. 20G): an empty VMDK member (a few KiB)",
          "SIZE"},
         {"scratch-per-core", 0, 0, G_OPTION_ARG_STRING, &a->scratch_per_core,
-         "Define a scratch disk of SIZE per vCPU (the HEPiX V2 rule)", "SIZE"},
+         "Add a scratch disk of SIZE per vCPU (the HEPiX V2 rule)", "SIZE"},
+        {"scratch-at-deploy", 0, 0, G_OPTION_ARG_NONE, &a->scratch_at_deploy,
+         "Define the scratch disk without a file, for the hypervisor to create at deploy time "
+         "(OVF's own form; virt-v2v refuses it)",
+         NULL},
         {"vcpus", 0, 0, G_OPTION_ARG_INT, &a->vcpus, "Virtual CPUs (default 2)", "N"},
         {"memory", 0, 0, G_OPTION_ARG_STRING, &a->memory, "Memory (default 2G)", "SIZE"},
         {"os", 0, 0, G_OPTION_ARG_STRING, &a->os,
@@ -335,7 +344,8 @@ static int parse(ConvertArgs *a, int *argc, char ***argv)
 {
     const GOptionEntry entries[] = {
         {"to", 't', 0, G_OPTION_ARG_STRING, &a->to,
-         "Formats to write, comma-separated: qcow2, vmdk, vdi, vhd, raw, raw.gz; each may take "
+         "Formats to write, comma-separated: qcow2, vmdk, vdi, vhd, vhdx, raw, raw.gz; each may "
+         "take "
          "options as FORMAT:KEY=VALUE (see --list-formats)",
          "FORMATS"},
         {"output-dir", 'o', 0, G_OPTION_ARG_FILENAME, &a->output_dir,

@@ -231,7 +231,7 @@ static bool target_format(const char *file, const VmfYamlNode *n, const char *td
     if (!t->format)
         return fail(file, n,
                     "target needs a platform: (e.g. kvm, vmware) or a format: (qcow2, raw, "
-                    "raw.gz, vmdk, vdi, vhd, ova)");
+                    "raw.gz, vmdk, vdi, vhd, vhdx, ova)");
     return true;
 }
 
@@ -426,13 +426,32 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
     return g_steal_pointer(&t);
 }
 
+/* scratch: as: file (an empty VMDK in OVAs, the default) | deploy. */
+static bool parse_scratch_as(const VmfRecipe *r, VmfTargets *t, const VmfYamlNode *as,
+                             GError **error)
+{
+    if (!as)
+        return true;
+    const char *s = scalar_of(r->path, as, "scratch as", error);
+    if (!s)
+        return false;
+    if (strcmp(s, "file") != 0 && strcmp(s, "deploy") != 0)
+        return fail(r->path, as,
+                    "scratch as: \"%s\" is not file (an empty disk file in OVAs, the default) or "
+                    "deploy (defined only, created by the hypervisor at deploy time)",
+                    s);
+    t->scratch_at_deploy = strcmp(s, "deploy") == 0;
+    return true;
+}
+
 static bool parse_scratch(const VmfRecipe *r, VmfTargets *t, GError **error)
 {
-    static const char *const keys[] = {"size", "per_core", NULL};
+    static const char *const keys[] = {"size", "per_core", "as", NULL};
     const VmfYamlNode *n = r->scratch;
     if (!n)
         return true;
-    if (!vmf_recipe_check_keys(error, r->path, n, "scratch", keys))
+    if (!vmf_recipe_check_keys(error, r->path, n, "scratch", keys) ||
+        !parse_scratch_as(r, t, vmf_yaml_get(n, "as"), error))
         return false;
     const VmfYamlNode *size = vmf_yaml_get(n, "size"), *pc = vmf_yaml_get(n, "per_core");
     if (size && pc)

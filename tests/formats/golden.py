@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Golden digests of the formats whose bytes depend only on vmforge's own
-layout code: raw, VDI, both VHDs, uncompressed qcow2 and monolithicSparse
+layout code: raw, VDI, both VHDs, VHDX, uncompressed qcow2 and monolithicSparse
 VMDK (compressed outputs also depend on the zlib/libdeflate version, so they
 are covered by round trips instead). A change to any layout shows up here.
 
@@ -17,8 +17,9 @@ from testlib import MIB, Disk, check, convert_json, main, random_bytes, text_byt
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "golden", "layout.json")
 RUNS = {
-    "a": "raw,vdi,vhd,qcow2:compress=off,vmdk:subformat=monolithicSparse",
-    "b": "vhd:type=fixed,vmdk:subformat=monolithicSparse:adapter=ide:hwversion=14",
+    "a": "raw,vdi,vhd,vhdx,qcow2:compress=off,vmdk:subformat=monolithicSparse",
+    "b": "vhd:type=fixed,vhdx:block_size=1M,vmdk:subformat=monolithicSparse:adapter=ide:"
+         "hwversion=14",
 }
 
 

@@ -12,12 +12,13 @@ vmforge:
   - 7-Zip's `7zz t`;
   - gzip -dc and Python's gzip for raw.gz;
   - sha256 of each file against what vmforge reported;
-  - structural checks of the streamOptimized VMDK (footer, markers, EOS) and
-    of the VHD footer (checksum; CHS equal to what qemu-img computes).
+  - structural checks of the streamOptimized VMDK (footer, markers, EOS), of
+    the VHD footer (checksum; CHS by the specification's algorithm) and of the
+    VHDX headers, region tables and BAT (CRC-32C, log, which blocks are stored).
 
 Size rules (documented in vmforge(1) and --list-formats):
   raw, raw.gz: exact;  qcow2, vmdk, vdi, dynamic vhd: rounded up to 512;
-  fixed vhd: rounded up to 1 MiB.
+  fixed vhd, vhdx: rounded up to 1 MiB.
 """
 import gzip
 import hashlib
@@ -30,9 +31,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from testlib import (GIB, MIB, Disk, check, convert_json, main,  # noqa: E402
                      random_bytes, run, sha256_file, text_bytes)
 
-QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc", "raw": "raw"}
-RUN_A = "qcow2,vmdk,vdi,vhd,raw,raw.gz"
-RUN_B = "qcow2:compress=off,vmdk:subformat=monolithicSparse:adapter=ide,vhd:type=fixed"
+QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc", "vhdx": "vhdx",
+               "raw": "raw"}
+RUN_A = "qcow2,vmdk,vdi,vhd,vhdx,raw,raw.gz"
+RUN_B = ("qcow2:compress=off,vmdk:subformat=monolithicSparse:adapter=ide,vhd:type=fixed,"
+         "vhdx:block_size=1M")
 
 
 def round_up(x, a):
@@ -43,7 +46,7 @@ def expected_virtual(spec, size):
     fmt = spec.split(":")[0]
     if fmt in ("raw", "raw.gz"):
         return size
-    if spec.startswith("vhd") and "type=fixed" in spec:
+    if (fmt == "vhd" and "type=fixed" in spec) or fmt == "vhdx":
         return round_up(size, MIB)
     return round_up(size, 512)
 
@@ -165,6 +168,7 @@ def read_back(name, handle_read, media_size, disk, virtual):
 LIBYAL = {
     "vmdk": ("pyvmdk", "handle", "vmdkinfo"),
     "vhd": ("pyvhdi", "file", "vhdiinfo"),
+    "vhdx": ("pyvhdi", "file", "vhdiinfo"),
     "qcow2": ("pyqcow", "file", "qcowinfo"),
 }
 
@@ -203,7 +207,7 @@ def check_qemu(art, disk):
           f"expected {qemu_size}")
     if fmt == "raw":
         check(os.path.getsize(art["path"]) == disk.size, "raw output length differs from source")
-    if fmt in ("qcow2", "vmdk", "vdi"):
+    if fmt in ("qcow2", "vmdk", "vdi", "vhdx"):
         p = run(["qemu-img", "check", "-f", qfmt, art["path"]])
         check(p.returncode == 0 and "No errors were found" in p.stdout,
               f"qemu-img check {art['path']}: exit {p.returncode}\n{p.stdout}{p.stderr}")
@@ -215,7 +219,7 @@ def check_qemu(art, disk):
 
 
 def check_7zip(art):
-    if art["format"] not in ("qcow2", "vmdk", "vhd", "vdi", "raw.gz"):
+    if art["format"] not in ("qcow2", "vmdk", "vhd", "vhdx", "vdi", "raw.gz"):
         return
     p = run(["7zz", "t", art["path"]])
     check(p.returncode == 0 and "Everything is Ok" in p.stdout and "WARNING" not in p.stdout,
@@ -311,6 +315,75 @@ def vhd_spec_chs(total):
     return (cth // heads, heads, spt)
 
 
+def crc32c(data):
+    """CRC-32C (Castagnoli), bit by bit: slow but independent of vmforge's table."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def vhdx_checksum_ok(block):
+    stored = struct.unpack_from("<I", block, 4)[0]
+    return stored == crc32c(block[:4] + bytes(4) + block[8:])
+
+
+def vhdx_bat(f, region):
+    """The BAT's (offset, length) from a region table ([MS-VHDX] 2.2.3)."""
+    bat_guid = bytes.fromhex("6677c22d23f600429d64115e9bfd4a08")
+    count = struct.unpack_from("<I", region, 8)[0]
+    for i in range(count):
+        e = region[16 + 32 * i:48 + 32 * i]
+        if e[:16] == bat_guid:
+            return struct.unpack_from("<QI", e, 16)
+    raise AssertionError("VHDX: no BAT region")
+
+
+def check_vhdx_layout(art, disk):
+    """[MS-VHDX]: identifier, both headers and region tables with valid
+    CRC-32C, an empty log, and a BAT storing exactly the blocks that hold
+    data, each 1 MiB aligned and inside the file."""
+    if art["format"] != "vhdx":
+        return
+    block = (int(art["spec"].split("block_size=")[1].rstrip("M")) if "block_size=" in art["spec"]
+             else 32) * MIB
+    with open(art["path"], "rb") as f:
+        check(f.read(8) == b"vhdxfile", "VHDX: file type identifier")
+        for off in (64 * 1024, 128 * 1024):
+            f.seek(off)
+            h = f.read(4096)
+            check(h[:4] == b"head" and vhdx_checksum_ok(h), f"VHDX: header at {off} (CRC-32C)")
+            check(h[48:64] == bytes(16), "VHDX: a log to replay (LogGuid not zero)")
+        for off in (192 * 1024, 256 * 1024):
+            f.seek(off)
+            region = f.read(65536)
+            check(region[:4] == b"regi" and vhdx_checksum_ok(region),
+                  f"VHDX: region table at {off} (CRC-32C)")
+        bat_off, bat_len = vhdx_bat(f, region)
+        f.seek(bat_off)
+        bat = f.read(bat_len)
+    size = os.path.getsize(art["path"])
+    chunk = (1 << 23) * 512 // block
+    blocks = (art["virtual_size"] + block - 1) // block
+    touched = {b for start, length in disk.extents()
+               for b in range(start // block, (start + length - 1) // block + 1)}
+    with_data = {b for b in touched
+                 if any(disk.read(b * block, min(block, disk.size - b * block)))}
+    stored = set()
+    for i in range(blocks):
+        entry = struct.unpack_from("<Q", bat, 8 * (i + i // chunk))[0]
+        state, offset = entry & 7, (entry >> 20) * MIB
+        check(state in (0, 6), f"VHDX: block {i} state {state}")
+        if state == 6:
+            stored.add(i)
+            check(offset >= bat_off + bat_len and offset + block <= size,
+                  f"VHDX: block {i} at {offset} outside the data area")
+    check(stored == with_data, f"VHDX: stored blocks {sorted(stored)}, blocks with data "
+          f"{sorted(with_data)}")
+
+
 def check_sparse_raw(art, disk):
     if art["format"] != "raw":
         return
@@ -329,7 +402,7 @@ def roundtrip(case, work):
         result = convert_json(disk.path, out, to, name)
         check(result["input"]["size"] == disk.size, "JSON input size")
         arts += result["artefacts"]
-    check(len(arts) == 9, f"expected 9 artefacts, got {len(arts)}")
+    check(len(arts) == 11, f"expected 11 artefacts, got {len(arts)}")
     for art in arts:
         spec = art["spec"]
         check(os.path.exists(art["path"]), f"{art['path']} missing")
@@ -344,6 +417,7 @@ def roundtrip(case, work):
         check_gzip(art, disk)
         check_vmdk_stream(art)
         check_vhd_footer(art, work)
+        check_vhdx_layout(art, disk)
         check_sparse_raw(art, disk)
     leftovers = [n for n in os.listdir(out) if n.startswith(".")]
     check(not leftovers, f"temporary files left: {leftovers}")

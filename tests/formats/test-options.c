@@ -40,7 +40,7 @@ static void test_valid(void)
 static void test_invalid(void)
 {
     expect_error("qcow3", "unknown output format \"qcow3\"");
-    expect_error("qcow3", "known: qcow2, vmdk, vdi, vhd, raw, raw.gz");
+    expect_error("qcow3", "known: qcow2, vmdk, vdi, vhd, vhdx, raw, raw.gz");
     expect_error("vmdk:adapter=scsi", "\"scsi\" is not one of: lsilogic, buslogic, ide, legacyESX");
     expect_error("vmdk:hwversion=99", "not a whole number from 3 to 21");
     expect_error("vmdk:hwversion=4x", "not a whole number");
@@ -67,7 +67,7 @@ static void test_registry(void)
             expect_ok(spec, (*w)->name, o->key, o->default_value);
         }
     }
-    g_assert_cmpuint(n, ==, 7);
+    g_assert_cmpuint(n, ==, 8);
     g_assert_null(vf_writer_find("QCOW2"));
 }
 

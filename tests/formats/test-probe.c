@@ -35,6 +35,9 @@ static void test_magics(void)
     memcpy(b, "conectix", 8);
     check("vhd", b, 64 * 1024, "dynamic VHD");
     memset(b, 0, 8);
+    memcpy(b, "vhdxfile", 8);
+    check("vhdx", b, 64 * 1024, "VHDX");
+    memset(b, 0, 8);
     memcpy(b, "\x1f\x8b\x08", 3);
     check("gzip", b, 64 * 1024, "gzip");
     memset(b, 0, 8);
