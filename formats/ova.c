@@ -411,6 +411,32 @@ static int member_end(VfOvaAppliance *a, GError **error)
     return 0;
 }
 
+/* Streams disk `index` as an empty streamOptimized VMDK (no grains, a few
+ * KiB): the scratch disk with a fileRef, which importers that refuse a Disk
+ * without one (virt-v2v) take. Its identifiers derive from its capacity. */
+static int member_empty(VfOvaAppliance *a, unsigned index, const VfDiskInfo *like, VfSink *tee,
+                        GError **error)
+{
+    VfDiskInfo info = *like;
+    info.size = a->disks[index].capacity;
+    uint8_t seed[24] = "vmforge empty disk";
+    vf_put_be64(seed + 16, info.size);
+    gsize len = sizeof info.identity;
+    g_autoptr(GChecksum) ck = g_checksum_new(G_CHECKSUM_SHA256);
+    g_checksum_update(ck, seed, sizeof seed);
+    g_checksum_get_digest(ck, info.identity, &len);
+    VfWriter w = {.disk = &info};
+    int r = member_begin(a, index, &w, tee, error);
+    if (r < 0) {
+        g_prefix_error(error, "scratch disk as an empty VMDK (larger ones can be defined for the "
+                              "hypervisor to create at deploy time): ");
+        return r;
+    }
+    VfBatch span = {.length = info.size, .zero_span = true};
+    r = member_write(a, &span, error);
+    return r < 0 ? r : member_end(a, error);
+}
+
 /* Every member is in: the end-of-archive blocks, then the descriptor (with
  * the real numbers, padded to its reserved length), the manifest and the
  * signature, each under its tar header. */
@@ -477,7 +503,7 @@ static int appliance_finish(VfOvaAppliance *a, GError **error)
 typedef struct Ova {
     VfOvaAppliance app;
     /* --ovf-dir: the members as files (NULL when not asked for) */
-    VfSink *dir_ovf, *dir_mf, *dir_cert, *dir_vmdk;
+    VfSink *dir_ovf, *dir_mf, *dir_cert, *dir_vmdk, *dir_scratch;
 } Ova;
 
 static int open_dir_sink(const VfOvaParams *p, const char *name, VfSink **out, GError **error)
@@ -491,9 +517,13 @@ static int ova_open(VfWriter *w, GError **error)
     Ova *o = w->priv;
     static const VfOvaParams none;
     const VfOvaParams *p = w->extra ? w->extra : &none; /* appliance_init wants a profile */
+    bool scratch_file = !p->scratch_at_deploy;
     VfOvfDisk disks[2] = {
         {.href = "", .capacity = VF_ROUND_UP(w->disk->size, VF_SECTOR_SIZE), .label = "Boot disk"},
-        {.capacity = p->scratch_capacity, .label = "Scratch disk, created empty at deploy time"},
+        {.href = scratch_file ? "" : NULL,
+         .capacity = p->scratch_capacity,
+         .label = scratch_file ? "Scratch disk (empty)"
+                               : "Scratch disk, created empty at deploy time"},
     };
     VfOvfParams ovf = p->ovf;
     ovf.name = NULL;
@@ -509,7 +539,9 @@ static int ova_open(VfWriter *w, GError **error)
         if ((r = open_dir_sink(p, a->ovf_name, &o->dir_ovf, error)) < 0 ||
             (r = open_dir_sink(p, a->mf_name, &o->dir_mf, error)) < 0 ||
             (p->signer && (r = open_dir_sink(p, a->cert_name, &o->dir_cert, error)) < 0) ||
-            (r = open_dir_sink(p, a->disks[0].href, &o->dir_vmdk, error)) < 0)
+            (r = open_dir_sink(p, a->disks[0].href, &o->dir_vmdk, error)) < 0 ||
+            (a->n_disks > 1 && a->disks[1].href &&
+             (r = open_dir_sink(p, a->disks[1].href, &o->dir_scratch, error)) < 0))
             return r;
     }
     return member_begin(&o->app, 0, w, o->dir_vmdk, error);
@@ -526,6 +558,8 @@ static int ova_finish(VfWriter *w, GError **error)
     Ova *o = w->priv;
     VfOvaAppliance *a = &o->app;
     int r = member_end(a, error);
+    if (r >= 0 && a->n_disks > 1 && a->disks[1].href)
+        r = member_empty(a, 1, w->disk, o->dir_scratch, error);
     if (r >= 0)
         r = appliance_finish(a, error);
     if (r < 0)
@@ -537,7 +571,8 @@ static int ova_finish(VfWriter *w, GError **error)
                        (r = vf_sink_prepare(o->dir_ovf, error)) < 0 ||
                        (r = vf_sink_write(o->dir_mf, a->mf_text, a->mf_len, error)) < 0 ||
                        (r = vf_sink_prepare(o->dir_mf, error)) < 0 ||
-                       (r = vf_sink_prepare(o->dir_vmdk, error)) < 0))
+                       (r = vf_sink_prepare(o->dir_vmdk, error)) < 0 ||
+                       (o->dir_scratch && (r = vf_sink_prepare(o->dir_scratch, error)) < 0)))
         return r;
     return 0;
 }
@@ -545,7 +580,7 @@ static int ova_finish(VfWriter *w, GError **error)
 static int ova_commit(VfWriter *w, GError **error)
 {
     Ova *o = w->priv;
-    VfSink *files[] = {o->dir_ovf, o->dir_mf, o->dir_cert, o->dir_vmdk};
+    VfSink *files[] = {o->dir_ovf, o->dir_mf, o->dir_cert, o->dir_vmdk, o->dir_scratch};
     for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
         if (!files[i])
             continue;
@@ -566,9 +601,10 @@ static void ova_cleanup(VfWriter *w)
     vf_sink_free(o->dir_ovf);
     vf_sink_free(o->dir_mf);
     vf_sink_free(o->dir_cert);
-    /* The view tees into dir_vmdk: free the view first. */
+    /* The view tees into dir_vmdk or dir_scratch: free the view first. */
     appliance_clear(&o->app);
     vf_sink_free(o->dir_vmdk);
+    vf_sink_free(o->dir_scratch);
 }
 
 const VfWriterOps vf_writer_ova = {

@@ -3,7 +3,8 @@
  * ova.h — parameters of the "ova" writer: an OVF appliance in one tar file.
  *
  * Members, in this order: NAME.ovf, NAME.mf, NAME.cert (when signing),
- * NAME-disk1.vmdk (streamOptimized). The VMDK is written straight into the archive as the
+ * NAME-disk1.vmdk (streamOptimized), NAME-disk2.vmdk (the scratch disk, an
+ * empty streamOptimized VMDK, unless it is made at deploy time). The VMDK is written straight into the archive as the
  * converter produces it and hashed on the way, for the manifest; nothing is
  * copied or read twice. The .ovf and .mf, which need the VMDK's size and
  * digest, are reserved at their final length and written last: the .mf's
@@ -35,7 +36,12 @@ typedef struct VfOvaParams {
     /* name and disks are filled in by the writer (the disk it converts, and
      * the scratch disk); the rest is used as given. */
     VfOvfParams ovf;
-    uint64_t scratch_capacity; /* bytes of the deploy-time scratch disk; 0: none */
+    uint64_t scratch_capacity; /* bytes of the scratch disk; 0: none */
+    /* false: the scratch disk is an empty streamOptimized VMDK member with a
+     * fileRef (every importer takes it, virt-v2v included); true: a Disk
+     * without fileRef that the hypervisor creates at deploy time (OVF's own
+     * form, which virt-v2v refuses). */
+    bool scratch_at_deploy;
     const char *manifest;      /* sha1, sha256, sha512; NULL: the profile's */
     /* Also write the members as files into this directory; NULL: don't. */
     const char *ovf_dir;

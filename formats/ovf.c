@@ -456,7 +456,7 @@ static void add_references(Builder *b, xmlNodePtr env)
     }
 }
 
-/* DiskSection: scratch disks have no fileRef. */
+/* DiskSection: disks made at deploy time (href NULL) have no fileRef. */
 static void add_disk_section(Builder *b, xmlNodePtr env)
 {
     xmlNodePtr disks = section(b, env, "DiskSection", "Virtual disks");

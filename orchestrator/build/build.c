@@ -182,9 +182,11 @@ static int print_plan(Build *b, bool cached)
     if (b->targets->scratch_size) {
         g_autofree char *s = vf_format_size(b->targets->scratch_size);
         g_autofree char *pc = vf_format_size(b->targets->scratch_per_core);
-        printf("  scratch    %s%s%s%s, created at deploy time\n", s,
+        printf("  scratch    %s%s%s%s, created empty at deploy time; %s\n", s,
                b->targets->scratch_per_core ? " (" : "", b->targets->scratch_per_core ? pc : "",
-               b->targets->scratch_per_core ? " per vCPU)" : "");
+               b->targets->scratch_per_core ? " per vCPU)" : "",
+               b->targets->scratch_at_deploy ? "OVAs define it without a file (as: deploy)"
+                                             : "OVAs carry it as an empty VMDK");
     }
     printf("  report     %s/report.json\n", b->outdir);
     return VMF_EXIT_OK;

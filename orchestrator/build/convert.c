@@ -414,6 +414,7 @@ static int ova_params(const VmfConvertStage *s, const VmfTarget *t, Outputs *o, 
     p->ovf.vcpus = r->vcpus;
     p->ovf.memory_mib = r->memory >> 20;
     p->scratch_capacity = s->targets->scratch_size;
+    p->scratch_at_deploy = s->targets->scratch_at_deploy;
     p->ovf.os = t->os;
     p->ovf.product = r->name;
     p->ovf.version = r->version;

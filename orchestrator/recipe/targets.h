@@ -48,6 +48,7 @@ typedef struct {
     GPtrArray *targets;        /* of VmfTarget*, in recipe order */
     uint64_t scratch_size;     /* bytes (per_core × vcpus when per-core); 0 = none */
     uint64_t scratch_per_core; /* as written, or 0 */
+    bool scratch_at_deploy;    /* as: deploy — OVAs define it without a file */
     int level;                 /* deflate level 1..9 for every target (one compression pass) */
     unsigned jobs;             /* compression threads; 0 = one per CPU */
 } VmfTargets;

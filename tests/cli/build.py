@@ -43,6 +43,8 @@ BAD = {
     "bad-scratch": ("scratch:\n  size: lots\n" + KVM, 3, r"recipe.yaml:12:9: scratch size \"lots\" is not a size"),
     "scratch-both": ("scratch:\n  size: 10G\n  per_core: 5G\n" + KVM, 3, r"recipe.yaml:13:13: scratch: give size or per_core, not both"),
     "scratch-key": ("scratch:\n  per_cores: 5G\n" + KVM, 3, r"recipe.yaml:12:3: unknown key \"per_cores\" in scratch; did you mean \"per_core\"\?"),
+    "scratch-as": ("scratch:\n  size: 10G\n  as: later\n" + KVM, 3, r"recipe.yaml:13:7: scratch as: \"later\" is not file \(an empty disk file in OVAs, the default\) or deploy"),
+    "vhdx-block": ("targets:\n  - format: vhdx\n    options: {block_size: 3M}\n", 3, r"recipe.yaml:13:14: target vhdx: vhdx option block_size: \"3M\" is not one of: 1M, 2M, 4M, 8M, 16M, 32M, 64M, 128M, 256M"),
     "bad-level": ("convert:\n  level: 11\n" + KVM, 3, r"recipe.yaml:12:10: convert level \"11\": give 1 \(fastest\) to 9 \(smallest\)"),
     "bad-customize": ("customize:\n  - hostnme: x\n" + KVM, 3, r"recipe.yaml:12:5: unknown key \"hostnme\" in a customize operation"),
 }
@@ -118,7 +120,8 @@ def case_dry_run(work):
                  "vmware       ova                      vmware/bad.ova",
                  "azure        vhd:type=fixed           azure/bad.vhd",
                  "plain        qcow2:compress=off       plain/bad.qcow2",
-                 "scratch    20.0 GiB (5.0 GiB per vCPU)"):
+                 "scratch    20.0 GiB (5.0 GiB per vCPU), created empty at deploy time; OVAs "
+                 "carry it as an empty VMDK"):
         check(want in plan, f"{want!r} not in the plan:\n{plan}")
     check("first-Secret-pw" not in p.stdout + p.stderr, "the password was printed")
     check(not os.path.exists(os.path.join(work, "out")), "a dry run made the output folder")
@@ -127,6 +130,10 @@ def case_dry_run(work):
     # Only the targets change: same base disk.
     write(t="targets:\n  - platform: hyperv\n")
     check(key_of(build(work, recipe)) == key, "changing only the targets changed the key")
+    write(t=targets.replace("  per_core: 5G\n", "  per_core: 5G\n  as: deploy\n"))
+    p = build(work, recipe)
+    check(key_of(p) == key, "scratch as: deploy changed the key")
+    check("OVAs define it without a file (as: deploy)" in p.stdout, p.stdout)
     # What determines the base disk changes it.
     write(c=custom.replace("web1", "web2"))
     k2 = key_of(build(work, recipe))

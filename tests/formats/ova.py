@@ -51,7 +51,8 @@ def case_tar_layout(work):
     p = run(["tar", "tvf", art["path"]], check_rc=0)
     lines = p.stdout.splitlines()
     names = [line.split()[-1] for line in lines]
-    check(names == ["app.ovf", "app.mf", "app-disk1.vmdk"], f"member order: {names}")
+    check(names == ["app.ovf", "app.mf", "app-disk1.vmdk", "app-disk2.vmdk"],
+          f"member order: {names}")
     for line in lines:
         check(line.startswith("-rw-r--r-- 0/0"), f"mode/owner: {line}")
         check(" 1970-01-01 00:00 " in line, f"mtime not 0: {line}")
@@ -61,6 +62,10 @@ def case_tar_layout(work):
         check(all(m.isfile() and m.uid == 0 and m.gid == 0 and m.mode == 0o644 for m in members),
               "tarfile metadata")
     check(os.path.getsize(art["path"]) % 512 == 0, "OVA size is not a multiple of 512")
+    # Defined for deploy time: no member for it.
+    art = make_ova(work, d, "--scratch", "20G", "--scratch-at-deploy", outdir="deploy")
+    with tarfile.open(art["path"]) as t:
+        check(t.getnames() == ["app.ovf", "app.mf", "app-disk1.vmdk"], f"{t.getnames()}")
 
 
 def case_descriptor(work):
@@ -76,13 +81,35 @@ def case_descriptor(work):
         v = run(["xmllint", "--noout", "--nonet", "--schema", xsd, ovf])
         check(v.returncode == 0, f"descriptor does not validate:\n{v.stderr}")
     root = ET.parse(ovf).getroot()
-    f = root.find(f"{O}References/{O}File")
-    vmdk = os.path.join(x, f.get(O + "href"))
-    check(int(f.get(O + "size")) == os.path.getsize(vmdk), "File ovf:size != member size")
+    files = root.findall(f"{O}References/{O}File")
+    for f in files:
+        check(int(f.get(O + "size")) == os.path.getsize(os.path.join(x, f.get(O + "href"))),
+              f"File ovf:size of {f.get(O + 'href')} != member size")
+    vmdk = os.path.join(x, files[0].get(O + "href"))
     disks = root.findall(f"{O}DiskSection/{O}Disk")
     check(int(disks[0].get(O + "capacity")) == art["virtual_size"], "Disk capacity")
-    check(int(disks[1].get(O + "capacity")) == 8 * GIB and disks[1].get(O + "fileRef") is None,
-          "scratch: 2 GiB x 4 vCPUs, no fileRef")
+    check(int(disks[1].get(O + "capacity")) == 8 * GIB and disks[1].get(O + "fileRef") == "file2"
+          and files[1].get(O + "href") == "app-disk2.vmdk",
+          "scratch: 2 GiB x 4 vCPUs, an empty VMDK behind file2")
+    # The scratch disk: 8 GiB for qemu-img, no data at all, a few KiB.
+    scratch = os.path.join(x, "app-disk2.vmdk")
+    check(os.path.getsize(scratch) < 64 * 1024, f"empty VMDK of {os.path.getsize(scratch)} bytes")
+    info = run(["qemu-img", "info", "--output=json", "-f", "vmdk", scratch], check_rc=0).stdout
+    check(f'"virtual-size": {8 * GIB}' in info, f"scratch VMDK: {info}")
+    p = run(["qemu-img", "check", "-f", "vmdk", scratch])
+    check(p.returncode == 0, p.stdout + p.stderr)
+    p = run(["qemu-img", "map", "--output=json", "-f", "vmdk", scratch], check_rc=0)
+    check('"data": true' not in p.stdout, f"the scratch VMDK holds data: {p.stdout}")
+    check(f"({8 * GIB} bytes)" in run(["vmdkinfo", scratch], check_rc=0).stdout, "vmdkinfo")
+    # scratch at deploy: the Disk has no file.
+    dep = make_ova(work, d, "--scratch", "8G", "--scratch-at-deploy", outdir="deploy")
+    xd = os.path.join(work, "xd")
+    os.mkdir(xd)
+    run(["tar", "xf", dep["path"], "-C", xd], check_rc=0)
+    droot = ET.parse(os.path.join(xd, "app.ovf")).getroot()
+    ddisks = droot.findall(f"{O}DiskSection/{O}Disk")
+    check(len(droot.findall(f"{O}References/{O}File")) == 1 and ddisks[1].get(O + "fileRef")
+          is None and int(ddisks[1].get(O + "capacity")) == 8 * GIB, "deploy-time scratch disk")
     check(root.find(f".//{O}VirtualSystem").get(O + "id") == "app", "VirtualSystem id")
     # The embedded VMDK is the disk.
     p = run(["qemu-img", "compare", "-f", "raw", "-F", "vmdk", d.path, vmdk])
@@ -165,9 +192,13 @@ def case_errors(work):
                        (("--vcpus", "9999"), "--vcpus"),
                        (("--memory", "1000"), "whole number of MiB"),
                        (("--os", "plan9"), "--os"),
-                       (("--manifest", "md5"), "--manifest")):
+                       (("--manifest", "md5"), "--manifest"),
+                       (("--scratch-at-deploy",), "--scratch-at-deploy needs --scratch")):
         p = vmforge("convert", d.path, "--to", "ova", "-o", work, *args, rc=2)
         check(frag in p.stderr, f"{args}: {p.stderr}")
+    # An empty VMDK holds at most 2 TiB; the message says what to do instead.
+    p = vmforge("convert", d.path, "--to", "ova", "-o", work, "--scratch", "3T", rc=5)
+    check("at most 2 TiB" in p.stderr and "deploy time" in p.stderr, p.stderr)
     p = vmforge("convert", d.path, "--to", "qcow2", "--scratch", "1G", "-o", work, rc=2)
     check("go with --to ova" in p.stderr, p.stderr)
     check(not [f for f in os.listdir(work) if f.endswith((".ova", ".qcow2"))], "outputs left")
@@ -203,20 +234,22 @@ def case_virt_v2v(work):
     if not os.path.exists("/usr/bin/virt-v2v"):
         raise Skip("virt-v2v is not installed")
     d = disk(work)
-    # No scratch disk here: virt-v2v (2.2, input/parse_ovf_from_ova.ml) wants
-    # a file behind every disk Item and stops with "error parsing disk
-    # fileRef" on a deploy-time disk; README.md says so.
+    # With the scratch disk as an empty VMDK: virt-v2v (2.2,
+    # input/parse_ovf_from_ova.ml) wants a file behind every disk Item and
+    # stops with "error parsing disk fileRef" on a deploy-time disk.
     env = dict(os.environ, LIBGUESTFS_BACKEND="direct")
     expect = {"vmware": ("[scsi]", "[vmxnet3]"), "virtualbox": ("[sata]", "[e1000]"),
               "generic": ("[ide]", "[e1000]")}
     for prof, (bus, nic) in expect.items():
-        art = make_ova(work, d, "--profile", prof, "--vcpus", "3", "--memory", "3G", outdir=prof)
+        art = make_ova(work, d, "--profile", prof, "--vcpus", "3", "--memory", "3G",
+                       "--scratch", "5G", outdir=prof)
         p = subprocess.run(["virt-v2v", "-i", "ova", art["path"], "--print-source"],
                            capture_output=True, text=True, env=env, timeout=600)
         out = p.stdout + p.stderr
         check(p.returncode == 0, f"{prof}: virt-v2v exit {p.returncode}:\n{out}")
         check("warning" not in out.lower(), f"{prof}: virt-v2v warned:\n{out}")
-        for want in ("source name: app", "memory: 3221225472", "nr vCPUs: 3", "0 " + bus, nic):
+        for want in ("source name: app", "memory: 3221225472", "nr vCPUs: 3", "0 " + bus,
+                     "1 " + bus, nic):
             check(want in out, f"{prof}: {want!r} not in:\n{out}")
     # A flipped byte in the disk: virt-v2v's manifest check rejects it.
     bad = os.path.join(work, "bad.ova")
