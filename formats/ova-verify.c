@@ -6,6 +6,7 @@
  * structure of streamOptimized VMDKs. Every problem becomes one line.
  */
 #include "ova.h"
+#include "vmdk-check.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -23,10 +24,15 @@
 #define MAX_OVF_BYTES  (16u * 1024u * 1024u)
 #define MAX_MF_BYTES   (1024u * 1024u)
 #define MAX_CERT_BYTES (1024u * 1024u)
-#define VMDK_HEAD      4096u
-#define VMDK_TAIL      1536u
-#define NS_OVF         "http://schemas.dmtf.org/ovf/envelope/1"
-#define STREAM_URI     "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
+/* A bad manifest line is quoted up to this many bytes. */
+#define MAX_QUOTE 120
+/* Problems reported for one manifest before "and N more". */
+#define MAX_MANIFEST_PROBLEMS 50u
+/* Bytes kept from the start of a disk member: the header and the embedded
+ * descriptor that follows it. */
+#define VMDK_HEAD  4096u
+#define NS_OVF     "http://schemas.dmtf.org/ovf/envelope/1"
+#define STREAM_URI "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
 
 static const char *const algs[] = {"sha1", "sha256", "sha512"};
 #define N_ALGS 3
@@ -38,8 +44,8 @@ typedef struct Member {
     char *digest[N_ALGS]; /* hex */
     uint8_t head[VMDK_HEAD];
     size_t head_len;
-    uint8_t tail[VMDK_TAIL];
-    bool tail_full;
+    VfVmdkWalk *walk;         /* disk members: the stream VMDK structure walk */
+    GPtrArray *walk_problems; /* what it found, reported if the disk is streamOptimized */
 } Member;
 
 typedef struct Verify {
@@ -69,6 +75,9 @@ static void member_free(void *p)
 {
     Member *m = p;
     g_free(m->name);
+    vf_vmdk_walk_free(m->walk);
+    if (m->walk_problems)
+        g_ptr_array_unref(m->walk_problems);
     for (int i = 0; i < N_ALGS; i++)
         g_free(m->digest[i]);
     g_free(m);
@@ -121,13 +130,8 @@ static int read_member(Verify *v, struct archive *a, Member *m, size_t limit, GB
             memcpy(m->head + m->head_len, p, n);
             m->head_len += n;
         }
-        /* Keep the last VMDK_TAIL bytes. */
-        if (len >= VMDK_TAIL) {
-            memcpy(m->tail, p + len - VMDK_TAIL, VMDK_TAIL);
-        } else {
-            memmove(m->tail, m->tail + len, VMDK_TAIL - len);
-            memcpy(m->tail + VMDK_TAIL - len, p, len);
-        }
+        if (m->walk)
+            vf_vmdk_walk_feed(m->walk, p, len);
         total += len;
         if (buf) {
             if (total > limit) {
@@ -141,7 +145,8 @@ static int read_member(Verify *v, struct archive *a, Member *m, size_t limit, GB
             }
         }
     }
-    m->tail_full = total >= VMDK_TAIL;
+    if (m->walk)
+        vf_vmdk_walk_finish(m->walk);
     for (int i = 0; i < N_ALGS; i++) {
         if (!ctx[i])
             continue;
@@ -187,6 +192,8 @@ static void schema_error(void *data, const xmlError *e)
 
 static void check_schema(Verify *v, xmlDocPtr doc, const char *schema_dir)
 {
+    if (!schema_dir)
+        return;
     g_autofree char *xsd = g_build_filename(schema_dir, "ovf-envelope.xsd", NULL);
     xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(xsd);
     xmlSchemaPtr schema = pc ? xmlSchemaParse(pc) : NULL;
@@ -202,51 +209,28 @@ static void check_schema(Verify *v, xmlDocPtr doc, const char *schema_dir)
     xmlSchemaFree(schema);
 }
 
+/* A disk the descriptor says is a streamOptimized VMDK: what the walk of its
+ * structure found, its capacity against the descriptor's, and its embedded
+ * descriptor. */
 static void check_vmdk(Verify *v, const Member *m, uint64_t capacity)
 {
-    const uint8_t *h = m->head;
-    if (m->head_len < 512 || vf_get_le32(h) != 0x564d444bu) {
-        problem(v, "%s: not a VMDK sparse extent (no KDMV header)", m->name);
+    if (!m->walk)
         return;
-    }
-    uint32_t version = vf_get_le32(h + 4), flags = vf_get_le32(h + 8);
-    uint64_t cap;
-    memcpy(&cap, h + 12, 8);
-    cap = GUINT64_FROM_LE(cap);
-    uint64_t gd;
-    memcpy(&gd, h + 56, 8);
-    gd = GUINT64_FROM_LE(gd);
-    if (version != 3)
-        problem(v, "%s: streamOptimized VMDKs are version 3, this one is %u", m->name, version);
-    if ((flags & 0x30000u) != 0x30000u)
-        problem(v, "%s: header flags %#x lack compressed grains and markers", m->name, flags);
-    if (gd != UINT64_MAX)
-        problem(v, "%s: the header's grain directory offset is not GD_AT_END", m->name);
-    if (capacity && cap * 512 != capacity)
+    for (guint i = 0; i < m->walk_problems->len; i++)
+        g_ptr_array_add(v->problems, g_strdup(m->walk_problems->pdata[i]));
+    uint64_t cap = vf_vmdk_walk_capacity(m->walk);
+    if (cap && capacity && cap != capacity)
         problem(v,
                 "%s: capacity %" G_GUINT64_FORMAT " bytes, the descriptor says %" G_GUINT64_FORMAT,
-                m->name, cap * 512, capacity);
+                m->name, cap, capacity);
+    if (!cap)
+        return;
+    const uint8_t *h = m->head;
     if (m->head_len < 1024 || memcmp(h + 512, "# Disk DescriptorFile", 21) != 0)
         problem(v, "%s: no embedded descriptor at sector 1", m->name);
     else if (!g_strstr_len((const char *)h + 512, (gssize)(m->head_len - 512),
                            "createType=\"streamOptimized\""))
         problem(v, "%s: the embedded descriptor is not createType=\"streamOptimized\"", m->name);
-    if (!m->tail_full) {
-        problem(v, "%s: too short for a footer", m->name);
-        return;
-    }
-    const uint8_t *t = m->tail;
-    if (vf_get_le32(t + 12) != 3 || t[0] != 1)
-        problem(v, "%s: no footer marker 1536 bytes before the end", m->name);
-    if (vf_get_le32(t + 512) != 0x564d444bu)
-        problem(v, "%s: no footer 1024 bytes before the end", m->name);
-    uint64_t fgd;
-    memcpy(&fgd, t + 512 + 56, 8);
-    fgd = GUINT64_FROM_LE(fgd);
-    if (fgd == UINT64_MAX || fgd * 512 >= m->size)
-        problem(v, "%s: the footer's grain directory offset is outside the file", m->name);
-    if (!vf_is_zero(t + 1024, 512))
-        problem(v, "%s: no end-of-stream marker", m->name);
 }
 
 /*
@@ -280,21 +264,27 @@ static void check_manifest(Verify *v, GHashTable *by_name, GPtrArray *refs)
     g_autofree char *text = g_strndup(g_bytes_get_data(v->mf, NULL), g_bytes_get_size(v->mf));
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
     GHashTable *listed = g_hash_table_new(g_str_hash, g_str_equal);
+    guint before = v->problems->len;
     for (guint i = 0; lines[i]; i++) {
+        if (v->problems->len - before == MAX_MANIFEST_PROBLEMS) {
+            problem(v, "%s: more problems follow; the first %u are above", v->mf_name,
+                    MAX_MANIFEST_PROBLEMS);
+            break;
+        }
         char *line = lines[i];
         if (!*line || strcmp(line, "\r") == 0)
             continue;
         g_autofree char *name = NULL, *hex = NULL;
         int ai = parse_digest_line(line, &name, &hex);
         if (ai < 0) {
-            problem(v, "%s line %u is not in the form SHA256(name)= hex: \"%s\"", v->mf_name, i + 1,
-                    line);
+            problem(v, "%s line %u is not in the form SHA256(name)= hex: \"%.*s%s\"", v->mf_name,
+                    i + 1, MAX_QUOTE, line, strlen(line) > MAX_QUOTE ? "..." : "");
             continue;
         }
         g_autofree char *alg = g_ascii_strup(algs[ai], -1);
         Member *m = g_hash_table_lookup(by_name, name);
         if (!m) {
-            problem(v, "%s lists %s, which is not in the archive", v->mf_name, name);
+            problem(v, "%s lists %.*s, which is not in the archive", v->mf_name, MAX_QUOTE, name);
             continue;
         }
         g_hash_table_add(listed, m->name);
@@ -406,7 +396,7 @@ static void want_manifest_algorithms(Verify *v)
     for (int i = 0; i < N_ALGS; i++) {
         g_autofree char *tag = g_ascii_strup(algs[i], -1);
         g_autofree char *needle = g_strconcat(tag, "(", NULL);
-        v->want[i] = g_strstr_len(text, (gssize)n, needle) != NULL;
+        v->want[i] = n && g_strstr_len(text, (gssize)n, needle) != NULL;
     }
 }
 
@@ -428,6 +418,10 @@ static int read_one(Verify *v, struct archive *a, struct archive_entry *e, GErro
     GBytes **whole;
     size_t limit;
     classify(v, m, &whole, &limit);
+    if (!whole) {
+        m->walk_problems = g_ptr_array_new_with_free_func(g_free);
+        m->walk = vf_vmdk_walk_new(m->name, m->walk_problems);
+    }
     int r = read_member(v, a, m, limit, whole, error);
     if (r >= 0 && whole == &v->mf && v->mf)
         want_manifest_algorithms(v);

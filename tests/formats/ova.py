@@ -7,6 +7,7 @@ DMTF schemas (the descriptor), sha*sum (the manifest), qemu-img and 7-Zip
 import hashlib
 import io
 import os
+import struct
 import subprocess
 import sys
 import tarfile
@@ -287,6 +288,35 @@ def retar(work, src_ova, out_name, order=None, edit=None):
     return out
 
 
+def vmdk_gd(b):
+    """(offset of the grain directory, offset of the first grain table) of a
+    stream VMDK, from its footer."""
+    footer = len(b) - 1024
+    gd = struct.unpack_from("<Q", b, footer + 56)[0] * 512
+    return gd, struct.unpack_from("<I", b, gd)[0] * 512
+
+
+def bump_gd_entry(b):
+    b = bytearray(b)
+    gd, _ = vmdk_gd(b)
+    struct.pack_into("<I", b, gd, struct.unpack_from("<I", b, gd)[0] + 1)
+    return bytes(b)
+
+
+def bump_gt_entry(b):
+    b = bytearray(b)
+    _, gt = vmdk_gd(b)
+    struct.pack_into("<I", b, gt, struct.unpack_from("<I", b, gt)[0] + 1)
+    return bytes(b)
+
+
+def bad_first_grain_lba(b):
+    b = bytearray(b)
+    overhead = struct.unpack_from("<Q", b, 64)[0] * 512
+    struct.pack_into("<Q", b, overhead, 1 << 40)
+    return bytes(b)
+
+
 def case_verify(work):
     d = disk(work)
     run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
@@ -358,6 +388,17 @@ def case_verify(work):
     # One line per problem, each naming the file.
     check(all(line.startswith(os.path.join(work, "resigned.ova") + ": ")
               for line in out.splitlines()), out)
+    # The stream VMDK's structure, walked as it streams past (the manifest
+    # also disagrees in each case; the structural line is what is checked).
+    for label, change, want in (
+            ("truncated", lambda b: b[:-512], "ends at byte"),
+            ("trailing", lambda b: b + bytes(512), "data after the end-of-stream marker"),
+            ("gd-entry", bump_gd_entry, "grain directory entry 0 is"),
+            ("grain-lba", bad_first_grain_lba, "is not a grain boundary inside the disk"),
+            ("gt-entry", bump_gt_entry, "not a grain of its range")):
+        out = verify(retar(work, base, f"{label}.ova", edit=lambda name, b, c=change:
+                           c(b) if name == "app-disk1.vmdk" else b), 6)
+        check(f"app-disk1.vmdk: {want}" in out or want in out, f"{label}: {out}")
     p = vmforge("verify", os.path.join(work, "missing.ova"), rc=3)
     check("is not a file" in p.stderr, p.stderr)
 
