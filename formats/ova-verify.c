@@ -244,8 +244,13 @@ static int parse_digest_line(char *line, char **name, char **hex)
     size_t n = strlen(line);
     if (n && line[n - 1] == '\r')
         line[n - 1] = '\0';
-    g_autoptr(GRegex) re =
-        g_regex_new("^(SHA1|SHA256|SHA512)\\(([^()/]+)\\)= ([0-9a-f]+)$", 0, 0, NULL);
+    static GRegex *re; /* compiled once, kept for the process */
+    static gsize once;
+    if (g_once_init_enter(&once)) {
+        re = g_regex_new("^(SHA1|SHA256|SHA512)\\(([^()/]+)\\)= ([0-9a-f]+)$", G_REGEX_OPTIMIZE, 0,
+                         NULL);
+        g_once_init_leave(&once, 1);
+    }
     g_autoptr(GMatchInfo) mi = NULL;
     if (!g_regex_match(re, line, 0, &mi))
         return -1;

@@ -32,7 +32,9 @@
 #define MAX_PROBLEM_LEN 1024u
 /* Largest input the mutations make (the seeds are a few hundred KiB). */
 #define SEED_MAX_INPUT (512u * 1024u)
-#define ITERATIONS     20000u
+/* Mutations per run; FUZZ_ITERATIONS overrides (scripts/test.sh sets fewer
+ * for the sanitizer build, where every allocation is traced). */
+#define ITERATIONS 20000u
 /* The input's lengths: descriptor, manifest, certificate, first disk. */
 #define N_LENGTHS 4u
 #define PREFIX    (4u * N_LENGTHS)
@@ -344,7 +346,9 @@ int main(int argc, char **argv)
     unsigned runs = (unsigned)files + seeds->len;
     GRand *r = g_rand_new_with_seed(20261202);
     uint8_t *buf = g_malloc(SEED_MAX_INPUT);
-    for (unsigned it = 0; it < ITERATIONS; it++) {
+    const char *env = g_getenv("FUZZ_ITERATIONS");
+    unsigned iterations = env ? (unsigned)g_ascii_strtoull(env, NULL, 10) : ITERATIONS;
+    for (unsigned it = 0; it < iterations; it++) {
         const GByteArray *s = seeds->pdata[g_rand_int_range(r, 0, (gint32)seeds->len)];
         LLVMFuzzerTestOneInput(buf, mutate(r, s, buf));
         runs++;
