@@ -21,6 +21,9 @@ PACKAGES=(
     libguestfs-dev libguestfs-tools libguestfs-xfs supermin linux-image-amd64 openssh-client
     # building the offline installer from Debian packages (tests/installer/)
     mmdebstrap xorriso isolinux syslinux-common extlinux cpio gzip
+    # UEFI: mkfs.fat for the installed systems' ESP (copied into the offline
+    # installer), OVMF for the domains that install and boot them
+    dosfstools ovmf
     # making test and benchmark disks, measuring
     e2fsprogs fdisk util-linux coreutils time bc
     # the remote test host (scripts/test-host.sh): its own sshd, on a loopback address

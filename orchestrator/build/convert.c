@@ -149,6 +149,7 @@ static char *libvirt_xml(const VmfConvertStage *s, const VmfTarget *t)
         .scratch_size = scratch,
         .scratch_command = cmd,
         .description = desc,
+        .efi = vmf_recipe_efi(r),
     };
     return vmf_domain_xml_deploy(&d);
 }
@@ -223,7 +224,11 @@ static void openstack_properties(OpenStackImage *os, const VmfRecipe *r, const V
                        r->nic         ? r->nic
                        : t->nic_model ? t->nic_model
                                       : "virtio");
-    openstack_property(os, "hw_firmware_type", "bios");
+    /* uefi and both: UEFI, what the image was made for first; Nova needs q35
+     * for it. */
+    openstack_property(os, "hw_firmware_type", vmf_recipe_efi(r) ? "uefi" : "bios");
+    if (vmf_recipe_efi(r))
+        openstack_property(os, "hw_machine_type", "q35");
     openstack_property(os, "os_type", "linux");
     if (!t->properties)
         return;
@@ -418,6 +423,7 @@ static int ova_params(const VmfConvertStage *s, const VmfTarget *t, Outputs *o, 
     p->ovf.os = t->os;
     p->ovf.product = r->name;
     p->ovf.version = r->version;
+    p->ovf.firmware = vmf_recipe_efi(r) ? "efi" : NULL; /* BIOS: what every importer assumes */
     o->outs[i].extra = p;
     return 0;
 }

@@ -49,6 +49,7 @@ static void report_base_disk(JsonBuilder *b, const VmfReport *r)
     vmf_json_int(b, "data_bytes", r->data_bytes);
     json_builder_set_member_name(b, "hepix_checked");
     json_builder_add_boolean_value(b, r->hepix);
+    vmf_json_str(b, "firmware", vmf_firmware_name(r->recipe->firmware));
     if (r->image)
         report_image(b, r);
     json_builder_end_object(b);

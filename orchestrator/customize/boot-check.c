@@ -139,10 +139,24 @@ static int boot_volumes(Boot *bt, uint64_t disk_size)
     return bt->disk ? 0 : VMF_EXIT_FAILURE;
 }
 
+/* A UEFI boot's NVRAM file, made by libvirt from OVMF's template in the
+ * boot's own folder (on a host: a volume of the run, removed with it). */
+static char *boot_nvram(Boot *bt)
+{
+    if (!bt->b->efi)
+        return NULL;
+    if (!bt->host)
+        return g_build_filename(bt->work, "VARS.fd", NULL);
+    g_autofree char *vol = g_strdup_printf("%s-VARS.fd", bt->name);
+    vmf_run_add(bt->run, VMF_RUN_VOLUME, vmf_pool_name(bt->pool), vol);
+    return g_build_filename(vmf_pool_dir(bt->pool), vol, NULL);
+}
+
 /* Defined paused, its console read from the start, then running. */
 static int boot_start(Boot *bt, const char *type, const VmfConsoleMatch *match)
 {
     const VmfBootCheck *b = bt->b;
+    g_autofree char *nvram = boot_nvram(bt);
     VmfDomainSpec spec = {
         .name = bt->name,
         .type = type,
@@ -152,6 +166,8 @@ static int boot_start(Boot *bt, const char *type, const VmfConsoleMatch *match)
         .cmdline = b->cmdline,
         .disk = bt->disk,
         .disk_format = b->disk && !bt->host ? "qcow2" : "raw",
+        .efi = b->efi,
+        .nvram = nvram,
     };
     g_autofree char *xml = vmf_domain_xml(&spec);
     vmf_run_add(bt->run, VMF_RUN_DOMAIN, NULL, bt->name);
@@ -219,7 +235,8 @@ static void boot_end(Boot *bt, int rc)
     }
     /* What it booted on a host goes; the run's record with it. */
     if (bt->host && bt->pool) {
-        static const char *const what[] = {"disk.raw", "vmlinuz", "empty.raw"};
+        static const char *const what[] = {"disk.raw", "vmlinuz", "empty.raw", "VARS.fd"};
+        vmf_pool_refresh(bt->pool); /* the NVRAM file is libvirt's, not a volume vmforge made */
         for (size_t i = 0; i < G_N_ELEMENTS(what); i++) {
             g_autofree char *vol = g_strdup_printf("%s-%s", bt->name, what[i]);
             vmf_vol_delete(bt->pool, vol);

@@ -31,6 +31,7 @@ typedef struct {
     const char *console_log;
     bool quiet;
     bool destroy; /* destroy at the marker instead of powering off */
+    bool efi;     /* boot with UEFI (OVMF), not SeaBIOS */
 } VmfBootCheck;
 
 /* Returns a VMF_EXIT_* status; *seconds gets the time to the marker. */

@@ -202,6 +202,7 @@ static int boot_check(CustomizeRun *run, const VmfCustomizeOptions *o, const cha
                   verify->marker, blog);
     VmfBootCheck b = {
         .disk = work,
+        .efi = vmf_recipe_efi(r),
         .name = r->name,
         .uri = o->uri,
         .pool = o->pool,
@@ -216,8 +217,20 @@ static int boot_check(CustomizeRun *run, const VmfCustomizeOptions *o, const cha
     };
     int rc = vmf_boot_check(&b, &res->boot_seconds, run->error);
     if (rc == VMF_EXIT_OK)
-        customize_say(run, "boot check: \"%s\" after %.0f s; powered off", verify->marker,
-                      res->boot_seconds);
+        customize_say(run, "boot check%s: \"%s\" after %.0f s; powered off", b.efi ? " (UEFI)" : "",
+                      verify->marker, res->boot_seconds);
+    if (rc == VMF_EXIT_OK && r->firmware == VMF_FIRMWARE_BOTH) {
+        /* One disk for both: it must also boot with BIOS. */
+        double seconds = 0;
+        g_autofree char *bios_log =
+            g_strdup_printf("%s/%s-boot-console-bios.log", o->logdir, r->name);
+        b.efi = false;
+        b.console_log = bios_log;
+        rc = vmf_boot_check(&b, &seconds, run->error);
+        if (rc == VMF_EXIT_OK)
+            customize_say(run, "boot check (BIOS): \"%s\" after %.0f s; powered off",
+                          verify->marker, seconds);
+    }
     return rc;
 }
 

@@ -152,6 +152,8 @@ int vmf_install_fingerprint(const VmfRecipe *r, VmfFingerprint *fp, GError **err
     vmf_fp_add(fp, "installer.inject", vmf_inject_name(r->inject));
     vmf_fp_add(fp, "installer.extra_args", r->extra_args);
     vmf_fp_add(fp, "installer.network", r->network);
+    if (vmf_recipe_efi(r)) /* BIOS recipes keep the keys they had */
+        vmf_fp_add(fp, "firmware", vmf_firmware_name(r->firmware));
     return 0;
 }
 
@@ -220,7 +222,9 @@ static int install_dry_run(const Install *in)
     g_autofree char *oemdrv = g_strdup_printf("%s/oemdrv.iso", pool);
     g_autofree char *name = g_strdup_printf("vmforge-install-%s-ID", r->name);
     g_autofree char *alog = g_strdup_printf("%s/anaconda.log", pool);
+    g_autofree char *nvram = vmf_recipe_efi(r) ? g_strdup_printf("%s/VARS.fd", pool) : NULL;
     VmfInstallVolumes vols = {.kernel = kernel,
+                              .nvram = nvram,
                               .initrd = initrd,
                               .disk = disk,
                               .oemdrv = r->inject == VMF_INJECT_OEMDRV ? oemdrv : NULL,
@@ -327,6 +331,20 @@ static int install_prepare(Install *in)
     return rc;
 }
 
+/* Where a UEFI installer domain keeps its NVRAM: beside its disk (libvirt
+ * fills it from OVMF's template), so that it goes with the run's files; on a
+ * host a volume to remove. NULL for BIOS recipes. */
+static char *install_nvram_path(Install *in)
+{
+    if (!vmf_recipe_efi(in->r))
+        return NULL;
+    if (!in->host)
+        return g_build_filename(in->workdir, "VARS.fd", NULL);
+    g_autofree char *vol = g_strconcat(in->prefix, "VARS.fd", NULL);
+    vmf_run_add(in->run, VMF_RUN_VOLUME, vmf_pool_name(in->pool), vol);
+    return g_build_filename(vmf_pool_dir(in->pool), vol, NULL);
+}
+
 /* Defines the domain paused, subscribes to its events and its console, then
  * lets it run: no console line is missed. */
 static int install_start_domain(Install *in, const VmfConsoleMatch *match)
@@ -341,7 +359,9 @@ static int install_start_domain(Install *in, const VmfConsoleMatch *match)
         g_autofree char *chan_vol = g_strconcat(in->prefix, "anaconda.log", NULL);
         vmf_run_add(in->run, VMF_RUN_VOLUME, vmf_pool_name(in->pool), chan_vol);
     }
+    g_autofree char *nvram = install_nvram_path(in);
     VmfInstallVolumes vols = {.kernel = in->kernel,
+                              .nvram = nvram,
                               .initrd = in->initrd,
                               .disk = in->disk,
                               .oemdrv = in->oemdrv,

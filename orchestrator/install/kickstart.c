@@ -12,6 +12,29 @@ const char *const vmf_kickstart_refused[] = {
     NULL,
 };
 
+/* What the templates say about the boot loader. bootloader_location: mbr
+ * (bios, both) or partition (uefi: nothing in the MBR; Anaconda puts its
+ * boot loader on the ESP under UEFI whatever --location says, the offline
+ * installer too). Anaconda installs one boot loader, so for both the EL
+ * templates add GRUB for BIOS in %post (bios_loader_packages,
+ * bios_loader_post); empty otherwise. */
+static void boot_vars(const VmfRecipe *r, GHashTable *vars)
+{
+    bool both = r->firmware == VMF_FIRMWARE_BOTH;
+    g_hash_table_replace(vars, g_strdup("firmware"), g_strdup(vmf_firmware_name(r->firmware)));
+    g_hash_table_replace(vars, g_strdup("bootloader_location"),
+                         g_strdup(r->firmware == VMF_FIRMWARE_UEFI ? "partition" : "mbr"));
+    g_hash_table_replace(vars, g_strdup("bios_loader_packages"), g_strdup(both ? "grub2-pc" : ""));
+    g_hash_table_replace(
+        vars, g_strdup("bios_loader_post"),
+        g_strdup(both ? "%post --erroronfail\n"
+                        "# firmware: both: GRUB for BIOS in the MBR, beside the EFI boot loader\n"
+                        "grub2-install --target=i386-pc /dev/" VMF_GUEST_DISK "\n"
+                        "grub2-mkconfig -o /boot/grub2/grub.cfg\n"
+                        "%end"
+                      : ""));
+}
+
 GHashTable *vmf_kickstart_vars(const VmfRecipe *recipe, GHashTable *defaults, const char *salt,
                                GError **error)
 {
@@ -24,6 +47,7 @@ GHashTable *vmf_kickstart_vars(const VmfRecipe *recipe, GHashTable *defaults, co
             g_hash_table_replace(vars, g_strdup(k), g_strdup(v));
     }
     g_hash_table_replace(vars, g_strdup("hostname"), g_strdup(recipe->name));
+    boot_vars(recipe, vars);
     g_hash_table_iter_init(&it, recipe->vars);
     while (g_hash_table_iter_next(&it, &k, &v))
         g_hash_table_replace(vars, g_strdup(k), g_strdup(v));
@@ -62,7 +86,9 @@ GHashTable *vmf_kickstart_vars(const VmfRecipe *recipe, GHashTable *defaults, co
         if (parts->len)
             g_string_append_c(parts, '\n');
         g_string_append_printf(parts, "part %s --onpart=%s", p->mount, devs[i]);
-        if (strcmp(p->mount, "swap") != 0)
+        if (strcmp(p->mount, "/boot/efi") == 0)
+            g_string_append(parts, " --fstype=efi"); /* Anaconda's name for the ESP's FAT */
+        else if (strcmp(p->mount, "swap") != 0)
             g_string_append_printf(parts, " --fstype=%s", p->fstype ? p->fstype : "ext4");
         if (strcmp(p->mount, "/") == 0)
             root_dev = devs[i];
@@ -124,6 +150,21 @@ static bool flag(char **words, const char *name)
         if (strncmp(*w, "--", 2) == 0 && strcmp(*w + 2, name) == 0)
             return true;
     return false;
+}
+
+/* A bootloader line whose --location does not fit the recipe's firmware:
+ * mbr for bios and both, partition (nothing in the MBR) for uefi, or none. */
+static char *bootloader_problem(char **w, const VmfRecipe *r)
+{
+    const char *loc = option(w, "location");
+    const char *want = r->firmware == VMF_FIRMWARE_UEFI ? "partition" : "mbr";
+    if (!loc || strcmp(loc, want) == 0 || strcmp(loc, "none") == 0)
+        return NULL;
+    return g_strdup_printf(
+        "'bootloader --location=%s': firmware: %s boots from %s; use "
+        "--location={{ bootloader_location }} (%s here)",
+        loc, vmf_firmware_name(r->firmware),
+        r->firmware == VMF_FIRMWARE_UEFI ? "its EFI system partition" : "its MBR", want);
 }
 
 static const char HEPIX[] = "HEPiX: vmforge made the disk's MBR partitions; install onto them "
@@ -192,12 +233,9 @@ bool vmf_kickstart_check(const VmfRendered *ks, const char *template_path, const
                     p->line, dev, p->mount);
             have_root |= strcmp(mnt, "/") == 0;
         }
-        if (!strcmp(cmd, "bootloader")) {
-            const char *loc = option(w, "location");
-            if (loc && strcmp(loc, "mbr") != 0 && strcmp(loc, "none") != 0)
-                BAD("'bootloader --location=%s': the image boots from its MBR (use --location=mbr)",
-                    loc);
-        }
+        g_autofree char *bl = !strcmp(cmd, "bootloader") ? bootloader_problem(w, recipe) : NULL;
+        if (bl)
+            BAD("%s", bl);
 #undef BAD
     }
     if (!have_root) {

@@ -212,6 +212,8 @@ char *vmf_install_domain_xml(const VmfRecipe *r, const VmfInstallPlan *p, const 
         .nic_model = r->nic,
         .log_channel = chan,
         .log_path = vols->channel_path,
+        .efi = vmf_recipe_efi(r),
+        .nvram = vols->nvram,
     };
     return vmf_domain_xml(&spec);
 }

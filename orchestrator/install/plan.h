@@ -51,6 +51,7 @@ typedef struct {
     const char *kernel, *initrd, *disk, *oemdrv;
     const char *cdrom;        /* the installer ISO, or NULL */
     const char *channel_path; /* where Anaconda's log channel is written */
+    const char *nvram;        /* UEFI recipes: the domain's NVRAM file */
 } VmfInstallVolumes;
 
 /* The installer domain's XML (g_free). */

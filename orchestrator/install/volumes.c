@@ -385,8 +385,10 @@ bool install_remove_volumes(Install *in)
 {
     if (!in->host || !in->pool)
         return true;
-    static const char *const names[] = {"vmlinuz", "initrd.img", "oemdrv.iso", "anaconda.log"};
+    static const char *const names[] = {"vmlinuz", "initrd.img", "oemdrv.iso", "anaconda.log",
+                                        "VARS.fd"};
     bool left = false;
+    vmf_pool_refresh(in->pool); /* the NVRAM file is libvirt's, not a volume vmforge made */
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *vol = g_strconcat(in->prefix, names[i], NULL);
         g_autofree char *path = vmf_vol_find(in->pool, vol, NULL, NULL);

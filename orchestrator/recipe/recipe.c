@@ -516,6 +516,61 @@ static bool parse_base(Ctx *c, VmfRecipe *r, const VmfYamlNode *base)
     return true;
 }
 
+const char *vmf_firmware_name(VmfFirmware f)
+{
+    return f == VMF_FIRMWARE_UEFI ? "uefi" : f == VMF_FIRMWARE_BOTH ? "both" : "bios";
+}
+
+/* The EFI system partition: type efi (0xEF), mounted at /boot/efi, FAT. */
+#define ESP_TYPE 0xefu
+static bool check_esp(Ctx *c, VmfRecipe *r, const VmfYamlNode *fw)
+{
+    const VmfPartition *esp = NULL;
+    for (unsigned i = 0; i < r->n_partitions; i++) {
+        const VmfPartition *p = &r->partitions[i];
+        bool at = p->mount && strcmp(p->mount, "/boot/efi") == 0;
+        const char *why = !at                   ? NULL
+                          : p->type != ESP_TYPE ? "needs type: efi (0xEF, the EFI system partition)"
+                          : p->fstype && strcmp(p->fstype, "vfat") != 0 && strcmp(p->fstype, "efi")
+                              ? "is FAT: give fstype: vfat"
+                              : NULL;
+        if (why) {
+            g_set_error(c->error, vmf_recipe_error_quark(), VMF_RECIPE_ERROR_INVALID,
+                        "%s:%u: the partition mounted at /boot/efi %s", c->file, p->line, why);
+            return false;
+        }
+        if (at)
+            esp = p;
+    }
+    if (r->firmware == VMF_FIRMWARE_BIOS || esp || vmf_recipe_has_base(r))
+        return true;
+    return fail(c, fw,
+                "firmware: %s needs an EFI system partition; add to disk: partitions: "
+                "- {mount: /boot/efi, size: 256M, type: efi, fstype: vfat}",
+                vmf_firmware_name(r->firmware));
+}
+
+/* firmware: bios (default) | uefi | both. */
+static bool parse_firmware(Ctx *c, VmfRecipe *r, const VmfYamlNode *fw)
+{
+    const char *v = NULL;
+    if (!scalar(c, fw, "firmware", &v))
+        return false;
+    if (v && strcmp(v, "bios") == 0)
+        r->firmware = VMF_FIRMWARE_BIOS;
+    else if (v && strcmp(v, "uefi") == 0)
+        r->firmware = VMF_FIRMWARE_UEFI;
+    else if (v && strcmp(v, "both") == 0)
+        r->firmware = VMF_FIRMWARE_BOTH;
+    else if (v)
+        return fail(c, fw,
+                    "firmware \"%s\": give bios (the default), uefi, or both (one disk that "
+                    "boots either way)",
+                    v);
+    r->firmware_line = fw ? fw->line : 0;
+    return check_esp(c, r, fw);
+}
+
 /* Where the disk comes from: base: (an image) or disk: and installer: (an
  * install), never both. */
 static bool parse_source(Ctx *c, VmfRecipe *r, const VmfYamlNode *root)
@@ -606,8 +661,8 @@ VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, 
 {
     static const char *const keys[] = {"name",     "version",   "description", "vars",
                                        "disk",     "installer", "base",        "hardware",
-                                       "customize", "verify",   "scratch",     "targets",
-                                       "convert",  NULL};
+                                       "firmware", "customize", "verify",      "scratch",
+                                       "targets",  "convert",   NULL};
     g_autoptr(VmfRecipe) r = g_new0(VmfRecipe, 1);
     r->path = g_canonicalize_filename(path, NULL);
     r->sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)text, len);
@@ -646,7 +701,8 @@ VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, 
     r->name = g_strdup(name);
     if (!get_string(&c, root, "version", "version", &r->version) ||
         !parse_vars(&c, r, vmf_yaml_get(root, "vars"), overrides) ||
-        !parse_source(&c, r, root) || !parse_hardware(&c, r, vmf_yaml_get(root, "hardware")))
+        !parse_source(&c, r, root) || !parse_hardware(&c, r, vmf_yaml_get(root, "hardware")) ||
+        !parse_firmware(&c, r, vmf_yaml_get(root, "firmware")))
         return NULL;
     r->customize = vmf_yaml_get(root, "customize");
     r->verify = vmf_yaml_get(root, "verify");

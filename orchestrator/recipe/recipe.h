@@ -36,6 +36,10 @@ enum {
 
 typedef enum { VMF_INJECT_INITRD, VMF_INJECT_OEMDRV, VMF_INJECT_HTTP } VmfInject;
 
+/* What the image boots with: BIOS (MBR boot code), UEFI (an EFI system
+ * partition), or both on one disk. */
+typedef enum { VMF_FIRMWARE_BIOS, VMF_FIRMWARE_UEFI, VMF_FIRMWARE_BOTH } VmfFirmware;
+
 typedef struct {
     char *mount;   /* "/", "/boot", "swap", or NULL (unformatted) */
     uint64_t size; /* bytes; 0 = the rest of the disk */
@@ -81,6 +85,8 @@ typedef struct {
     unsigned vcpus;
     uint64_t memory;
     char *nic; /* NIC model (virtio, e1000, e1000e, vmxnet3), or NULL: the platform's */
+    VmfFirmware firmware;
+    unsigned firmware_line; /* 0: not given (bios) */
     /* later stages' sections, borrowed from `root` */
     VmfYamlNode *customize, *verify, *scratch, *targets, *convert;
     VmfYamlNode *root;
@@ -104,6 +110,14 @@ int vmf_recipe_exit_code(const GError *err);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfRecipe, vmf_recipe_free)
 
 const char *vmf_inject_name(VmfInject inject);
+/* "bios", "uefi" or "both". */
+const char *vmf_firmware_name(VmfFirmware f);
+/* True when the image boots under UEFI (uefi or both): its domains start
+ * OVMF (<os firmware='efi'>). */
+static inline bool vmf_recipe_efi(const VmfRecipe *r)
+{
+    return r->firmware != VMF_FIRMWARE_BIOS;
+}
 /* Sets *error to "FILE:LINE:COL: message" (the node's position; "FILE:
  * message" without one). Returns false, for `return vmf_recipe_error_at(...)`. */
 bool vmf_recipe_error_at(GError **error, const char *file, const VmfYamlNode *at, const char *fmt,

@@ -115,6 +115,8 @@ static bool apply_platform(const char *file, const VmfYamlNode *at, const char *
     t->disk_bus = g_key_file_get_string(kf, "platform", "disk-bus", NULL);
     t->nic_model = g_key_file_get_string(kf, "platform", "nic-model", NULL);
     t->image_dir = g_key_file_get_string(kf, "platform", "image-dir", NULL);
+    g_autofree char *fw = g_key_file_get_string(kf, "platform", "firmware", NULL);
+    t->needs_uefi = fw && strcmp(fw, "uefi") == 0;
     g_auto(GStrv) extras = g_key_file_get_string_list(kf, "platform", "extras", NULL, NULL);
     for (char **e = extras; e && *e; e++) {
         if (strcmp(*e, "libvirt-xml") == 0)
@@ -423,6 +425,12 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
         return NULL;
     if ((v = vmf_yaml_get(n, "properties")) && !target_properties(file, v, t, error))
         return NULL;
+    if (t->needs_uefi && !vmf_recipe_efi(r))
+        return fail(file, vmf_yaml_get(n, "platform"),
+                    "platform %s boots with UEFI only; give the recipe firmware: uefi (or both) "
+                    "and an EFI system partition",
+                    t->platform),
+               NULL;
     return g_steal_pointer(&t);
 }
 

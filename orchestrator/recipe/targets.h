@@ -41,6 +41,7 @@ typedef struct {
     char *disk_bus;         /* virtio, xen, ... */
     char *nic_model;        /* virtio, netfront, ... */
     char *image_dir;        /* where domain definitions expect the image */
+    bool needs_uefi;        /* the platform boots only with UEFI (firmware=uefi in its preset) */
     GHashTable *properties; /* openstack: extra image properties (char* -> char*) */
 } VmfTarget;
 

@@ -68,6 +68,20 @@ static xmlNodePtr add_hvm(xmlNodePtr dom, uint64_t memory, unsigned vcpus, const
     return os;
 }
 
+/* UEFI by libvirt's firmware auto-selection (OVMF's descriptors): without
+ * secure boot, so machine type pc will do, and with the NVRAM at `nvram`
+ * (NULL: libvirt's own place). */
+static void add_efi(xmlNodePtr os, const char *nvram)
+{
+    prop(os, "firmware", "efi");
+    xmlNodePtr fw = child(os, "firmware", NULL);
+    xmlNodePtr sb = child(fw, "feature", NULL);
+    prop(sb, "enabled", "no");
+    prop(sb, "name", "secure-boot");
+    if (nvram)
+        child(os, "nvram", nvram);
+}
+
 static void add_disk(xmlNodePtr devices, const char *device, const char *path, const char *dev,
                      const char *bus, const char *format)
 {
@@ -97,6 +111,8 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
     prop(dom, "type", s->type);
     child(dom, "name", s->name);
     xmlNodePtr os = add_hvm(dom, s->memory, s->vcpus, "pc");
+    if (s->efi)
+        add_efi(os, s->nvram);
     if (s->kernel) {
         child(os, "kernel", s->kernel);
         if (s->initrd)
@@ -116,10 +132,19 @@ char *vmf_domain_xml(const VmfDomainSpec *s)
 
     xmlNodePtr devices = child(dom, "devices", NULL);
     add_disk(devices, "disk", s->disk, "vda", "virtio", s->disk_format);
+    /* Under OVMF the PIIX IDE CD-ROMs never show up in the guest (TCG, QEMU
+     * 7.2): UEFI domains get theirs on virtio-scsi, which installers'
+     * kernels (Anaconda's, the offline one) drive as they drive virtio. */
+    const char *cd_bus = s->efi ? "scsi" : "ide";
+    if (s->efi && (s->cdrom || s->oemdrv)) {
+        xmlNodePtr scsi = child(devices, "controller", NULL);
+        prop(scsi, "type", "scsi");
+        prop(scsi, "model", "virtio-scsi");
+    }
     if (s->cdrom)
-        add_disk(devices, "cdrom", s->cdrom, "hdc", "ide", NULL);
+        add_disk(devices, "cdrom", s->cdrom, s->efi ? "sdc" : "hdc", cd_bus, NULL);
     if (s->oemdrv)
-        add_disk(devices, "cdrom", s->oemdrv, "hdd", "ide", NULL);
+        add_disk(devices, "cdrom", s->oemdrv, s->efi ? "sdd" : "hdd", cd_bus, NULL);
     xmlNodePtr nic = child(devices, "interface", NULL);
     if (s->network) {
         prop(nic, "type", "network");
@@ -187,6 +212,8 @@ char *vmf_domain_xml_deploy(const VmfDeploySpec *s)
             prop(sc, "create", s->scratch_command);
     }
     xmlNodePtr os = add_hvm(dom, s->memory, s->vcpus, xen ? "xenfv" : "pc");
+    if (s->efi)
+        prop(os, "firmware", "efi");
     prop(child(os, "boot", NULL), "dev", "hd");
     if (!xen)
         prop(child(dom, "cpu", NULL), "mode", "host-model");

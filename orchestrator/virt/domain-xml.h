@@ -26,6 +26,8 @@ typedef struct {
     const char *nic_model;   /* "virtio" when NULL */
     const char *log_channel; /* virtio-serial port name (Anaconda's log) or NULL */
     const char *log_path;    /* where that channel is written */
+    bool efi;                /* UEFI: OVMF by libvirt's firmware auto-selection, no secure boot */
+    const char *nvram;       /* with efi: the domain's NVRAM file (made from OVMF's template) */
 } VmfDomainSpec;
 
 /* The domain XML (g_free). The domain is transient and ends on power-off,
@@ -49,6 +51,7 @@ typedef struct {
     uint64_t scratch_size;       /* bytes, recorded in <metadata> */
     const char *scratch_command; /* how to create it, recorded in <metadata> */
     const char *description;
+    bool efi; /* boots with UEFI (<os firmware='efi'>) */
 } VmfDeploySpec;
 
 /* The deployable domain's XML (g_free). */

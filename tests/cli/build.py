@@ -21,7 +21,7 @@ KVM = "targets:\n  - platform: kvm\n"
 
 # (text appended to BASE, expected exit status, regex the message must match)
 BAD = {
-    "no-targets": ("", 3, r"recipe.yaml:1:1: the recipe has no targets: list; add one, e.g. targets: \[\{platform: kvm\}\] \(platforms: azure, hepix, hyperv, kvm, openstack, virtualbox, vmware, xen\)"),
+    "no-targets": ("", 3, r"recipe.yaml:1:1: the recipe has no targets: list; add one, e.g. targets: \[\{platform: kvm\}\] \(platforms: azure, hepix, hyperv, hyperv-gen2, kvm, openstack, virtualbox, vmware, xen\)"),
     "targets-not-list": ("targets: kvm\n", 3, r"recipe.yaml:11:10: targets must be a list \(- platform: kvm\), found a value"),
     "targets-empty": ("targets: []\n", 3, r"recipe.yaml:11:10: targets is empty; name at least one"),
     "target-scalar": ("targets:\n  - kvm\n", 3, r"recipe.yaml:12:5: a target is a mapping .* write - platform: kvm"),
@@ -43,6 +43,7 @@ BAD = {
     "bad-scratch": ("scratch:\n  size: lots\n" + KVM, 3, r"recipe.yaml:12:9: scratch size \"lots\" is not a size"),
     "scratch-both": ("scratch:\n  size: 10G\n  per_core: 5G\n" + KVM, 3, r"recipe.yaml:13:13: scratch: give size or per_core, not both"),
     "scratch-key": ("scratch:\n  per_cores: 5G\n" + KVM, 3, r"recipe.yaml:12:3: unknown key \"per_cores\" in scratch; did you mean \"per_core\"\?"),
+    "gen2-bios": ("targets:\n  - platform: hyperv-gen2\n", 3, r"recipe.yaml:12:15: platform hyperv-gen2 boots with UEFI only; give the recipe firmware: uefi \(or both\) and an EFI system partition"),
     "scratch-as": ("scratch:\n  size: 10G\n  as: later\n" + KVM, 3, r"recipe.yaml:13:7: scratch as: \"later\" is not file \(an empty disk file in OVAs, the default\) or deploy"),
     "vhdx-block": ("targets:\n  - format: vhdx\n    options: {block_size: 3M}\n", 3, r"recipe.yaml:13:14: target vhdx: vhdx option block_size: \"3M\" is not one of: 1M, 2M, 4M, 8M, 16M, 32M, 64M, 128M, 256M"),
     "bad-level": ("convert:\n  level: 11\n" + KVM, 3, r"recipe.yaml:12:10: convert level \"11\": give 1 \(fastest\) to 9 \(smallest\)"),

@@ -144,6 +144,25 @@ def case_offline_media(work):
     check("# family: offline" in p.stdout and "offline.ks" in p.stdout, p.stdout[:500])
     check("inst.stage2=hd:LABEL=VMFORGE_OFFLINE_12" in p.stdout, "no stage2 label")
     check("org.fedoraproject.anaconda.log.0" in p.stdout, "no log channel for the installer")
+    check("firmware=" not in p.stdout and "nvram" not in p.stdout, "a BIOS recipe got OVMF")
+    # firmware: uefi and both: a domain with OVMF, its own NVRAM and a
+    # virtio-scsi CD-ROM (the kickstart's ESP line: the integration test).
+    esp = "  partitions:\n    - {mount: /boot/efi, size: 64M, type: efi, fstype: vfat}\n"
+    for fw in ("uefi", "both"):
+        with open(os.path.join(d, "recipe.yaml"), "w") as f:
+            f.write(text.replace("  partitions:\n", esp) + f"firmware: {fw}\n")
+        p = dry_run(os.path.join(d, "recipe.yaml"), "-o", work, "--accel", "tcg")
+        for want in ('<os firmware="efi">', '<feature enabled="no" name="secure-boot"/>',
+                     "/VARS.fd</nvram>", '<controller type="scsi" model="virtio-scsi"/>',
+                     '<target dev="sdc" bus="scsi"/>'):
+            check(want in p.stdout, f"{fw}: {want!r} not in the plan:\n{p.stdout}")
+        xml = p.stdout.split("# domain XML")[1].split("\n", 1)[1]
+        xml_path = os.path.join(work, f"domain-{fw}.xml")
+        with open(xml_path, "w") as f:
+            f.write(xml)
+        v = run(["xmllint", "--noout", "--relaxng", "/usr/share/libvirt/schemas/domain.rng",
+                 xml_path])
+        check(v.returncode == 0, f"{fw}: domain XML is not valid for libvirt: {v.stderr}")
 
 
 BASE = """name: bad
@@ -181,6 +200,10 @@ BAD = {
     "missing-kernel-file": (BASE, 3, r"vmlinuz: installer kernel not found"),
     "bad-var-option": (BASE, 2, r"--var \"novalue\": expected NAME=VALUE"),
     "bad-installer-volume": (BASE + "  volume: media.iso\n", 3, r"recipe.yaml:11:11: installer volume \"media.iso\": expected POOL/NAME"),
+    "bad-firmware": (BASE + "firmware: efi\n", 3, r"recipe.yaml:11:11: firmware \"efi\": give bios \(the default\), uefi, or both"),
+    "uefi-no-esp": (BASE + "firmware: uefi\n", 3, r"recipe.yaml:11:11: firmware: uefi needs an EFI system partition; add to disk: partitions: - \{mount: /boot/efi, size: 256M, type: efi, fstype: vfat\}"),
+    "esp-not-efi-type": (BASE.replace("  partitions:\n", "  partitions:\n    - {mount: /boot/efi, size: 64M, fstype: vfat}\n") + "firmware: both\n", 3, r"recipe.yaml:5: the partition mounted at /boot/efi needs type: efi \(0xEF"),
+    "esp-not-fat": (BASE.replace("  partitions:\n", "  partitions:\n    - {mount: /boot/efi, size: 64M, type: efi, fstype: ext4}\n") + "firmware: uefi\n", 3, r"recipe.yaml:5: the partition mounted at /boot/efi is FAT: give fstype: vfat"),
     "installer-volume-two-slashes": (BASE + "  volume: a/b/c\n", 3, r"installer volume \"a/b/c\": expected POOL/NAME"),
 }
 

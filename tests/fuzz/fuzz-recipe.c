@@ -87,6 +87,10 @@ static const char *const corpus[] = {
     "  - cloud_init: {user_data: \"#cloud-config\", meta_data: \"instance-id: x\"}\n"
     "verify: {hepix: false}\ntargets: [{platform: kvm}]\n",
     "name: a\nbase: {image: /i}\ninstaller: {iso: /x}\n",
+    "name: a\nfirmware: both\ndisk:\n  size: 1G\n  partitions:\n"
+    "    - {mount: /boot/efi, size: 64M, type: efi, fstype: vfat}\n    - {mount: /}\n"
+    "installer: {kernel: /k, initrd: /i}\nscratch: {size: 1G, as: deploy}\n"
+    "targets: [{platform: hyperv-gen2}, {format: vhdx, options: {block_size: 1M}}]\n",
     NULL,
 };
 

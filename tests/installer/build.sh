@@ -27,7 +27,7 @@ volid=VMFORGE_OFFLINE_12
 # The installed system: small, but a real Debian that boots with systemd,
 # has SSH for the customize stage's key checks, dbus (so logind powers it off on an
 # ACPI power-button press), and its own boot loader.
-include=linux-image-amd64,systemd-sysv,udev,dbus,extlinux,syslinux-common,e2fsprogs,tzdata,openssh-server,kmod,initramfs-tools,zstd
+include=linux-image-amd64,systemd-sysv,udev,dbus,extlinux,syslinux-common,grub-efi-amd64-bin,grub2-common,e2fsprogs,tzdata,openssh-server,kmod,initramfs-tools,zstd
 
 key="$( (cat "$here/build.sh" "$here/init" "$here/udhcpc.script"; echo "$suite $include $volid") | sha256sum | cut -c1-16)"
 if [ -f "$iso" ] && [ "$(cat "$out/.key" 2>/dev/null)" = "$key" ]; then
@@ -61,6 +61,7 @@ isofs
 ext4
 vfat
 nls_cp437
+nls_ascii
 nls_utf8
 crc32c_generic
 af_packet
@@ -107,6 +108,7 @@ copy_bin() {
 }
 copy_bin /sbin/mke2fs
 copy_bin /sbin/blkid   # busybox-static has no blkid applet
+copy_bin /sbin/mkfs.fat # EFI system partitions (dosfstools)
 ln -sf mke2fs "$ir/sbin/mkfs.ext4"
 # Kernel modules in load order (dependencies first), from the rootfs' tree.
 : > "$ir/lib/modules/load-order"

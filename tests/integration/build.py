@@ -472,8 +472,106 @@ def case_doctor(work):
     check(re.search(r"FAIL +libvirtd", p.stdout) and "fix: start it" in p.stdout, p.stdout)
 
 
+def uefi_recipe(d):
+    """The offline example made to boot both ways: firmware: both, an EFI
+    system partition before /, the boot check on, a Hyper-V Generation 2, a
+    VMware and a KVM target."""
+    src = open(RECIPE).read()
+    iso = os.path.join(ROOT, ".cache", "installer", "vmforge-offline-debian12.iso")
+    for old, new in (
+            ("name: quickstart", "name: golden-uefi"),
+            ("  partitions:\n    - mount: /", "  partitions:\n    - mount: /boot/efi\n      size: 64M\n"
+             "      type: efi\n      fstype: vfat\n    - mount: /"),
+            ("iso: ../../.cache/installer/vmforge-offline-debian12.iso", f"iso: {iso}"),
+            ("rootpw_file: rootpw.txt",
+             f"rootpw_file: {os.path.join(ROOT, 'examples', 'quickstart', 'rootpw.txt')}"),
+            ("hardware:\n", "firmware: both\n\nhardware:\n"),
+            ("  boot: false", "  boot: true")):
+        check(old in src, f"the quickstart recipe changed: no {old!r}")
+        src = src.replace(old, new)
+    src = src[:src.index("targets:\n  - platform: kvm")] + (
+        "targets:\n  - platform: kvm\n  - platform: vmware\n  - platform: hyperv-gen2\n\n"
+        + src[src.index("convert:"):])
+    path = os.path.join(d, "uefi.yaml")
+    with open(path, "w") as f:
+        f.write(src)
+    return path
+
+
+def check_uefi_disk(base):
+    """The installed disk, read with guestfish: an ESP (0xEF, FAT) holding
+    GRUB at the removable-media path, its grub.cfg, the ESP in fstab; the MBR
+    boot code for BIOS."""
+    script = ("part-get-mbr-id /dev/sda 1\nvfs-type /dev/sda1\n"
+              "mount-ro /dev/sda1 /boot/efi\nls /boot/efi/EFI/BOOT\necho ---\ncat /etc/fstab\n"
+              "cat /boot/grub/grub.cfg\n")
+    p = run(["guestfish", "--ro", "-a", base, "-m", "/dev/sda2"], input=script, env=GUESTFS_ENV)
+    check(p.returncode == 0, f"guestfish: {p.stderr}")
+    lines = p.stdout.split("---")[0].split()
+    check(lines[:2] == ["0xef", "vfat"], f"partition 1 is not a FAT ESP (0xEF): {p.stdout}")
+    check("BOOTX64.EFI" in lines, f"no GRUB at /EFI/BOOT/BOOTX64.EFI on the ESP: {p.stdout}")
+    check(re.search(r"^\s*linux /boot/vmlinuz-\S+ root=UUID=", p.stdout, re.M),
+          f"/boot/grub/grub.cfg boots no kernel:\n{p.stdout}")
+    check(re.search(r"^UUID=\S+ /boot/efi vfat", p.stdout, re.M), f"fstab:\n{p.stdout}")
+    with open(base, "rb") as f:
+        mbr = f.read(512)
+    check(mbr[:440] != bytes(440) and mbr[510:] == b"\x55\xaa", "no BIOS boot code in the MBR")
+
+
+def check_uefi_targets(d, out, base):
+    """What each target tells its hypervisor: UEFI."""
+    vhdx = os.path.join(out, "hyperv-gen2", "golden-uefi.vhdx")
+    check(qemu_info(vhdx, "vhdx")["virtual-size"] == 4 * GIB, "vhdx size")
+    run(["qemu-img", "check", "-f", "vhdx", vhdx], check_rc=0)
+    compare(base, vhdx, "vhdx")
+    check("(4294967296 bytes)" in run(["vhdiinfo", vhdx], check_rc=0).stdout, "vhdiinfo")
+    x = os.path.join(out, "kvm", "golden-uefi.xml")
+    p = run(["virt-xml-validate", x, "domain"])
+    check(p.returncode == 0, f"virt-xml-validate {x}: {p.stdout}{p.stderr}")
+    check(ET.parse(x).getroot().find("os").get("firmware") == "efi", f"{x}: not firmware='efi'")
+    props = json.load(open(os.path.join(out, "kvm", "golden-uefi.openstack.json")))["properties"]
+    check(props["hw_firmware_type"] == "uefi" and props["hw_machine_type"] == "q35", props)
+    ova = os.path.join(out, "vmware", "golden-uefi.ova")
+    _, text, _ = ova_tool_checks(ova, os.path.join(d, "uefi-x"))
+    check(re.search(r'<vmw:Config [^>]*vmw:key="firmware" [^>]*vmw:value="efi"', text),
+          "the OVF does not ask for EFI firmware")
+    outp = v2v_print_source(ova, "uefi")
+    for want in ("firmware: uefi", "\t0 [", "\t1 ["):
+        check(want in outp, f"virt-v2v: {want!r} not in\n{outp}")
+
+
+def case_uefi(work):
+    """firmware: both, for real: installed under OVMF, the boot check boots
+    it with OVMF and with SeaBIOS, every target says UEFI; no NVRAM left."""
+    libvirt_up()
+    d = workdir(work)
+    out = os.path.join(d, "out")
+    p = build(out, "--rebuild", recipe=uefi_recipe(d))
+    for want in ('boot check (UEFI): "golden login:"', 'boot check (BIOS): "golden login:"'):
+        check(want in p.stderr, f"{want!r} not in:\n{p.stderr[-3000:]}")
+    # OVMF announces the boot entry it starts (BdsDxe); SeaBIOS does not.
+    logs = os.path.join(out, "logs")
+    for log, ovmf in (("golden-uefi-boot-console.log", True),
+                      ("golden-uefi-boot-console-bios.log", False)):
+        text = open(os.path.join(logs, log), errors="replace").read()
+        check(("BdsDxe: starting" in text) == ovmf and "golden login:" in text,
+              f"{log}: {'no' if ovmf else 'an'} OVMF boot")
+    report = json.load(open(os.path.join(out, "report.json")))
+    check(report["base_disk"]["firmware"] == "both", report["base_disk"])
+    base = report["base_disk"]["path"]
+    check_uefi_disk(base)
+    check_uefi_targets(d, out, base)
+    check_clean(out)
+    nvram = "/var/lib/libvirt/qemu/nvram"
+    left = [f for f in (os.listdir(nvram) if os.path.isdir(nvram) else []) if "vmforge" in f]
+    check(not left, f"NVRAM files left by vmforge's domains: {left}")
+    left = [os.path.join(dp, f) for dp, _, fs in os.walk(d) for f in fs if f.endswith("VARS.fd")]
+    check(not left, f"NVRAM files left: {left}")
+
+
 if __name__ == "__main__":
     main({
+        "uefi": case_uefi,
         "quickstart": case_quickstart,
         "sigint-install": case_sigint_install,
         "sigterm-convert": case_sigterm_convert,
