@@ -145,10 +145,11 @@ def case_offline_media(work):
     check("inst.stage2=hd:LABEL=VMFORGE_OFFLINE_12" in p.stdout, "no stage2 label")
     check("org.fedoraproject.anaconda.log.0" in p.stdout, "no log channel for the installer")
     check("firmware=" not in p.stdout and "nvram" not in p.stdout, "a BIOS recipe got OVMF")
-    # firmware: uefi and both: a domain with OVMF, its own NVRAM and a
+    # firmware: both (uefi makes the same domain): OVMF, its own NVRAM and a
     # virtio-scsi CD-ROM (the kickstart's ESP line: the integration test).
+    # One dry run: each loads libosinfo's database, ~50 s under ASan.
     esp = "  partitions:\n    - {mount: /boot/efi, size: 64M, type: efi, fstype: vfat}\n"
-    for fw in ("uefi", "both"):
+    for fw in ("both",):
         with open(os.path.join(d, "recipe.yaml"), "w") as f:
             f.write(text.replace("  partitions:\n", esp) + f"firmware: {fw}\n")
         p = dry_run(os.path.join(d, "recipe.yaml"), "-o", work, "--accel", "tcg")
