@@ -84,6 +84,12 @@ static inline uint32_t vf_get_le32(const void *p)
     memcpy(&v, p, sizeof v);
     return GUINT32_FROM_LE(v);
 }
+static inline uint64_t vf_get_le64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return GUINT64_FROM_LE(v);
+}
 static inline uint32_t vf_get_be32(const void *p)
 {
     uint32_t v;

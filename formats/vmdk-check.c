@@ -64,13 +64,6 @@ static void problem(VfVmdkWalk *w, const char *fmt, ...)
     g_ptr_array_add(w->problems, g_strdup_printf("%s: %s", w->name, msg));
 }
 
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return GUINT64_FROM_LE(v);
-}
-
 /* Collect `need` bytes starting at `at` next. */
 static void expect(VfVmdkWalk *w, State s, uint64_t at, size_t need)
 {
@@ -111,7 +104,7 @@ uint64_t vf_vmdk_walk_capacity(const VfVmdkWalk *w)
 /* The sizes a walk relies on; false stops it. */
 static bool header_sizes_ok(VfVmdkWalk *w, const uint8_t *h)
 {
-    uint64_t desc_off = le64(h + 28), desc_size = le64(h + 36);
+    uint64_t desc_off = vf_get_le64(h + 28), desc_size = vf_get_le64(h + 36);
     uint32_t gtes = vf_get_le32(h + 44);
     if (w->capacity == 0 || w->capacity > VF_VMDK_MAX_CAPACITY_SECTORS)
         problem(w, "capacity of %" G_GUINT64_FORMAT " sectors is not 1 to %llu", w->capacity,
@@ -149,13 +142,13 @@ static void on_header(VfVmdkWalk *w, const uint8_t *h)
         problem(w, "streamOptimized VMDKs are version 3, this one is %u", version);
     if ((flags & (FLAG_COMPRESS | FLAG_MARKERS)) != (FLAG_COMPRESS | FLAG_MARKERS))
         problem(w, "header flags %#x lack compressed grains and markers", flags);
-    if (le64(h + 56) != GD_AT_END)
+    if (vf_get_le64(h + 56) != GD_AT_END)
         problem(w, "the header's grain directory offset is not GD_AT_END");
     if ((h[77] | (h[78] << 8)) != 1)
         problem(w, "compressAlgorithm %u is not deflate (1)", h[77] | (h[78] << 8));
-    w->capacity = le64(h + 12);
-    w->grain = le64(h + 20);
-    w->overhead = le64(h + 64);
+    w->capacity = vf_get_le64(h + 12);
+    w->grain = vf_get_le64(h + 20);
+    w->overhead = vf_get_le64(h + 64);
     if (!header_sizes_ok(w, h)) {
         w->state = ST_STOP;
         return;
@@ -250,7 +243,7 @@ static void on_marker(VfVmdkWalk *w, uint64_t value, uint32_t type)
 
 static void on_item(VfVmdkWalk *w, const uint8_t *p)
 {
-    uint64_t value = le64(p);
+    uint64_t value = vf_get_le64(p);
     uint32_t size = vf_get_le32(p + 8), type = vf_get_le32(p + 12);
     if (size)
         on_grain(w, value, size);
@@ -316,11 +309,11 @@ static void on_footer(VfVmdkWalk *w, const uint8_t *f)
         problem(w, "no footer after the footer marker");
     else if (memcmp(f, w->header, 56) != 0 || memcmp(f + 64, w->header + 64, SECTOR - 64) != 0)
         problem(w, "the footer differs from the header in more than the directory offset");
-    else if (le64(f + 56) != w->gd_sector)
+    else if (vf_get_le64(f + 56) != w->gd_sector)
         problem(w,
                 "the footer's grain directory offset %" G_GUINT64_FORMAT
                 " is not the directory's sector %" G_GUINT64_FORMAT,
-                le64(f + 56), w->gd_sector);
+                vf_get_le64(f + 56), w->gd_sector);
     w->footer_seen = true;
     w->phase = PHASE_AFTER_FOOTER;
     expect(w, ST_ITEM, w->at + SECTOR, ITEM_HEAD);

@@ -12,6 +12,13 @@ const char *const vmf_kickstart_refused[] = {
     NULL,
 };
 
+/* Where the boot loader goes (--location): mbr for bios and both, partition
+ * (nothing in the MBR) for uefi. */
+static const char *bootloader_location(const VmfRecipe *r)
+{
+    return r->firmware == VMF_FIRMWARE_UEFI ? "partition" : "mbr";
+}
+
 /* What the templates say about the boot loader. bootloader_location: mbr
  * (bios, both) or partition (uefi: nothing in the MBR; Anaconda puts its
  * boot loader on the ESP under UEFI whatever --location says, the offline
@@ -22,8 +29,7 @@ static void boot_vars(const VmfRecipe *r, GHashTable *vars)
 {
     bool both = r->firmware == VMF_FIRMWARE_BOTH;
     g_hash_table_replace(vars, g_strdup("firmware"), g_strdup(vmf_firmware_name(r->firmware)));
-    g_hash_table_replace(vars, g_strdup("bootloader_location"),
-                         g_strdup(r->firmware == VMF_FIRMWARE_UEFI ? "partition" : "mbr"));
+    g_hash_table_replace(vars, g_strdup("bootloader_location"), g_strdup(bootloader_location(r)));
     g_hash_table_replace(vars, g_strdup("bios_loader_packages"), g_strdup(both ? "grub2-pc" : ""));
     g_hash_table_replace(
         vars, g_strdup("bios_loader_post"),
@@ -157,7 +163,7 @@ static bool flag(char **words, const char *name)
 static char *bootloader_problem(char **w, const VmfRecipe *r)
 {
     const char *loc = option(w, "location");
-    const char *want = r->firmware == VMF_FIRMWARE_UEFI ? "partition" : "mbr";
+    const char *want = bootloader_location(r);
     if (!loc || strcmp(loc, want) == 0 || strcmp(loc, "none") == 0)
         return NULL;
     return g_strdup_printf(

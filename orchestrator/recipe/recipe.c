@@ -556,18 +556,15 @@ static bool parse_firmware(Ctx *c, VmfRecipe *r, const VmfYamlNode *fw)
     const char *v = NULL;
     if (!scalar(c, fw, "firmware", &v))
         return false;
-    if (v && strcmp(v, "bios") == 0)
-        r->firmware = VMF_FIRMWARE_BIOS;
-    else if (v && strcmp(v, "uefi") == 0)
-        r->firmware = VMF_FIRMWARE_UEFI;
-    else if (v && strcmp(v, "both") == 0)
-        r->firmware = VMF_FIRMWARE_BOTH;
-    else if (v)
+    VmfFirmware f = VMF_FIRMWARE_BIOS;
+    while (v && f <= VMF_FIRMWARE_BOTH && strcmp(v, vmf_firmware_name(f)) != 0)
+        f++;
+    if (f > VMF_FIRMWARE_BOTH)
         return fail(c, fw,
                     "firmware \"%s\": give bios (the default), uefi, or both (one disk that "
                     "boots either way)",
                     v);
-    r->firmware_line = fw ? fw->line : 0;
+    r->firmware = f;
     return check_esp(c, r, fw);
 }
 
@@ -700,8 +697,8 @@ VmfRecipe *vmf_recipe_load_data(const char *path, const char *text, size_t len, 
                NULL;
     r->name = g_strdup(name);
     if (!get_string(&c, root, "version", "version", &r->version) ||
-        !parse_vars(&c, r, vmf_yaml_get(root, "vars"), overrides) ||
-        !parse_source(&c, r, root) || !parse_hardware(&c, r, vmf_yaml_get(root, "hardware")) ||
+        !parse_vars(&c, r, vmf_yaml_get(root, "vars"), overrides) || !parse_source(&c, r, root) ||
+        !parse_hardware(&c, r, vmf_yaml_get(root, "hardware")) ||
         !parse_firmware(&c, r, vmf_yaml_get(root, "firmware")))
         return NULL;
     r->customize = vmf_yaml_get(root, "customize");

@@ -86,7 +86,6 @@ typedef struct {
     uint64_t memory;
     char *nic; /* NIC model (virtio, e1000, e1000e, vmxnet3), or NULL: the platform's */
     VmfFirmware firmware;
-    unsigned firmware_line; /* 0: not given (bios) */
     /* later stages' sections, borrowed from `root` */
     VmfYamlNode *customize, *verify, *scratch, *targets, *convert;
     VmfYamlNode *root;
