@@ -194,7 +194,7 @@ static void check_schema(Verify *v, xmlDocPtr doc, const char *schema_dir)
 {
     if (!schema_dir)
         return;
-    g_autofree char *xsd = g_build_filename(schema_dir, "ovf-envelope.xsd", NULL);
+    g_autofree char *xsd = g_build_filename(schema_dir, "ovf.xsd", NULL);
     xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(xsd);
     xmlSchemaPtr schema = pc ? xmlSchemaParse(pc) : NULL;
     xmlSchemaFreeParserCtxt(pc);

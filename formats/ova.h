@@ -93,7 +93,8 @@ int vf_ova_tar_header(const char *name, uint64_t size, int64_t mtime, uint8_t ou
  * Checks the OVA at path in one pass: member order and names, each file's
  * size against ovf:size, every manifest digest and the manifest's form, the
  * signature and certificate when present, the descriptor against the OVF
- * schemas in schema_dir (NULL: not against the schemas), and the structure
+ * schema schema_dir/ovf.xsd (templates/schemas: DMTF's OVF 1.x with
+ * VirtualBox's vbox:Machine; NULL: not against a schema), and the structure
  * of streamOptimized VMDKs as they stream past (vmdk-check.h). Each
  * problem is appended to problems (g_malloc'd strings). Returns < 0 only
  * when the file cannot be read as an archive at all.

@@ -11,6 +11,7 @@
 #define NS_VSSD         "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
 #define NS_VMW          "http://www.vmware.com/schema/ovf"
 #define NS_XSI          "http://www.w3.org/2001/XMLSchema-instance"
+#define NS_VBOX         "http://www.virtualbox.org/ovf/machine"
 #define VMDK_STREAM_URI "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
 
 /* CIM ResourceType values (CIM_ResourceAllocationSettingData). */
@@ -48,6 +49,10 @@ void vf_ovf_profile_free(VfOvfProfile *p)
         g_hash_table_unref(p->nic_models);
     if (p->os)
         g_hash_table_unref(p->os);
+    g_free(p->vbox_version);
+    g_clear_pointer(&p->vbox_os, g_hash_table_unref);
+    g_clear_pointer(&p->vbox_controllers, g_hash_table_unref);
+    g_clear_pointer(&p->vbox_nics, g_hash_table_unref);
     g_free(p);
 }
 
@@ -218,6 +223,34 @@ static bool cim_os_id(const char *v)
     return g_ascii_isdigit(v[0]);
 }
 
+/* "Type;Name", both given. */
+static bool type_and_name(const char *v)
+{
+    const char *semi = strchr(v, ';');
+    return semi && semi != v && semi[1] && !strchr(semi + 1, ';');
+}
+
+/* [vbox], [vbox-os], [vbox-controllers] and [vbox-nics], when the profile
+ * has [vbox]; the OS table needs "linux" (the default). */
+static int profile_vbox(GKeyFile *kf, const char *path, VfOvfProfile *p, GError **error)
+{
+    if (!g_key_file_has_group(kf, "vbox"))
+        return 0;
+    if (!(p->vbox_version = get_string(kf, path, "vbox", "settings-version", error)) ||
+        !(p->vbox_os = profile_table(kf, path, "vbox-os", not_empty, " needs an OSType", error)) ||
+        !(p->vbox_controllers = profile_table(kf, path, "vbox-controllers", type_and_name,
+                                              ": expected Type;Name", error)) ||
+        !(p->vbox_nics = profile_table(kf, path, "vbox-nics", not_empty,
+                                       " needs an adapter type", error)))
+        return -EINVAL;
+    if (!g_hash_table_contains(p->vbox_os, "linux")) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "%s: [vbox-os] needs a \"linux\" entry (the default)", path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, GError **error)
 {
     if (!*name || strchr(name, '/') || name[0] == '.') {
@@ -254,6 +287,8 @@ int vf_ovf_profile_load(const char *dir, const char *name, VfOvfProfile **out, G
                     "%s: [os] needs a \"linux\" entry (the default)", path);
         return -EINVAL;
     }
+    if (profile_vbox(kf, path, p, error) < 0)
+        return -EINVAL;
     *out = g_steal_pointer(&p);
     return 0;
 }
@@ -282,6 +317,13 @@ char **vf_ovf_profile_list(const char *dir)
 
 /* ---- descriptor ---------------------------------------------------------- */
 
+/* A disk controller of the appliance: its kind, InstanceID, how many disks
+ * it holds, and its rank among the controllers of its kind. */
+typedef struct {
+    const VfOvfController *kind;
+    unsigned instance, used, ordinal;
+} Ctl;
+
 typedef struct Builder {
     const VfOvfProfile *p;
     const VfOvfParams *o;
@@ -289,8 +331,13 @@ typedef struct Builder {
     xmlDocPtr doc;
     xmlNsPtr def;                  /* OVF as the default namespace: elements */
     xmlNsPtr ovf, rasd, vssd, vmw; /* prefixed: attributes and CIM elements */
+    xmlNsPtr vbox;                 /* VirtualBox's, when <vbox:Machine> is written */
     GPtrArray *disk_ids;           /* diskId of each disk */
+    GPtrArray *vbox_uuids;         /* vbox:uuid of each disk (NULL: none) */
     unsigned instance;             /* the last hardware Item's InstanceID */
+    GArray *ctls;                  /* of Ctl: the controllers of the disks */
+    unsigned *disk_ctl;            /* per disk: its controller's index in ctls */
+    unsigned *disk_addr;           /* per disk: its AddressOnParent */
 } Builder;
 
 static const xmlChar *X(const char *s)
@@ -439,6 +486,40 @@ static xmlNodePtr envelope_new(Builder *b)
     return env;
 }
 
+/* Whether the descriptor carries <vbox:Machine>: an EFI appliance of a
+ * profile with [vbox] (VirtualBox reads the firmware nowhere else). */
+static bool vbox_wanted(const Builder *b)
+{
+    return b->p->vbox_version && b->o->firmware && strcmp(b->o->firmware, "efi") == 0;
+}
+
+/* A UUID (version 5 form) from what the descriptor says of the appliance,
+ * never random: the same inputs give the same descriptor. `what` and
+ * `index` tell the identifiers of one descriptor apart. */
+static char *derived_uuid(const Builder *b, const char *what, size_t index)
+{
+    g_autoptr(GChecksum) ck = g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree char *head = g_strdup_printf("%s %zu %s", what, index, b->o->name);
+    g_checksum_update(ck, (const guchar *)head, -1);
+    for (size_t i = 0; i < b->o->n_disks; i++) {
+        const VfOvfDisk *d = &b->o->disks[i];
+        g_autofree char *s = g_strdup_printf(
+            "\n%s %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
+            d->href ? d->href : "-", d->file_size, d->capacity, d->populated);
+        g_checksum_update(ck, (const guchar *)s, -1);
+    }
+    uint8_t u[32];
+    gsize len = sizeof u;
+    g_checksum_get_digest(ck, u, &len);
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x50); /* version 5: name-based (SHA) */
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    GString *s = g_string_sized_new(36);
+    for (int i = 0; i < 16; i++)
+        g_string_append_printf(s, "%s%02x", i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "",
+                               u[i]);
+    return g_string_free(s, false);
+}
+
 /* References: a File per disk that has one. */
 static void add_references(Builder *b, xmlNodePtr env)
 {
@@ -477,6 +558,11 @@ static void add_disk_section(Builder *b, xmlNodePtr env)
         attr(disk, b->ovf, "format", VMDK_STREAM_URI);
         if (d->href)
             attr_u64(disk, b->ovf, "populatedSize", d->populated);
+        /* VirtualBox finds the disks of <vbox:Machine> by this. */
+        char *uuid = b->vbox && d->href ? derived_uuid(b, "vbox-disk", i) : NULL;
+        g_ptr_array_add(b->vbox_uuids, uuid);
+        if (uuid)
+            attr(disk, b->vbox, "uuid", uuid);
     }
 }
 
@@ -551,13 +637,6 @@ static void add_system(Builder *b, xmlNodePtr hw)
                      .virtual_quantity = mem});
 }
 
-/* A disk controller of the appliance: its kind, InstanceID, how many disks
- * it holds, and its rank among the controllers of its kind. */
-typedef struct {
-    const VfOvfController *kind;
-    unsigned instance, used, ordinal;
-} Ctl;
-
 /* Each disk goes to its bus's controller kind, a new instance of it when
  * the last one is full: disk_ctl[i] is its controller's index in `ctls`,
  * disk_addr[i] its AddressOnParent. */
@@ -613,18 +692,13 @@ static void add_controllers(Builder *b, xmlNodePtr hw, GArray *ctls)
 /* The controllers, then each disk on its own. */
 static void add_disks(Builder *b, xmlNodePtr hw)
 {
-    size_t nd = b->o->n_disks;
-    g_autofree unsigned *disk_ctl = g_new0(unsigned, nd);
-    g_autofree unsigned *disk_addr = g_new0(unsigned, nd);
-    g_autoptr(GArray) ctls = g_array_new(false, true, sizeof(Ctl));
-    place_disks(b, ctls, disk_ctl, disk_addr);
-    add_controllers(b, hw, ctls);
-    for (size_t i = 0; i < nd; i++) {
+    add_controllers(b, hw, b->ctls);
+    for (size_t i = 0; i < b->o->n_disks; i++) {
         const VfOvfDisk *d = &b->o->disks[i];
         char iid[16];
-        g_autofree char *addr = g_strdup_printf("%u", disk_addr[i]);
+        g_autofree char *addr = g_strdup_printf("%u", b->disk_addr[i]);
         g_autofree char *parent =
-            g_strdup_printf("%u", g_array_index(ctls, Ctl, disk_ctl[i]).instance);
+            g_strdup_printf("%u", g_array_index(b->ctls, Ctl, b->disk_ctl[i]).instance);
         g_autofree char *ename = g_strdup_printf("Hard disk %zu", i + 1);
         g_autofree char *host = g_strdup_printf("ovf:/disk/%s", (char *)b->disk_ids->pdata[i]);
         item(b, hw,
@@ -690,6 +764,130 @@ static void add_product(Builder *b, xmlNodePtr vs)
     }
 }
 
+/* ---- VirtualBox's machine configuration --------------------------------- */
+
+/* Every controller and NIC the appliance has must have a VirtualBox name
+ * in the profile. */
+static int check_vbox(const Builder *b, GError **error)
+{
+    const char *missing = NULL, *group = NULL;
+    for (guint j = 0; !missing && j < b->ctls->len; j++) {
+        const char *st = g_array_index(b->ctls, Ctl, j).kind->subtype;
+        if (!g_hash_table_contains(b->p->vbox_controllers, st))
+            missing = st, group = "vbox-controllers";
+    }
+    size_t nn;
+    const VfOvfNic *nv = nics_of(b->o, &nn);
+    for (size_t i = 0; !missing && i < nn; i++) {
+        const char *st = vf_ovf_profile_nic(b->p, nv[i].model);
+        if (!g_hash_table_contains(b->p->vbox_nics, st))
+            missing = st, group = "vbox-nics";
+    }
+    if (!missing)
+        return 0;
+    g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "profile %s: [%s] has no entry for %s",
+                b->p->name, group, missing);
+    return -EINVAL;
+}
+
+/* <Hardware>: CPUs, memory, EFI, boot from the hard disk, the adapters
+ * (on NAT; VirtualBox asks where to attach them on import). */
+static void add_vbox_hardware(Builder *b, xmlNodePtr m)
+{
+    xmlNodePtr hw = child(m, b->def, "Hardware", NULL);
+    char num[32];
+    g_snprintf(num, sizeof num, "%u", b->o->vcpus);
+    attr(child(hw, b->def, "CPU", NULL), NULL, "count", num);
+    attr_u64(child(hw, b->def, "Memory", NULL), NULL, "RAMSize", b->o->memory_mib);
+    attr(child(hw, b->def, "Firmware", NULL), NULL, "type", "EFI");
+    xmlNodePtr order = child(child(hw, b->def, "Boot", NULL), b->def, "Order", NULL);
+    attr(order, NULL, "position", "1");
+    attr(order, NULL, "device", "HardDisk");
+    xmlNodePtr net = child(hw, b->def, "Network", NULL);
+    size_t nn;
+    const VfOvfNic *nv = nics_of(b->o, &nn);
+    for (size_t i = 0; i < nn; i++) {
+        xmlNodePtr a = child(net, b->def, "Adapter", NULL);
+        g_snprintf(num, sizeof num, "%zu", i);
+        attr(a, NULL, "slot", num);
+        attr(a, NULL, "enabled", "true");
+        attr(a, NULL, "type",
+             g_hash_table_lookup(b->p->vbox_nics, vf_ovf_profile_nic(b->p, nv[i].model)));
+        if (nv[i].mac) {
+            g_autofree char *mac = g_ascii_strup(nv[i].mac, -1);
+            char *w = mac;
+            for (const char *r = mac; *r; r++)
+                if (*r != ':')
+                    *w++ = *r;
+            *w = '\0';
+            attr(a, NULL, "MACAddress", mac);
+        }
+        child(a, b->def, "NAT", NULL);
+    }
+}
+
+/* One <AttachedDevice> for disk i: its port and device as VirtualBox counts
+ * them (IDE: two channels of master and slave), its image by vbox:uuid. */
+static void add_vbox_attachment(Builder *b, xmlNodePtr sc, bool ide, size_t i)
+{
+    xmlNodePtr ad = child(sc, b->def, "AttachedDevice", NULL);
+    char num[16];
+    attr(ad, NULL, "type", "HardDisk");
+    g_snprintf(num, sizeof num, "%u", ide ? b->disk_addr[i] / 2 : b->disk_addr[i]);
+    attr(ad, NULL, "port", num);
+    g_snprintf(num, sizeof num, "%u", ide ? b->disk_addr[i] % 2 : 0);
+    attr(ad, NULL, "device", num);
+    g_autofree char *braced = g_strdup_printf("{%s}", (char *)b->vbox_uuids->pdata[i]);
+    attr(child(ad, b->def, "Image", NULL), NULL, "uuid", braced);
+}
+
+/* <StorageControllers>: each controller of the appliance with the disks
+ * that have a file (a disk made at deploy time has no image to attach). */
+static void add_vbox_storage(Builder *b, xmlNodePtr m)
+{
+    xmlNodePtr scs = child(m, b->def, "StorageControllers", NULL);
+    for (guint j = 0; j < b->ctls->len; j++) {
+        const Ctl *c = &g_array_index(b->ctls, Ctl, j);
+        g_auto(GStrv) tn =
+            g_strsplit(g_hash_table_lookup(b->p->vbox_controllers, c->kind->subtype), ";", 2);
+        bool ide = strcmp(tn[0], "PIIX4") == 0 || strcmp(tn[0], "PIIX3") == 0;
+        g_autofree char *name = c->ordinal ? g_strdup_printf("%s %u", tn[1], c->ordinal + 1)
+                                           : g_strdup(tn[1]);
+        xmlNodePtr sc = child(scs, b->def, "StorageController", NULL);
+        attr(sc, NULL, "name", name);
+        attr(sc, NULL, "type", tn[0]);
+        char num[16];
+        g_snprintf(num, sizeof num, "%u", ide ? 2 : MAX(c->used, 1));
+        attr(sc, NULL, "PortCount", num);
+        attr(sc, NULL, "useHostIOCache", ide ? "true" : "false");
+        attr(sc, NULL, "Bootable", "true");
+        for (size_t i = 0; i < b->o->n_disks; i++)
+            if (b->disk_ctl[i] == j && b->vbox_uuids->pdata[i])
+                add_vbox_attachment(b, sc, ide, i);
+    }
+}
+
+/* <vbox:Machine>, VirtualBox's settings format, which VirtualBox imports
+ * instead of the OVF hardware when it is there (its ovfreader.cpp): the
+ * first child an ovf:Info as in VirtualBox's own exports (VMware wants
+ * one), the others unprefixed as VirtualBox writes them. */
+static void add_vbox_machine(Builder *b, xmlNodePtr vs)
+{
+    xmlNodePtr m = child(vs, b->vbox, "Machine", NULL);
+    attr(m, b->ovf, "required", "false");
+    attr(m, NULL, "version", b->p->vbox_version);
+    g_autofree char *uuid = derived_uuid(b, "vbox-machine", 0);
+    g_autofree char *braced = g_strdup_printf("{%s}", uuid);
+    attr(m, NULL, "uuid", braced);
+    attr(m, NULL, "name", b->o->name);
+    const char *os = b->o->os && g_hash_table_contains(b->p->vbox_os, b->o->os) ? b->o->os
+                                                                                : "linux";
+    attr(m, NULL, "OSType", g_hash_table_lookup(b->p->vbox_os, os));
+    child(m, b->ovf, "Info", "Complete VirtualBox machine configuration in VirtualBox format");
+    add_vbox_hardware(b, m);
+    add_vbox_storage(b, m);
+}
+
 /* VirtualSystem, its sections in the order VMware writes them. */
 static void add_virtual_system(Builder *b, xmlNodePtr env)
 {
@@ -700,6 +898,8 @@ static void add_virtual_system(Builder *b, xmlNodePtr env)
     add_os_section(b, vs);
     add_hardware(b, vs);
     add_product(b, vs);
+    if (b->vbox)
+        add_vbox_machine(b, vs);
 }
 
 int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t *len,
@@ -710,8 +910,21 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
         return r;
     Builder b = {.p = p, .o = o, .network = o->network ? o->network : "VM Network"};
     g_autoptr(GPtrArray) disk_ids = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) vbox_uuids = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GArray) ctls = g_array_new(false, true, sizeof(Ctl));
+    g_autofree unsigned *disk_ctl = g_new0(unsigned, o->n_disks);
+    g_autofree unsigned *disk_addr = g_new0(unsigned, o->n_disks);
     b.disk_ids = disk_ids;
+    b.vbox_uuids = vbox_uuids;
+    b.ctls = ctls;
+    b.disk_ctl = disk_ctl;
+    b.disk_addr = disk_addr;
+    place_disks(&b, ctls, disk_ctl, disk_addr);
+    if (vbox_wanted(&b) && (r = check_vbox(&b, error)) < 0)
+        return r;
     xmlNodePtr env = envelope_new(&b);
+    if (vbox_wanted(&b))
+        b.vbox = xmlNewNs(env, X(NS_VBOX), X("vbox"));
     add_references(&b, env);
     add_disk_section(&b, env);
     add_network_section(&b, env);

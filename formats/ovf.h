@@ -39,6 +39,13 @@ typedef struct VfOvfProfile {
     char *nic_name;
     GHashTable *nic_models; /* libvirt NIC model → ResourceSubType */
     GHashTable *os;         /* OS name → "CIMID" or "CIMID;vmwOsType" */
+    /* VirtualBox's own machine configuration (<vbox:Machine>), which is
+     * where VirtualBox reads the firmware: written for EFI appliances when
+     * the profile has a [vbox] group (vbox_version NULL: it has none). */
+    char *vbox_version;           /* the settings format, "1.16-linux" */
+    GHashTable *vbox_os;          /* OS name → VirtualBox OSType */
+    GHashTable *vbox_controllers; /* controller ResourceSubType → "Type;Name" */
+    GHashTable *vbox_nics;        /* NIC ResourceSubType → adapter type */
 } VfOvfProfile;
 
 /* Upper bound on the size of a profile file: they are a few hundred bytes. */
@@ -93,7 +100,9 @@ typedef struct VfOvfParams {
     const VfOvfNic *nics;
     size_t n_nics;
     bool nics_given;
-    const char *firmware; /* "bios", "efi" (vmw:Config firmware); NULL: not stated */
+    /* "bios", "efi" (vmw:Config firmware, and <vbox:Machine> for profiles
+     * with [vbox]); NULL: not stated */
+    const char *firmware;
 } VfOvfParams;
 
 /* The controller a disk on `bus` gets in this profile (the bus's own, or the

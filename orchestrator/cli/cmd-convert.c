@@ -51,6 +51,7 @@ typedef struct ConvertArgs {
     char *cert;
     char *ovf_dir;
     char *system_type;
+    char *firmware;
 } ConvertArgs;
 
 static void args_clear(ConvertArgs *a)
@@ -72,6 +73,7 @@ static void args_clear(ConvertArgs *a)
     g_free(a->cert);
     g_free(a->ovf_dir);
     g_free(a->system_type);
+    g_free(a->firmware);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ConvertArgs, args_clear)
 
@@ -275,6 +277,11 @@ static int build_ova_params(const ConvertArgs *a, VfOvfProfile **profile, VfOvaS
     }
     if ((rc = ova_hardware(a, ova)))
         return rc;
+    if (a->firmware && strcmp(a->firmware, "bios") != 0 && strcmp(a->firmware, "efi") != 0) {
+        vmf_error(CMD, "--firmware \"%s\": give bios or efi", a->firmware);
+        return VMF_EXIT_USAGE;
+    }
+    ova->ovf.firmware = a->firmware;
     ova->ovf.os = a->os;
     ova->ovf.product = a->product;
     ova->ovf.vendor = a->vendor;
@@ -332,6 +339,10 @@ static GOptionGroup *ova_group(ConvertArgs *a)
          "Also write the appliance unpacked into DIR (NAME.ovf, NAME.mf, the disk)", "DIR"},
         {"system-type", 0, 0, G_OPTION_ARG_STRING, &a->system_type,
          "VirtualSystemType instead of the profile's (e.g. vmx-19, or \"vmx-14 vmx-19\")", "TYPE"},
+        {"firmware", 0, 0, G_OPTION_ARG_STRING, &a->firmware,
+         "The firmware the guest boots with: bios or efi (VMware's firmware setting; for "
+         "VirtualBox, its own machine configuration). Default: not stated (BIOS)",
+         "FIRMWARE"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionGroup *group = g_option_group_new(
@@ -487,9 +498,9 @@ static int plan_outputs(const ConvertArgs *a, const char *name, Outputs *o)
     if (o->want_ova)
         return build_ova_params(a, &o->profile, &o->signer, &o->ova);
     if (a->profile || a->scratch || a->scratch_per_core || a->manifest || a->sign || a->cert ||
-        a->ovf_dir || a->system_type) {
+        a->ovf_dir || a->system_type || a->firmware) {
         vmf_error(CMD, "--profile, --scratch, --scratch-per-core, --manifest, --sign, --cert, "
-                       "--ovf-dir and --system-type go with --to ova");
+                       "--ovf-dir, --system-type and --firmware go with --to ova");
         return VMF_EXIT_USAGE;
     }
     return VMF_EXIT_OK;

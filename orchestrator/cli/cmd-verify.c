@@ -39,7 +39,7 @@ int vmf_cmd_verify(int argc, char **argv)
         vmf_error(CMD, "no appliance given (usage: vmforge verify NAME.ova...)");
         return VMF_EXIT_USAGE;
     }
-    g_autofree char *schemas = g_build_filename(vmf_templates_dir(), "schemas", "ovf-1.x", NULL);
+    g_autofree char *schemas = g_build_filename(vmf_templates_dir(), "schemas", NULL);
     int status = VMF_EXIT_OK;
     for (char **f = files; *f; f++) {
         g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
