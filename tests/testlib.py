@@ -81,6 +81,21 @@ def sha256_file(path):
             h.update(b)
 
 
+def ovf_schema(work, dmtf_dir):
+    """The schema vmforge verify uses (templates/schemas/ovf.xsd: DMTF's
+    envelope with VirtualBox's vbox:Machine as a Section) over `dmtf_dir`,
+    an independent copy of DMTF's schemas (../shared's): its path, for
+    xmllint's schema option."""
+    d = os.path.join(work, "ovf-schema")
+    if not os.path.isdir(d):
+        os.makedirs(d)
+        templates = os.environ.get("VMFORGE_TEMPLATES") or os.path.join(
+            os.path.dirname(__file__), "..", "templates")
+        shutil.copy(os.path.join(templates, "schemas", "ovf.xsd"), d)
+        os.symlink(os.path.abspath(dmtf_dir), os.path.join(d, "ovf-1.x"))
+    return os.path.join(d, "ovf.xsd")
+
+
 def gunzip_equals(gz, path):
     """True when GNU gzip unpacks `gz` (its CRC and length checked) to
     exactly the bytes of `path`: `gzip -dc | cmp`, no digest in between."""

@@ -139,17 +139,14 @@ static int boot_volumes(Boot *bt, uint64_t disk_size)
     return bt->disk ? 0 : VMF_EXIT_FAILURE;
 }
 
-/* A UEFI boot's NVRAM file, made by libvirt from OVMF's template in the
- * boot's own folder (on a host: a volume of the run, removed with it). */
+/* A UEFI boot's NVRAM file, in the boot's own folder (on a host: a volume
+ * of the run, removed with it). */
 static char *boot_nvram(Boot *bt)
 {
     if (!bt->b->efi)
         return NULL;
-    if (!bt->host)
-        return g_build_filename(bt->work, "VARS.fd", NULL);
     g_autofree char *vol = g_strdup_printf("%s-VARS.fd", bt->name);
-    vmf_run_add(bt->run, VMF_RUN_VOLUME, vmf_pool_name(bt->pool), vol);
-    return g_build_filename(vmf_pool_dir(bt->pool), vol, NULL);
+    return vmf_run_nvram_path(bt->run, bt->host ? bt->pool : NULL, bt->work, vol);
 }
 
 /* Defined paused, its console read from the start, then running. */

@@ -331,18 +331,14 @@ static int install_prepare(Install *in)
     return rc;
 }
 
-/* Where a UEFI installer domain keeps its NVRAM: beside its disk (libvirt
- * fills it from OVMF's template), so that it goes with the run's files; on a
- * host a volume to remove. NULL for BIOS recipes. */
+/* Where a UEFI installer domain keeps its NVRAM: beside its disk, or a
+ * volume of the run on a host. NULL for BIOS recipes. */
 static char *install_nvram_path(Install *in)
 {
     if (!vmf_recipe_efi(in->r))
         return NULL;
-    if (!in->host)
-        return g_build_filename(in->workdir, "VARS.fd", NULL);
     g_autofree char *vol = g_strconcat(in->prefix, "VARS.fd", NULL);
-    vmf_run_add(in->run, VMF_RUN_VOLUME, vmf_pool_name(in->pool), vol);
-    return g_build_filename(vmf_pool_dir(in->pool), vol, NULL);
+    return vmf_run_nvram_path(in->run, in->host ? in->pool : NULL, in->workdir, vol);
 }
 
 /* Defines the domain paused, subscribes to its events and its console, then

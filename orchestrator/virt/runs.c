@@ -250,3 +250,11 @@ unsigned vmf_runs_clean(VmfVirt *v, GPtrArray *removed)
     }
     return n;
 }
+
+char *vmf_run_nvram_path(VmfRun *r, const VmfPool *pool, const char *dir, const char *vol)
+{
+    if (!pool)
+        return g_build_filename(dir, "VARS.fd", NULL);
+    vmf_run_add(r, VMF_RUN_VOLUME, vmf_pool_name(pool), vol);
+    return g_build_filename(vmf_pool_dir(pool), vol, NULL);
+}

@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include "storage.h"
 #include "virt.h"
 
 #include <glib.h>
@@ -38,6 +39,11 @@ void vmf_run_add(VmfRun *r, VmfRunKind kind, const char *pool, const char *name)
 /* An object recorded earlier stays on purpose (a cached ISO once its upload
  * completed): the cleaning leaves it. */
 void vmf_run_keep(VmfRun *r, const char *pool, const char *name);
+/* Where a UEFI domain's NVRAM goes (libvirt fills it from OVMF's template
+ * when the domain starts, and leaves it: it is the run's to remove): on this
+ * machine (`pool` NULL) DIR/VARS.fd, which goes with the run's folder; on a
+ * host the volume `vol` of `pool`, recorded first. g_free. */
+char *vmf_run_nvram_path(VmfRun *r, const VmfPool *pool, const char *dir, const char *vol);
 /* "volume A (pool P); domain D" — what may remain on the host when the run
  * cannot remove it (its local folders left out). g_free. */
 char *vmf_run_describe(const VmfRun *r);

@@ -31,8 +31,8 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from install import URI, libvirt_up, virsh, workdir  # noqa: E402
-from testlib import (Failure, Skip, check, gunzip_equals, main, read_until, run,  # noqa: E402
-                     sha256_file, vmforge_path)
+from testlib import (Failure, Skip, check, gunzip_equals, main, ovf_schema,  # noqa: E402
+                     read_until, run, sha256_file, vmforge_path)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RECIPE = os.path.join(ROOT, "examples", "quickstart", "recipe.yaml")
@@ -127,8 +127,9 @@ def ova_tool_checks(ova, x):
     names = extract_ova(ova, x)
     check(names[0].endswith(".ovf") and names[1].endswith(".mf"), f"members {names}")
     ovf = os.path.join(x, names[0])
-    p = run(["xmllint", "--noout", "--nonet", "--schema",
-             os.path.join(SCHEMAS, "ovf-envelope.xsd"), ovf])
+    # DMTF's schema (../shared's copy), with VirtualBox's vbox:Machine as a
+    # Section as vmforge verify takes it.
+    p = run(["xmllint", "--noout", "--nonet", "--schema", ovf_schema(x, SCHEMAS), ovf])
     check(p.returncode == 0, f"xmllint {ovf}: {p.stderr}")
     vmdks = [os.path.join(x, n) for n in names if n.endswith(".vmdk")]
     for v in vmdks:
@@ -465,25 +466,35 @@ def case_doctor(work):
     check(re.search(r"FAIL +libvirtd", p.stdout) and "fix: start it" in p.stdout, p.stdout)
 
 
+def efi_recipe_text(src, firmware):
+    """The offline example's recipe text with `firmware` (uefi or both) and
+    an EFI system partition of 64 MiB before /."""
+    for old, new in (
+            ("  partitions:\n    - mount: /", "  partitions:\n    - mount: /boot/efi\n      size: 64M\n"
+             "      type: efi\n      fstype: vfat\n    - mount: /"),
+            ("hardware:\n", f"firmware: {firmware}\n\nhardware:\n")):
+        check(old in src, f"the quickstart recipe changed: no {old!r}")
+        src = src.replace(old, new)
+    return src
+
+
 def uefi_recipe(d):
     """The offline example made to boot both ways: firmware: both, an EFI
     system partition before /, the boot check on, a Hyper-V Generation 2, a
-    VMware and a KVM target."""
-    src = open(RECIPE).read()
+    VMware, a VirtualBox and a KVM target."""
+    src = efi_recipe_text(open(RECIPE).read(), "both")
     iso = os.path.join(ROOT, ".cache", "installer", "vmforge-offline-debian12.iso")
     for old, new in (
             ("name: quickstart", "name: golden-uefi"),
-            ("  partitions:\n    - mount: /", "  partitions:\n    - mount: /boot/efi\n      size: 64M\n"
-             "      type: efi\n      fstype: vfat\n    - mount: /"),
             ("iso: ../../.cache/installer/vmforge-offline-debian12.iso", f"iso: {iso}"),
             ("rootpw_file: rootpw.txt",
              f"rootpw_file: {os.path.join(ROOT, 'examples', 'quickstart', 'rootpw.txt')}"),
-            ("hardware:\n", "firmware: both\n\nhardware:\n"),
             ("  boot: false", "  boot: true")):
         check(old in src, f"the quickstart recipe changed: no {old!r}")
         src = src.replace(old, new)
     src = src[:src.index("targets:\n  - platform: kvm")] + (
-        "targets:\n  - platform: kvm\n  - platform: vmware\n  - platform: hyperv-gen2\n\n"
+        "targets:\n  - platform: kvm\n  - platform: vmware\n  - platform: virtualbox\n"
+        "  - platform: hyperv-gen2\n\n"
         + src[src.index("convert:"):])
     path = os.path.join(d, "uefi.yaml")
     with open(path, "w") as f:
@@ -531,6 +542,16 @@ def check_uefi_targets(d, out, base):
     outp = v2v_print_source(ova, "uefi")
     for want in ("firmware: uefi", "\t0 [", "\t1 ["):
         check(want in outp, f"virt-v2v: {want!r} not in\n{outp}")
+    # VirtualBox reads the firmware from its own machine configuration.
+    _, text, _ = ova_tool_checks(os.path.join(out, "virtualbox", "golden-uefi.ova"),
+                                 os.path.join(d, "uefi-vbox-x"))
+    vbox = "{http://www.virtualbox.org/ovf/machine}"
+    m = ET.fromstring(text).find(f"{{{OVF_NS}}}VirtualSystem/{vbox}Machine")
+    check(m is not None and m.find(f"{{{OVF_NS}}}Hardware/{{{OVF_NS}}}Firmware").get("type")
+          == "EFI", "the VirtualBox OVA has no vbox:Machine with EFI firmware")
+    images = [i.get("uuid").strip("{}") for i in m.iter(f"{{{OVF_NS}}}Image")]
+    disks = [x.get(f"{vbox}uuid") for x in ET.fromstring(text).iter(f"{{{OVF_NS}}}Disk")]
+    check(len(images) == 2 and images == disks, f"attached images {images}, disks {disks}")
 
 
 def case_uefi(work):

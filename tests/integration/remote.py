@@ -10,7 +10,9 @@ qemu+ssh (an sshd of its own on 127.0.0.2) and qemu+tcp.
                   installer media and the base disk's data (report.json)
   install-tcp     `vmforge install` over tcp with a pool made for the run
                   (--remote-dir), the ISO from a volume already on the host
-                  (installer: volume:), OEMDRV injection; the pool goes
+                  (installer: volume:), OEMDRV injection, firmware: uefi
+                  (OVMF on the host, its NVRAM a volume of the run): the
+                  disk has a FAT ESP with GRUB; the pool and NVRAM go
   sigint          Ctrl-C (the whole process group: ssh too) during a remote
                   install: exit 130, nothing left on the host
   host-killed     the host's sshd and libvirtd killed during an install: a
@@ -38,7 +40,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
-from build import GUESTFS_ENV, check_report, check_targets  # noqa: E402
+from build import GUESTFS_ENV, check_report, check_targets, efi_recipe_text  # noqa: E402
 from install import libvirt_up, virsh, workdir  # noqa: E402
 from testlib import (Failure, check, main, read_until, run, sha256_file,  # noqa: E402
                      vmforge_path)
@@ -169,8 +171,8 @@ def case_install_tcp(work):
     host_virsh("vol-create-as", "default", vol, str(os.path.getsize(ISO)), "--format", "raw")
     try:
         host_virsh("vol-upload", vol, ISO, "--pool", "default")
-        recipe = recipe_copy(work, lambda t: t.replace(
-            "  inject: initrd ", f"  volume: default/{vol}\n  inject: oemdrv "))
+        recipe = recipe_copy(work, lambda t: efi_recipe_text(t.replace(
+            "  inject: initrd ", f"  volume: default/{vol}\n  inject: oemdrv "), "uefi"))
         out = outdir(work)
         p = vmforge(["install", recipe, "-o", out, "--accel", "tcg", "--connect", tcp,
                      "--remote-dir", "/var/lib/libvirt/runs"], env, rc=0)
@@ -183,9 +185,26 @@ def case_install_tcp(work):
         st = os.stat(disk)
         check(st.st_size == 4 << 30 and st.st_blocks * 512 < 600 << 20,
               f"{disk}: {st.st_blocks * 512} bytes allocated of {st.st_size}")
-        parts = run(["virt-filesystems", "-a", disk, "--filesystems", "--long"], check_rc=0,
-                    env=dict(os.environ, **GUESTFS_ENV)).stdout
-        check("ext4" in parts, f"no ext4 on the installed disk:\n{parts}")
+        # firmware: uefi: a FAT ESP (0xEF) holding GRUB at the removable-media
+        # path, ext4 for /, and no BIOS boot code in the MBR.
+        gf = run(["guestfish", "--ro", "-a", disk, "-m", "/dev/sda2", "-m", "/dev/sda1:/boot/efi"],
+                 input="part-get-mbr-id /dev/sda 1\nvfs-type /dev/sda1\nvfs-type /dev/sda2\n"
+                 "ls /boot/efi/EFI/BOOT\n", env=dict(os.environ, **GUESTFS_ENV), check_rc=0).stdout
+        check(gf.split()[:3] == ["0xef", "vfat", "ext4"] and "BOOTX64.EFI" in gf.split(),
+              f"not an ESP with GRUB and an ext4 root:\n{gf}")
+        with open(disk, "rb") as f:
+            check(f.read(440) == bytes(440), "firmware: uefi wrote BIOS boot code in the MBR")
+        # The installer domain ran under OVMF on the host: the kernel it
+        # booted directly started as an EFI application (its EFI stub).
+        console = open(os.path.join(out, "logs", "quickstart-install-console.log"),
+                       errors="replace").read()
+        check("EFI stub:" in console and "installing the EFI boot loader" in p.stderr,
+              f"the install did not run under OVMF:\n{console[:2000]}")
+        # Its NVRAM was a volume of the run's pool, not a file libvirt keeps.
+        nvram = os.path.join(os.environ.get("VMFORGE_TEST_HOST_DIR")
+                             or os.path.join(ROOT, ".cache", "test-host"), "lib", "qemu", "nvram")
+        check(not (os.path.isdir(nvram) and os.listdir(nvram)),
+              f"NVRAM left on the host: {os.listdir(nvram) if os.path.isdir(nvram) else ''}")
         # Only the MBR, the kernel, the initrd and the OEMDRV image went up.
         check("upload installer media" not in p.stderr, "the ISO was uploaded again")
         sent = re.findall(r"upload disk: ([0-9.]+ \w+) sent", p.stderr)
