@@ -240,8 +240,8 @@ static int profile_vbox(GKeyFile *kf, const char *path, VfOvfProfile *p, GError 
         !(p->vbox_os = profile_table(kf, path, "vbox-os", not_empty, " needs an OSType", error)) ||
         !(p->vbox_controllers = profile_table(kf, path, "vbox-controllers", type_and_name,
                                               ": expected Type;Name", error)) ||
-        !(p->vbox_nics = profile_table(kf, path, "vbox-nics", not_empty,
-                                       " needs an adapter type", error)))
+        !(p->vbox_nics =
+              profile_table(kf, path, "vbox-nics", not_empty, " needs an adapter type", error)))
         return -EINVAL;
     if (!g_hash_table_contains(p->vbox_os, "linux")) {
         g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
@@ -503,9 +503,9 @@ static char *derived_uuid(const Builder *b, const char *what, size_t index)
     g_checksum_update(ck, (const guchar *)head, -1);
     for (size_t i = 0; i < b->o->n_disks; i++) {
         const VfOvfDisk *d = &b->o->disks[i];
-        g_autofree char *s = g_strdup_printf(
-            "\n%s %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
-            d->href ? d->href : "-", d->file_size, d->capacity, d->populated);
+        g_autofree char *s =
+            g_strdup_printf("\n%s %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
+                            d->href ? d->href : "-", d->file_size, d->capacity, d->populated);
         g_checksum_update(ck, (const guchar *)s, -1);
     }
     uint8_t u[32];
@@ -515,8 +515,7 @@ static char *derived_uuid(const Builder *b, const char *what, size_t index)
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     GString *s = g_string_sized_new(36);
     for (int i = 0; i < 16; i++)
-        g_string_append_printf(s, "%s%02x", i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "",
-                               u[i]);
+        g_string_append_printf(s, "%s%02x", i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "", u[i]);
     return g_string_free(s, false);
 }
 
@@ -785,8 +784,8 @@ static int check_vbox(const Builder *b, GError **error)
     }
     if (!missing)
         return 0;
-    g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "profile %s: [%s] has no entry for %s",
-                b->p->name, group, missing);
+    g_set_error(error, VF_ERROR, VF_ERROR_USAGE, "profile %s: [%s] has no entry for %s", b->p->name,
+                group, missing);
     return -EINVAL;
 }
 
@@ -851,8 +850,8 @@ static void add_vbox_storage(Builder *b, xmlNodePtr m)
         g_auto(GStrv) tn =
             g_strsplit(g_hash_table_lookup(b->p->vbox_controllers, c->kind->subtype), ";", 2);
         bool ide = strcmp(tn[0], "PIIX4") == 0 || strcmp(tn[0], "PIIX3") == 0;
-        g_autofree char *name = c->ordinal ? g_strdup_printf("%s %u", tn[1], c->ordinal + 1)
-                                           : g_strdup(tn[1]);
+        g_autofree char *name =
+            c->ordinal ? g_strdup_printf("%s %u", tn[1], c->ordinal + 1) : g_strdup(tn[1]);
         xmlNodePtr sc = child(scs, b->def, "StorageController", NULL);
         attr(sc, NULL, "name", name);
         attr(sc, NULL, "type", tn[0]);
@@ -880,8 +879,8 @@ static void add_vbox_machine(Builder *b, xmlNodePtr vs)
     g_autofree char *braced = g_strdup_printf("{%s}", uuid);
     attr(m, NULL, "uuid", braced);
     attr(m, NULL, "name", b->o->name);
-    const char *os = b->o->os && g_hash_table_contains(b->p->vbox_os, b->o->os) ? b->o->os
-                                                                                : "linux";
+    const char *os =
+        b->o->os && g_hash_table_contains(b->p->vbox_os, b->o->os) ? b->o->os : "linux";
     attr(m, NULL, "OSType", g_hash_table_lookup(b->p->vbox_os, os));
     child(m, b->ovf, "Info", "Complete VirtualBox machine configuration in VirtualBox format");
     add_vbox_hardware(b, m);

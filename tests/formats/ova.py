@@ -512,6 +512,12 @@ def case_vbox_machine(work):
     _, ovf = vbox_ova(work, d, "ide", "--profile", "vbide", env=env)
     ctls = check_vbox_machine(ET.parse(ovf).getroot(), 3, 3072, "Linux_64")
     check(ctls == [("PIIX4", "IDE", [(0, 0), (0, 1)])], f"IDE controllers {ctls}")
+    # A NIC VirtualBox has no name for in the profile: refused, naming it.
+    with open(os.path.join(tdir, "vbnonic.conf"), "w") as f:
+        f.write(src.replace("E1000=82540EM\n", ""))
+    p = vmforge("convert", d.path, "--to", "ova", "--profile", "vbnonic", "--firmware", "efi",
+                "-o", work, rc=2, env=env)
+    check("profile vbnonic: [vbox-nics] has no entry for E1000" in p.stderr, p.stderr)
     # BIOS, or another profile: no vbox:Machine.
     for outdir, extra in (("bios", ("--profile", "virtualbox", "--firmware", "bios")),
                           ("vmware", ("--profile", "vmware"))):

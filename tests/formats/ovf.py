@@ -125,6 +125,14 @@ def case_bad_profiles(work):
         "badrt": (good.replace("resource-type=5", "resource-type=ide"),
                   ["badrt.conf", "resource-type"]),
         "syntax": ("[profile\n", ["syntax.conf"]),
+        # VirtualBox's machine configuration: its OS table needs the default,
+        # a controller its type and name.
+        "vboxos": (good + "\n[vbox]\nsettings-version=1.16-linux\n[vbox-os]\nrhel9=RedHat_64\n",
+                   ["vboxos.conf", "[vbox-os]", "linux"]),
+        "vboxctl": (good + "\n[vbox]\nsettings-version=1.16-linux\n[vbox-os]\nlinux=Linux_64\n"
+                    "[vbox-controllers]\nPIIX4=PIIX4\n",
+                    ["vboxctl.conf", "[vbox-controllers] PIIX4", "Type;Name"]),
+        "vboxver": (good + "\n[vbox]\n", ["vboxver.conf", "[vbox]", "settings-version"]),
     }
     for name, (text, fragments) in cases.items():
         with open(os.path.join(work, name + ".conf"), "w") as f:
