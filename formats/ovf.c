@@ -766,9 +766,18 @@ static void add_product(Builder *b, xmlNodePtr vs)
 /* ---- VirtualBox's machine configuration --------------------------------- */
 
 /* Every controller and NIC the appliance has must have a VirtualBox name
- * in the profile. */
+ * in the profile, and VirtualBox must take its CPUs and memory. */
 static int check_vbox(const Builder *b, GError **error)
 {
+    if (b->o->vcpus > VF_OVF_VBOX_MAX_VCPUS || b->o->memory_mib < VF_OVF_VBOX_MIN_MEMORY_MIB ||
+        b->o->memory_mib > VF_OVF_VBOX_MAX_MEMORY_MIB) {
+        g_set_error(error, VF_ERROR, VF_ERROR_USAGE,
+                    "profile %s: VirtualBox's machine configuration takes 1 to %u vCPUs and "
+                    "%u MiB to %u MiB of memory (%u vCPUs, %" G_GUINT64_FORMAT " MiB asked)",
+                    b->p->name, VF_OVF_VBOX_MAX_VCPUS, VF_OVF_VBOX_MIN_MEMORY_MIB,
+                    VF_OVF_VBOX_MAX_MEMORY_MIB, b->o->vcpus, b->o->memory_mib);
+        return -EINVAL;
+    }
     const char *missing = NULL, *group = NULL;
     for (guint j = 0; !missing && j < b->ctls->len; j++) {
         const char *st = g_array_index(b->ctls, Ctl, j).kind->subtype;

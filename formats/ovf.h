@@ -110,6 +110,12 @@ typedef struct VfOvfParams {
 const VfOvfController *vf_ovf_profile_controller(const VfOvfProfile *p, const char *bus);
 const char *vf_ovf_profile_nic(const VfOvfProfile *p, const char *model);
 
+/* What VirtualBox's settings take (VirtualBox-settings.xsd: TCPUCount,
+ * TMemory's RAMSize), checked when <vbox:Machine> is written. */
+#define VF_OVF_VBOX_MAX_VCPUS      64u
+#define VF_OVF_VBOX_MIN_MEMORY_MIB 4u
+#define VF_OVF_VBOX_MAX_MEMORY_MIB 2097152u
+
 /* Limits on what a descriptor may ask for (what ESXi 8 supports). */
 #define VF_OVF_MAX_VCPUS      768u
 #define VF_OVF_MAX_MEMORY_MIB (24ull * 1024 * 1024)

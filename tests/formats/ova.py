@@ -518,6 +518,12 @@ def case_vbox_machine(work):
     p = vmforge("convert", d.path, "--to", "ova", "--profile", "vbnonic", "--firmware", "efi",
                 "-o", work, rc=2, env=env)
     check("profile vbnonic: [vbox-nics] has no entry for E1000" in p.stderr, p.stderr)
+    # More vCPUs than VirtualBox runs: refused, with its limits; not for BIOS.
+    p = vmforge("convert", d.path, "--to", "ova", "--profile", "virtualbox", "--firmware", "efi",
+                "--vcpus", "65", "-o", work, rc=2)
+    check("takes 1 to 64 vCPUs and 4 MiB to 2097152 MiB of memory (65 vCPUs, 2048 MiB asked)"
+          in p.stderr, p.stderr)
+    make_ova(work, d, "--profile", "virtualbox", "--vcpus", "65", outdir="many-bios")
     # BIOS, or another profile: no vbox:Machine.
     for outdir, extra in (("bios", ("--profile", "virtualbox", "--firmware", "bios")),
                           ("vmware", ("--profile", "vmware"))):
