@@ -637,10 +637,11 @@ static void add_system(Builder *b, xmlNodePtr hw)
 }
 
 /* Each disk goes to its bus's controller kind, a new instance of it when
- * the last one is full: disk_ctl[i] is its controller's index in `ctls`,
- * disk_addr[i] its AddressOnParent. */
-static void place_disks(const Builder *b, GArray *ctls, unsigned *disk_ctl, unsigned *disk_addr)
+ * the last one is full: b->disk_ctl[i] is its controller's index in
+ * b->ctls, b->disk_addr[i] its AddressOnParent. */
+static void place_disks(Builder *b)
 {
+    GArray *ctls = b->ctls;
     for (size_t i = 0; i < b->o->n_disks; i++) {
         const VfOvfController *kind = vf_ovf_profile_controller(b->p, b->o->disks[i].bus);
         Ctl *c = NULL;
@@ -659,15 +660,15 @@ static void place_disks(const Builder *b, GArray *ctls, unsigned *disk_ctl, unsi
             g_array_append_val(ctls, ((Ctl){.kind = kind, .ordinal = ordinal}));
             c = &g_array_index(ctls, Ctl, ctls->len - 1);
         }
-        disk_addr[i] = c->used++;
-        disk_ctl[i] = (unsigned)(c - &g_array_index(ctls, Ctl, 0));
+        b->disk_addr[i] = c->used++;
+        b->disk_ctl[i] = (unsigned)(c - &g_array_index(ctls, Ctl, 0));
     }
 }
 
-static void add_controllers(Builder *b, xmlNodePtr hw, GArray *ctls)
+static void add_controllers(Builder *b, xmlNodePtr hw)
 {
-    for (guint j = 0; j < ctls->len; j++) {
-        Ctl *c = &g_array_index(ctls, Ctl, j);
+    for (guint j = 0; j < b->ctls->len; j++) {
+        Ctl *c = &g_array_index(b->ctls, Ctl, j);
         g_autofree char *type = g_strdup_printf("%u", c->kind->type);
         /* "SCSI Controller 0" → "SCSI Controller 1" for a second instance. */
         const char *kn = c->kind->name;
@@ -691,7 +692,7 @@ static void add_controllers(Builder *b, xmlNodePtr hw, GArray *ctls)
 /* The controllers, then each disk on its own. */
 static void add_disks(Builder *b, xmlNodePtr hw)
 {
-    add_controllers(b, hw, b->ctls);
+    add_controllers(b, hw);
     for (size_t i = 0; i < b->o->n_disks; i++) {
         const VfOvfDisk *d = &b->o->disks[i];
         char iid[16];
@@ -927,7 +928,7 @@ int vf_ovf_build(const VfOvfProfile *p, const VfOvfParams *o, char **xml, size_t
     b.ctls = ctls;
     b.disk_ctl = disk_ctl;
     b.disk_addr = disk_addr;
-    place_disks(&b, ctls, disk_ctl, disk_addr);
+    place_disks(&b);
     if (vbox_wanted(&b) && (r = check_vbox(&b, error)) < 0)
         return r;
     xmlNodePtr env = envelope_new(&b);
