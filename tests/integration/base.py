@@ -169,7 +169,7 @@ def case_image(work):
     report = json.load(open(os.path.join(out, "report.json")))
     arts = check_report(report, image)
     base = report["base_disk"]["path"]
-    # One appliance launch (about 20 s under TCG) for both.
+    # One appliance launch (about 35 s under TCG here) for both.
     grown, customized = guestfish(base, GROWN_SCRIPT + CUSTOMIZED_SCRIPT).split("---\n", 1)
     check_grown(grown)
     check_customized(customized)

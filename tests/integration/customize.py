@@ -68,7 +68,7 @@ MARK = "@@vmforge-test@@"
 
 
 def gf_inspect(disk, read=(), stat=(), script=""):
-    """In one appliance launch (each costs about 20 s under TCG): the
+    """In one appliance launch (each costs about 35 s under TCG here): the
     contents of the `read` paths (None when a path does not exist), the
     (mode, uid, gid) of the `stat` paths (None likewise), and what the
     guestfish `script` prints. Returns (contents, stats, output)."""
