@@ -9,11 +9,12 @@
 #   2. orchestrator/ is one folder per layer and holds no source of its own.
 #      A layer includes only its own headers and those of the layers below it:
 #        cli/                     on top: may include every layer
-#        build/, backup/          the pipelines: the stages and everything
-#                                 below them, never cli/ and never each other
+#        build/, backup/,         the pipelines: the stages and everything
+#        publish/                 below them, never cli/ and never each other
 #        install/, import/,       the stages: recipe/, the adapters, util/;
 #        customize/               never cli/, a pipeline or another stage
-#        virt/, guestfs/          the adapters: util/ only, no stage header
+#        virt/, guestfs/,         the adapters: util/ only, no stage header
+#        openstack/
 #        recipe/                  util/ and formats/
 #        util/                    formats/ only, no stage header
 #   3. recipe/, util/ (and formats/) include no libvirt or libguestfs header:
@@ -31,12 +32,14 @@ util: formats
 recipe: util formats
 virt: util
 guestfs: util
+openstack: util
 install: recipe virt util formats
 import: recipe guestfs util formats
 customize: recipe virt guestfs util formats
 build: install import customize recipe virt guestfs util formats
 backup: customize recipe virt guestfs util formats
-cli: build backup install import customize recipe virt guestfs util formats
+publish: openstack recipe virt util formats
+cli: build backup publish install import customize recipe virt guestfs openstack util formats
 '
 # Rules 1 and 3: the layers that include no hypervisor library.
 no_hypervisor='formats util recipe'

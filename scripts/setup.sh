@@ -15,6 +15,8 @@ PACKAGES=(
     # the install stage: libvirt, QEMU, and the libraries vmforge links
     libvirt-daemon-system libvirt-clients libvirt-dev qemu-system-x86
     libyaml-dev libfdisk-dev libblkid-dev libosinfo-1.0-dev osinfo-db libmicrohttpd-dev libcrypt-dev
+    # publishing: HTTP to Keystone and Glance
+    libcurl4-openssl-dev
     # the customize stage: libguestfs (its appliance is built by supermin from
     # the host's kernel), guestfish for the tests' independent read-back;
     # xfs in the appliance (growing a base: image's xfs)

@@ -18,6 +18,7 @@ int vmf_cmd_customize(int argc, char **argv);
 int vmf_cmd_build(int argc, char **argv);
 int vmf_cmd_doctor(int argc, char **argv);
 int vmf_cmd_backup(int argc, char **argv);
+int vmf_cmd_publish(int argc, char **argv);
 
 /* What --help says of a command. */
 typedef struct {

@@ -26,6 +26,8 @@ static const VmfCommand commands[] = {
      vmf_cmd_customize},
     {"backup", "images and an OVA of a libvirt domain, running (snapshot, commit) or shut off",
      vmf_cmd_backup},
+    {"publish", "send built images into OpenStack Glance and libvirt storage pools, verified",
+     vmf_cmd_publish},
     {"doctor", "check that this host can build: libvirtd, the accelerator, libguestfs, space",
      vmf_cmd_doctor},
     {"verify", "check an OVA: order, sizes, manifest, signature, schema, VMDK structure",
