@@ -5,6 +5,7 @@
  */
 #include "build/build.h"
 #include "commands.h"
+#include "publish/publish.h"
 #include "util/exit-codes.h"
 
 #include <stdio.h>
@@ -14,7 +15,7 @@
 typedef struct {
     VmfCliArgs c;
     char *only;
-    gboolean keep_failed, rebuild, json, dry_run, quiet, verbose, no_sync;
+    gboolean keep_failed, rebuild, json, dry_run, quiet, verbose, no_sync, publish, force_publish;
 } Args;
 
 static void args_clear(Args *a)
@@ -39,7 +40,8 @@ static const VmfCliHelp help = {
                    "docs/recipe.md.\n"
                    "Examples:\n"
                    "  vmforge build examples/quickstart/recipe.yaml -o out/\n"
-                   "  vmforge build recipe.yaml -o out/ --only kvm,vmware --var iso=alma.iso\n\n"
+                   "  vmforge build recipe.yaml -o out/ --only kvm,vmware --var iso=alma.iso\n"
+                   "  vmforge build recipe.yaml -o out/ --publish   # targets' publish: keys\n\n"
                    "Environment:\n"
                    "  VMFORGE_ACCEL      default --accel\n"
                    "  VMFORGE_CACHE_DIR  default --cache-dir\n"
@@ -74,6 +76,13 @@ static int parse(Args *a, int *argc, char ***argv)
         {"cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &a->c.cache,
          "Base-disk cache (default: $VMFORGE_CACHE_DIR, else ~/.cache/vmforge)", "DIR"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &a->json, "Print report.json on standard output", NULL},
+        {"publish", 0, 0, G_OPTION_ARG_NONE, &a->publish,
+         "Then publish each target whose publish: key says where (Glance, libvirt pools), as "
+         "vmforge publish does; recorded in report.json",
+         NULL},
+        {"force-publish", 0, 0, G_OPTION_ARG_NONE, &a->force_publish,
+         "With --publish: send images even when Glance has them already; replace volumes",
+         NULL},
         {"dry-run", 'n', 0, G_OPTION_ARG_NONE, &a->dry_run,
          "Check the recipe, print the plan (stages, cache, targets and their files); start "
          "nothing",
@@ -91,6 +100,10 @@ static int parse(Args *a, int *argc, char ***argv)
         return rc;
     if (!a->c.rest || !a->c.rest[0] || a->c.rest[1]) {
         vmf_error(CMD, "give exactly one recipe (usage: vmforge build RECIPE [-o DIR])");
+        return VMF_EXIT_USAGE;
+    }
+    if (a->force_publish && !a->publish) {
+        vmf_error(CMD, "--force-publish goes with --publish");
         return VMF_EXIT_USAGE;
     }
     if (a->quiet && a->verbose) {
@@ -127,5 +140,20 @@ int vmf_cmd_build(int argc, char **argv)
     };
     if (!o.accel)
         return VMF_EXIT_USAGE;
-    return vmf_build(&o);
+    if (a.publish && !a.dry_run && (rc = vmf_publish_build_check(o.recipe, o.vars, o.only)))
+        return rc;
+    rc = vmf_build(&o);
+    if (rc || !a.publish || a.dry_run)
+        return rc;
+    g_autofree char *outdir = g_canonicalize_filename(a.c.outdir ? a.c.outdir : ".", NULL);
+    g_autofree char *report = g_build_filename(outdir, "report.json", NULL);
+    VmfPublishBuild pb = {
+        .recipe = o.recipe,
+        .vars = o.vars,
+        .only = o.only,
+        .report = report,
+        .force = a.force_publish,
+        .progress = a.quiet ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO,
+    };
+    return vmf_publish_build(&pb);
 }

@@ -14,16 +14,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* What a recipe target's publish: says for Glance (recipe/targets.h keeps
- * its own copy; build passes it here). */
-typedef struct {
-    const char *cloud;      /* clouds.yaml name; NULL: $OS_CLOUD or OS_* */
-    const char *name;       /* image name; NULL: the default */
-    const char *visibility; /* private, shared, community, public; NULL: Glance's */
-    char **tags;
-    GHashTable *properties; /* char* -> char* */
-} VmfPublishGlance;
-
 typedef struct {
     char **inputs;       /* report.json files, or image files */
     char **to;           /* destinations: glance:[CLOUD], libvirt:URI/POOL[/NAME] */
@@ -42,3 +32,20 @@ typedef struct {
 /* Runs `vmforge publish`. Returns a VMF_EXIT_* status (128 + signal when
  * interrupted), having printed what went wrong. */
 int vmf_publish(const VmfPublishOptions *o);
+
+/* `vmforge build --publish`: what each target's publish: says, for the
+ * images of the build's report.json. */
+typedef struct {
+    const char *recipe; /* the recipe's path */
+    char **vars;        /* --var NAME=VALUE */
+    const char *only;   /* --only */
+    const char *report; /* OUT/report.json */
+    bool force;
+    VmfProgressMode progress;
+} VmfPublishBuild;
+
+/* Before the build: some selected target has publish: (else a usage
+ * error, printed). */
+int vmf_publish_build_check(const char *recipe, char **vars, const char *only);
+/* After it: every selected target's publish:. A VMF_EXIT_* status. */
+int vmf_publish_build(const VmfPublishBuild *b);

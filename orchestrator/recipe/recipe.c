@@ -76,6 +76,48 @@ const char *vmf_did_you_mean(const char *word, const char *const *candidates)
     return best && best_d <= MAX(2u, (unsigned)(len / 3)) ? best : NULL;
 }
 
+/* ${name}: the recipe's var, else its name or version. */
+static const char *var_value(const VmfRecipe *r, const char *name)
+{
+    const char *value = g_hash_table_lookup(r->vars, name);
+    if (!value && strcmp(name, "name") == 0)
+        value = r->name;
+    if (!value && strcmp(name, "version") == 0)
+        value = r->version;
+    return value;
+}
+
+char *vmf_recipe_expand(const VmfRecipe *r, const VmfYamlNode *at, const char *what,
+                        const char *v, GError **error)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+    for (const char *p = v; *p;) {
+        const char *open = strstr(p, "${");
+        if (!open) {
+            g_string_append(out, p);
+            break;
+        }
+        g_string_append_len(out, p, open - p);
+        const char *close = strchr(open, '}');
+        if (!close) {
+            vmf_recipe_error_at(error, r->path, at, "%s \"%s\": unterminated ${", what, v);
+            return NULL;
+        }
+        g_autofree char *name = g_strndup(open + 2, (gsize)(close - open - 2));
+        const char *value = var_value(r, name);
+        if (!value) {
+            vmf_recipe_error_at(
+                error, r->path, at,
+                "%s \"%s\": ${%s} is not defined (add it under vars: or pass --var %s=VALUE)",
+                what, v, name, name);
+            return NULL;
+        }
+        g_string_append(out, value);
+        p = close + 1;
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
 bool vmf_recipe_check_keys(GError **error, const char *file, const VmfYamlNode *map,
                            const char *where, const char *const *allowed)
 {
@@ -137,36 +179,10 @@ static bool get_string(Ctx *c, const VmfYamlNode *map, const char *key, const ch
     return true;
 }
 
-/* Expands ${name} from the recipe's vars (and --var) in a path, so a recipe
- * can take a path from its user: iso: ${iso} with --var iso=PATH. */
 static char *expand_vars(Ctx *c, const VmfRecipe *r, const VmfYamlNode *at, const char *what,
                          const char *v)
 {
-    g_autoptr(GString) out = g_string_new(NULL);
-    for (const char *p = v; *p;) {
-        const char *open = strstr(p, "${");
-        if (!open) {
-            g_string_append(out, p);
-            break;
-        }
-        g_string_append_len(out, p, open - p);
-        const char *close = strchr(open, '}');
-        if (!close) {
-            fail(c, at, "%s \"%s\": unterminated ${", what, v);
-            return NULL;
-        }
-        g_autofree char *name = g_strndup(open + 2, (gsize)(close - open - 2));
-        const char *value = g_hash_table_lookup(r->vars, name);
-        if (!value) {
-            fail(c, at,
-                 "%s \"%s\": ${%s} is not defined (add it under vars: or pass --var %s=VALUE)",
-                 what, v, name, name);
-            return NULL;
-        }
-        g_string_append(out, value);
-        p = close + 1;
-    }
-    return g_string_free(g_steal_pointer(&out), FALSE);
+    return vmf_recipe_expand(r, at, what, v, c->error);
 }
 
 static bool get_path(Ctx *c, const VmfRecipe *r, const VmfYamlNode *map, const char *key,

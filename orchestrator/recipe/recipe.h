@@ -108,6 +108,12 @@ static inline bool vmf_recipe_has_base(const VmfRecipe *r)
 int vmf_recipe_exit_code(const GError *err);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfRecipe, vmf_recipe_free)
 
+/* `v` with each ${NAME} replaced by the recipe's var NAME (vars: and --var),
+ * else its name or version; NULL with *error naming the file, the line and
+ * `what` when one is not defined. g_free. */
+char *vmf_recipe_expand(const VmfRecipe *r, const VmfYamlNode *at, const char *what,
+                        const char *v, GError **error);
+
 const char *vmf_inject_name(VmfInject inject);
 /* "bios", "uefi" or "both". */
 const char *vmf_firmware_name(VmfFirmware f);

@@ -28,6 +28,7 @@ static void target_free(VmfTarget *t)
     g_free(t->image_dir);
     if (t->properties)
         g_hash_table_unref(t->properties);
+    vmf_target_publish_free(t->publish);
     g_free(t);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfTarget, target_free)
@@ -403,7 +404,7 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
 {
     static const char *const keys[] = {"name",       "platform",  "format",   "options",
                                        "compress",   "profile",   "manifest", "os",
-                                       "properties", "image_dir", NULL};
+                                       "properties", "image_dir", "publish",  NULL};
     const char *file = r->path;
     if (n->kind == VMF_YAML_SCALAR) {
         fail(file, n,
@@ -424,6 +425,8 @@ static VmfTarget *parse_target(const VmfRecipe *r, const char *tdir, const VmfYa
     if ((v = vmf_yaml_get(n, "image_dir")) && !target_image_dir(file, v, t, error))
         return NULL;
     if ((v = vmf_yaml_get(n, "properties")) && !target_properties(file, v, t, error))
+        return NULL;
+    if ((v = vmf_yaml_get(n, "publish")) && !vmf_target_publish_parse(r, v, t, error))
         return NULL;
     if (t->needs_uefi && !vmf_recipe_efi(r))
         return fail(file, vmf_yaml_get(n, "platform"),

@@ -27,6 +27,17 @@ typedef enum {
     VMF_EXTRA_XL_CFG = 1 << 2,      /* NAME.cfg: a Xen xl domain with the scratch disk */
 } VmfExtra;
 
+/* publish: where `vmforge build --publish` sends the target's image. */
+typedef struct {
+    bool glance;            /* glance: given */
+    char *cloud;            /* clouds.yaml name; NULL: $OS_CLOUD or the OS_* variables */
+    char *name;             /* the image's name (${vars} expanded); NULL: the default */
+    char *visibility;       /* private, shared, community, public; NULL: the cloud's */
+    char **tags;            /* NULL-terminated, or NULL */
+    char **properties;      /* KEY=VALUE, NULL-terminated, or NULL */
+    char **libvirt;         /* libvirt:URI/POOL[/NAME] destinations, or NULL */
+} VmfTargetPublish;
+
 typedef struct {
     char *name;             /* folder of its artefacts under the output folder */
     unsigned line;          /* where it is in the recipe */
@@ -43,7 +54,13 @@ typedef struct {
     char *image_dir;        /* where domain definitions expect the image */
     bool needs_uefi;        /* the platform boots only with UEFI (firmware=uefi in its preset) */
     GHashTable *properties; /* openstack: extra image properties (char* -> char*) */
+    VmfTargetPublish *publish; /* publish:, or NULL */
 } VmfTarget;
+
+/* Parses a target's publish: (recipe/target-publish.c). */
+bool vmf_target_publish_parse(const VmfRecipe *r, const VmfYamlNode *n, VmfTarget *t,
+                              GError **error);
+void vmf_target_publish_free(VmfTargetPublish *p);
 
 typedef struct {
     GPtrArray *targets;        /* of VmfTarget*, in recipe order */
