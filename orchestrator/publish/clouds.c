@@ -18,8 +18,10 @@
 static char *find_config(const char *env, const char *file)
 {
     const char *given = g_getenv(env);
-    if (given && *given)
-        return g_strdup(given);
+    if (given && *given) /* a secure.yaml there is optional; a clouds.yaml is not */
+        return strcmp(file, "clouds.yaml") == 0 || g_file_test(given, G_FILE_TEST_EXISTS)
+                   ? g_strdup(given)
+                   : NULL;
     g_autofree char *user = g_build_filename(g_get_user_config_dir(), "openstack", file, NULL);
     g_autofree char *etc = g_build_filename("/etc/openstack", file, NULL);
     const char *places[] = {file, user, etc};
