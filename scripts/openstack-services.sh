@@ -1,5 +1,5 @@
 #!/bin/bash
-# openstack-services.sh start|stop|status [DIR] — a real Keystone (under
+# openstack-services.sh install|start|stop|restart-glance|status [DIR] — a real Keystone (under
 # uwsgi) and a real glance-api from Debian's archive, on 127.0.0.1 only, for
 # the publish tests and benchmark. Everything lives in DIR (default
 # .cache/openstack): sqlite databases, fernet keys, Glance's file store and
@@ -39,6 +39,7 @@ install_packages() {
         chmod 755 $policy
         own=yes
     fi
+    apt-get update -q >/dev/null || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
         { [ $own = yes ] && rm -f $policy; return 1; }
     [ $own = yes ] && rm -f $policy
@@ -187,14 +188,16 @@ first_setup() { # databases, keys, the catalog, users: once per DIR
             [ -s "$DIR/$u.pw" ] || head -c 18 /dev/urandom | base64 | tr '/+' '_-' >"$DIR/$u.pw"
         done)
     keystone_conf
-    "${km[@]}" db_sync
+    exec 3>>"$DIR/keystone-manage.log"
+    "${km[@]}" db_sync 2>&3
     $PY -c "import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode=WAL')" \
         "$DIR/keystone/keystone.db"
-    "${km[@]}" fernet_setup --keystone-user root --keystone-group root
-    "${km[@]}" credential_setup --keystone-user root --keystone-group root
+    "${km[@]}" fernet_setup --keystone-user root --keystone-group root 2>&3
+    "${km[@]}" credential_setup --keystone-user root --keystone-group root 2>&3
     "${km[@]}" bootstrap --bootstrap-password "$(cat "$DIR/admin.pw")" \
         --bootstrap-admin-url "$KURL/" --bootstrap-internal-url "$KURL/" \
-        --bootstrap-public-url "$KURL/" --bootstrap-region-id RegionOne
+        --bootstrap-public-url "$KURL/" --bootstrap-region-id RegionOne 2>&3
+    exec 3>&-
     clouds_yaml
     glance_conf
     glance-manage --config-file "$DIR/glance/glance-api.conf" db_sync >"$DIR/glance-manage.log" 2>&1
@@ -235,6 +238,7 @@ start() {
 }
 
 case "$cmd" in
+install) install_packages ;;
 start) start ;;
 stop)
     stop_one glance
@@ -251,7 +255,7 @@ status)
     exit 3
     ;;
 *)
-    echo "usage: $0 start|stop|restart-glance|status [DIR]" >&2
+    echo "usage: $0 install|start|stop|restart-glance|status [DIR]" >&2
     exit 2
     ;;
 esac

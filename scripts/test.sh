@@ -1,6 +1,7 @@
 #!/bin/bash
 # The test command of README.md (and of CI, through .ci/run): installs what is
-# missing, builds, builds the offline installer, starts libvirtd, runs every
+# missing (Keystone and Glance too), builds, builds the offline installer,
+# starts libvirtd, runs every
 # test suite (unit, formats, cli, integration), then the unit and format suites
 # again under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with one
 # "tests: N passed, N failed, N skipped" line.
@@ -15,9 +16,14 @@ bash scripts/build.sh build || exit 1
 # from Debian packages, and a running libvirtd (no systemd here).
 bash scripts/setup-installer.sh || exit 1
 bash scripts/start-libvirtd.sh || exit 1
+# The publish cases' Keystone and Glance (Debian's packages; started by the
+# first case).
+bash scripts/openstack-services.sh install || exit 1
 meson test -C build --print-errorlogs --num-processes 2 || status=1
-# The remote tests' host (scripts/test-host.sh), started by the first of them.
+# The remote tests' host (scripts/test-host.sh) and the publish tests'
+# services, started by the first of them.
 bash scripts/test-host.sh stop
+bash scripts/openstack-services.sh stop
 
 # Sanitizer tier: a second build tree, the suites that exercise the formats
 # library and the converter's threads.

@@ -14,7 +14,7 @@
 typedef struct {
     VmfCliArgs c;
     char **to, **tags, **properties;
-    char *only, *name, *visibility, *limit_rate;
+    char *only, *name, *visibility, *limit_rate, *upload;
     gboolean force, json, quiet, dry_run;
 } Args;
 
@@ -28,6 +28,7 @@ static void args_clear(Args *a)
     g_free(a->name);
     g_free(a->visibility);
     g_free(a->limit_rate);
+    g_free(a->upload);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Args, args_clear)
 
@@ -97,6 +98,11 @@ static int check_args(const Args *a, uint64_t *rate)
                   a->visibility);
         return VMF_EXIT_USAGE;
     }
+    if (a->upload && strcmp(a->upload, "auto") && strcmp(a->upload, "import") &&
+        strcmp(a->upload, "put")) {
+        vmf_error(CMD, "--upload %s: give auto, import or put", a->upload);
+        return VMF_EXIT_USAGE;
+    }
     if (a->limit_rate && (vmf_parse_size(a->limit_rate, rate) < 0 || *rate == 0)) {
         vmf_error(CMD, "--limit-rate %s: give bytes per second, e.g. 50M", a->limit_rate);
         return VMF_EXIT_USAGE;
@@ -121,6 +127,10 @@ static int parse(Args *a, int *argc, char ***argv, uint64_t *rate)
          "TAG"},
         {"property", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->properties,
          "Glance: a property, over the target's (repeat for several)", "KEY=VALUE"},
+        {"upload", 0, 0, G_OPTION_ARG_STRING, &a->upload,
+         "Glance: import (glance-direct: stage, then import), put (PUT .../file), auto: import "
+         "where the cloud offers it (default)",
+         "auto|import|put"},
         {"limit-rate", 0, 0, G_OPTION_ARG_STRING, &a->limit_rate,
          "Send at most this many bytes a second to Glance (e.g. 50M)", "RATE"},
         {"force", 'f', 0, G_OPTION_ARG_NONE, &a->force,
@@ -152,6 +162,7 @@ int vmf_cmd_publish(int argc, char **argv)
         .tags = a.tags,
         .properties = a.properties,
         .limit_rate = rate,
+        .upload = a.upload,
         .force = a.force,
         .json = a.json,
         .dry_run = a.dry_run,

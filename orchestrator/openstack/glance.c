@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* How often the image's status is asked while Glance imports it. */
-#define POLL_MS_MAX 2000u
+#define POLL_MS_MAX 250u
 
 /* One API call; the answer's JSON object (a new reference), or an empty
  * object for an answer without a body. */
@@ -176,7 +176,7 @@ JsonObject *vmf_glance_wait_active(VmfOsSession *s, const char *id, unsigned tim
                                    const volatile int *cancel, GError **error)
 {
     gint64 until = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
-    unsigned ms = 100;
+    unsigned ms = 50;
     for (;;) {
         g_autoptr(JsonObject) img = vmf_glance_show(s, id, cancel, error);
         if (!img)

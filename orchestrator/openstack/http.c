@@ -5,6 +5,8 @@
  */
 #include "http.h"
 
+#include "util/digest.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -280,7 +282,7 @@ typedef struct {
     int fd;
     uint64_t size;
     VmfHttpUpload *u;
-    GChecksum *sums[2];
+    VmfDigest *sums[2];
     int read_errno;
 } Sending;
 
@@ -297,8 +299,10 @@ static size_t on_read(char *buf, size_t size, size_t n, void *opaque)
         s->read_errno = errno;
         return CURL_READFUNC_ABORT;
     }
-    for (unsigned i = 0; i < s->u->n_hashes; i++)
-        g_checksum_update(s->sums[i], (const guchar *)buf, got);
+    for (unsigned i = 0; i < G_N_ELEMENTS(s->sums); i++) {
+        if (s->sums[i])
+            vmf_digest_update(s->sums[i], buf, (size_t)got);
+    }
     s->u->bytes += (uint64_t)got;
     if (s->u->progress)
         s->u->progress(s->u->bytes, s->size, s->u->data);
@@ -382,16 +386,16 @@ int vmf_http_put_file(VmfHttp *h, const char *url, const char *token, const char
     posix_fadvise(s.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     s.size = (uint64_t)st.st_size;
     u->bytes = 0;
-    for (unsigned i = 0; i < u->n_hashes; i++)
-        s.sums[i] = g_checksum_new(u->hashes[i]);
+    for (unsigned i = 0; i < G_N_ELEMENTS(s.sums); i++)
+        s.sums[i] = u->hashes[i] ? vmf_digest_new(u->hashes[i]) : NULL;
     struct curl_slist *hd = common_options(h, "PUT", url, token, "application/octet-stream");
     int rc = upload_perform(h, url, path, &s, error);
     curl_slist_free_all(hd);
     close(s.fd);
-    for (unsigned i = 0; i < u->n_hashes; i++) {
-        if (rc == 0)
-            u->digests[i] = g_strdup(g_checksum_get_string(s.sums[i]));
-        g_checksum_free(s.sums[i]);
+    for (unsigned i = 0; i < G_N_ELEMENTS(s.sums); i++) {
+        if (rc == 0 && s.sums[i])
+            u->digests[i] = vmf_digest_hex(s.sums[i]);
+        vmf_digest_free(s.sums[i]);
     }
     return rc;
 }

@@ -64,8 +64,7 @@ VmfHttpResponse *vmf_http_call(VmfHttp *h, const VmfHttpRequest *rq, GError **er
 
 /* A file sent as the body of a PUT, read once, hashed as it is sent. */
 typedef struct {
-    GChecksumType hashes[2]; /* what to compute (0 ends the list early) */
-    unsigned n_hashes;
+    const char *hashes[2]; /* digests to compute ("sha512", "sha256"), NULL: none */
     char *digests[2]; /* hex, g_free; set on success */
     void (*progress)(uint64_t done, uint64_t total, void *data);
     void *data;

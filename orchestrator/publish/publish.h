@@ -23,6 +23,7 @@ typedef struct {
     char **tags;
     char **properties;   /* KEY=VALUE */
     uint64_t limit_rate; /* bytes per second, 0: no limit */
+    const char *upload;  /* Glance: "import", "put", or NULL/"auto": import where offered */
     bool force;          /* upload even when the same image is there; replace volumes */
     bool json;           /* print the records as JSON */
     bool dry_run;        /* say what would be sent where */

@@ -7,13 +7,12 @@
  */
 #include "item.h"
 
+#include "util/digest.h"
 #include "util/exit-codes.h"
 #include "util/progress.h"
 #include "util/signals.h"
 #include "util/util.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 /* How long an image may take to become active after its data arrived (an
@@ -22,8 +21,6 @@
 /* The property that records which file an image was made from: the
  * report's SHA-256, so that a republish need not read the file. */
 #define SHA_PROPERTY "vmforge_sha256"
-/* Reads of a file hashed here (not sent). */
-#define HASH_BUFFER (1u << 20)
 
 typedef struct {
     const PublishRun *run;
@@ -99,54 +96,19 @@ static void job_clear(Job *j)
     g_free(j->local_hash[1]);
 }
 
-static GChecksumType checksum_type(const char *algo, bool *ok)
-{
-    static const struct {
-        const char *name;
-        GChecksumType t;
-    } algos[] = {{"sha512", G_CHECKSUM_SHA512}, {"sha384", G_CHECKSUM_SHA384},
-                 {"sha256", G_CHECKSUM_SHA256}, {"sha1", G_CHECKSUM_SHA1},
-                 {"md5", G_CHECKSUM_MD5}};
-    for (size_t i = 0; i < G_N_ELEMENTS(algos); i++) {
-        if (algo && strcmp(algos[i].name, algo) == 0) {
-            *ok = true;
-            return algos[i].t;
-        }
-    }
-    *ok = false;
-    return G_CHECKSUM_SHA512;
-}
-
 /* The file's digest in `algo`, read once per algorithm and kept. */
 static const char *local_digest(Job *j, const char *algo, GError **error)
 {
     if (j->local_hash[0] && strcmp(j->local_hash[0], algo) == 0)
         return j->local_hash[1];
-    bool ok;
-    GChecksumType t = checksum_type(algo, &ok);
-    g_autoptr(GChecksum) c = g_checksum_new(t);
-    FILE *f = ok ? fopen(j->it->path, "rbe") : NULL;
-    if (!f) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: %s", j->it->path,
-                    ok ? g_strerror(errno) : "Glance's hash algorithm is unknown");
+    char *hex = vmf_file_digest(j->it->path, algo, error);
+    if (!hex)
         return NULL;
-    }
-    g_autofree guchar *buf = g_malloc(HASH_BUFFER);
-    size_t n;
-    while ((n = fread(buf, 1, HASH_BUFFER, f)) > 0 && !vmf_interrupted)
-        g_checksum_update(c, buf, (gssize)n);
-    bool bad = ferror(f) || vmf_interrupted;
-    fclose(f);
-    if (bad) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s: %s", j->it->path,
-                    vmf_interrupted ? "interrupted" : "read error");
-        return NULL;
-    }
     g_free(j->local_hash[0]);
     g_free(j->local_hash[1]);
     j->local_hash[0] = g_strdup(algo);
-    j->local_hash[1] = g_strdup(g_checksum_get_string(c));
-    return j->local_hash[1];
+    j->local_hash[1] = hex;
+    return hex;
 }
 
 /* An image there already holds this file: vmforge's record of the file's
@@ -235,9 +197,8 @@ static JsonObject *send_data(Job *j, const char *id, bool direct, VmfHttpUpload 
                              GError **error)
 {
     g_autoptr(VmfProgress) bar = vmf_progress_new("publish", j->run->o->progress);
-    u->hashes[0] = G_CHECKSUM_SHA512;
-    u->hashes[1] = G_CHECKSUM_SHA256;
-    u->n_hashes = 2;
+    u->hashes[0] = "sha512";
+    u->hashes[1] = "sha256";
     u->progress = on_progress;
     u->data = bar;
     u->cancel = j->run->cancel;
@@ -289,7 +250,14 @@ static int record(Job *j, PublishRecord *rec, const char *id, bool reused)
 
 static int upload_new(Job *j, PublishRecord *rec, GError **error)
 {
-    bool direct = vmf_glance_has_direct_import(j->s, j->run->cancel);
+    const char *how = j->run->o->upload ? j->run->o->upload : "auto";
+    bool direct = strcmp(how, "put") && vmf_glance_has_direct_import(j->s, j->run->cancel);
+    if (!direct && strcmp(how, "import") == 0) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "%s offers no glance-direct import (GET /v2/info/import): use --upload put",
+                    j->d->text);
+        return VMF_EXIT_USAGE;
+    }
     for (int try = 0;; try++) {
         GError *e = NULL;
         g_autoptr(JsonObject) img = NULL;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "util.h"
+#include "digest.h"
 
 #include "exit-codes.h"
 #include "signals.h"
@@ -161,9 +162,6 @@ void vmf_error(const char *cmd, const char *fmt, ...)
 
 G_DEFINE_QUARK(vmf - util - error - quark, vmf_util_error)
 
-/* Reads of a file being hashed. */
-#define DIGEST_BUF (1u << 20)
-
 #define FAIL(code, ...)                                                                            \
     do {                                                                                           \
         g_set_error(error, vmf_util_error_quark(), (code), __VA_ARGS__);                           \
@@ -172,30 +170,7 @@ G_DEFINE_QUARK(vmf - util - error - quark, vmf_util_error)
 
 char *vmf_file_sha256(const char *path, GError **error)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        FAIL(VMF_EXIT_INPUT, "%s: %s", path, g_strerror(errno));
-    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-    g_autofree guchar *buf = g_malloc(DIGEST_BUF);
-    for (;;) {
-        ssize_t n = read(fd, buf, DIGEST_BUF);
-        if (n < 0 && errno == EINTR && !vmf_interrupted)
-            continue;
-        if (n < 0) {
-            int e = vmf_interrupted ? EINTR : errno;
-            close(fd);
-            FAIL(VMF_EXIT_INPUT, "%s: %s", path, g_strerror(e));
-        }
-        if (n == 0)
-            break;
-        g_checksum_update(sum, buf, n);
-        if (vmf_interrupted) {
-            close(fd);
-            FAIL(vmf_signals_exit_code(), "interrupted");
-        }
-    }
-    close(fd);
-    return g_strdup(g_checksum_get_string(sum));
+    return vmf_file_digest(path, "sha256", error);
 }
 
 char *vmf_state_dir(void)
