@@ -150,6 +150,23 @@ static void print_source_plan(const Build *b)
                grown);
 }
 
+/* Where --publish sends each target's image (what the publish: keys say). */
+static void print_publish_plan(const Build *b)
+{
+    for (guint i = 0; i < b->targets->targets->len; i++) {
+        const VmfTarget *t = g_ptr_array_index(b->targets->targets, i);
+        const VmfTargetPublish *p = t->publish;
+        if (!p)
+            continue;
+        if (p->glance)
+            printf("  publish    %-12s glance:%s%s%s (with --publish)\n", t->name,
+                   p->cloud ? p->cloud : "", p->name ? " as " : "", p->name ? p->name : "");
+        for (char **l = p->libvirt; l && *l; l++)
+            printf("  publish    %-12s %s (with --publish)\n", t->name, *l);
+    }
+}
+
+
 static int print_plan(Build *b, bool cached)
 {
     const VmfRecipe *r = b->recipe;
@@ -189,6 +206,7 @@ static int print_plan(Build *b, bool cached)
                                              : "OVAs carry it as an empty VMDK");
     }
     printf("  report     %s/report.json\n", b->outdir);
+    print_publish_plan(b);
     return VMF_EXIT_OK;
 }
 

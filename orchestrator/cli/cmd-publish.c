@@ -65,7 +65,8 @@ static const VmfCliHelp help = {
         "anywhere.\n\n"
         "Examples:\n"
         "  vmforge publish out/report.json --to glance:mycloud\n"
-        "  vmforge publish out/report.json --only kvm --to libvirt:qemu+ssh://root@kvm3/system/images\n"
+        "  vmforge publish out/report.json --only kvm --to "
+        "libvirt:qemu+ssh://root@kvm3/system/images\n"
         "  vmforge publish golden.qcow2 --to glance: --name golden-el9 --visibility shared \\\n"
         "      --tag golden --property os_distro=almalinux\n\n"
         "Environment:\n"
@@ -94,8 +95,7 @@ static int check_args(const Args *a, uint64_t *rate)
         return VMF_EXIT_USAGE;
     }
     if (!valid_visibility(a->visibility)) {
-        vmf_error(CMD, "--visibility %s: give private, shared, community or public",
-                  a->visibility);
+        vmf_error(CMD, "--visibility %s: give private, shared, community or public", a->visibility);
         return VMF_EXIT_USAGE;
     }
     if (a->upload && strcmp(a->upload, "auto") && strcmp(a->upload, "import") &&

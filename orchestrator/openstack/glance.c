@@ -18,12 +18,16 @@ static JsonObject *api(VmfOsSession *s, const char *method, const char *path, co
                        bool retry, const volatile int *cancel, GError **error)
 {
     g_autofree char *url = g_strconcat(s->image_url, path, NULL);
-    VmfHttpRequest rq = {.method = method, .url = url, .token = s->token,
+    VmfHttpRequest rq = {.method = method,
+                         .url = url,
+                         .token = s->token,
                          .ctype = body ? (strcmp(method, "PATCH") == 0
                                               ? "application/openstack-images-v2.1-json-patch"
                                               : "application/json")
                                        : NULL,
-                         .body = body, .retry = retry, .cancel = cancel};
+                         .body = body,
+                         .retry = retry,
+                         .cancel = cancel};
     g_autoptr(VmfHttpResponse) r = vmf_http_call(s->http, &rq, error);
     if (!r)
         return NULL;
@@ -137,8 +141,8 @@ int vmf_glance_upload(VmfOsSession *s, const char *id, const char *path, bool di
     if (!direct)
         return 0;
     g_autofree char *imp = g_strdup_printf("/v2/images/%s/import", id);
-    g_autoptr(JsonObject) o = api(s, "POST", imp, "{\"method\": {\"name\": \"glance-direct\"}}",
-                                  false, u->cancel, error);
+    g_autoptr(JsonObject) o =
+        api(s, "POST", imp, "{\"method\": {\"name\": \"glance-direct\"}}", false, u->cancel, error);
     return o ? 0 : -1;
 }
 
@@ -164,8 +168,7 @@ static char *image_failed(JsonObject *img)
     const char *st = json_object_get_string_member_with_default(img, "status", "");
     const char *failed =
         json_object_get_string_member_with_default(img, "os_glance_failed_import", "");
-    if (strcmp(st, "killed") == 0 || strcmp(st, "deleted") == 0 ||
-        strcmp(st, "deactivated") == 0)
+    if (strcmp(st, "killed") == 0 || strcmp(st, "deleted") == 0 || strcmp(st, "deactivated") == 0)
         return g_strdup_printf("its status is %s", st);
     if (*failed)
         return g_strdup_printf("the import failed in store %s (status %s)", failed, st);
@@ -187,7 +190,10 @@ JsonObject *vmf_glance_wait_active(VmfOsSession *s, const char *id, unsigned tim
         g_autofree char *why = image_failed(img);
         if (why || g_get_monotonic_time() > until || (cancel && *cancel)) {
             g_set_error(error, vmf_http_error_quark(), 500, "image %s did not become active: %s",
-                        id, why ? why : cancel && *cancel ? "interrupted" : "timed out");
+                        id,
+                        why                 ? why
+                        : cancel && *cancel ? "interrupted"
+                                            : "timed out");
             return NULL;
         }
         g_usleep(ms * 1000);

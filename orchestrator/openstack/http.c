@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK(vmf-http-error-quark, vmf_http_error)
+G_DEFINE_QUARK(vmf - http - error - quark, vmf_http_error)
 
 /* Stalled transfers: less than a byte a second for this long is a failure. */
-#define STALL_SECONDS 120L
+#define STALL_SECONDS   120L
 #define CONNECT_SECONDS 30L
 /* An API call that has not finished in this time never will. */
 #define CALL_SECONDS 600L
@@ -158,7 +158,8 @@ static char *server_reason(const char *body)
     if (!body || !*body)
         return g_strdup("");
     g_autoptr(JsonParser) p = json_parser_new();
-    if (json_parser_load_from_data(p, body, -1, NULL) && JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
+    if (json_parser_load_from_data(p, body, -1, NULL) &&
+        JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
         JsonObject *o = json_node_get_object(json_parser_get_root(p));
         JsonObject *e = json_object_get_object_member(o, "error");
         const char *m = json_object_get_string_member_with_default(e ? e : o, "message", NULL);
@@ -199,8 +200,7 @@ static bool transient_status(long status, bool retry)
 }
 
 /* One try. Returns the response (any status) or NULL with *rc set. */
-static VmfHttpResponse *call_once(VmfHttp *h, const VmfHttpRequest *rq, CURLcode *rc,
-                                  char *errbuf)
+static VmfHttpResponse *call_once(VmfHttp *h, const VmfHttpRequest *rq, CURLcode *rc, char *errbuf)
 {
     Received r = {.body = g_string_new(NULL)};
     struct curl_slist *hd = common_options(h, rq->method, rq->url, rq->token, rq->ctype);
@@ -335,8 +335,7 @@ static int upload_failed(const char *url, const char *path, Sending *s, CURLcode
     return -1;
 }
 
-static int upload_perform(VmfHttp *h, const char *url, const char *path, Sending *s,
-                          GError **error)
+static int upload_perform(VmfHttp *h, const char *url, const char *path, Sending *s, GError **error)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     Received r = {.body = g_string_new(NULL)};
@@ -363,8 +362,8 @@ static int upload_perform(VmfHttp *h, const char *url, const char *path, Sending
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 400) {
         g_autofree char *why = server_reason(body->str);
-        g_set_error(error, vmf_http_error_quark(), (int)status, "PUT %s: HTTP %ld%s%s", url,
-                    status, *why ? ": " : "", why);
+        g_set_error(error, vmf_http_error_quark(), (int)status, "PUT %s: HTTP %ld%s%s", url, status,
+                    *why ? ": " : "", why);
         return -1;
     }
     return 0;
@@ -379,8 +378,7 @@ int vmf_http_put_file(VmfHttp *h, const char *url, const char *token, const char
         int e = errno;
         if (s.fd >= 0)
             close(s.fd);
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path,
-                    g_strerror(e));
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path, g_strerror(e));
         return -1;
     }
     posix_fadvise(s.fd, 0, 0, POSIX_FADV_SEQUENTIAL);

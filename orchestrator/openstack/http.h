@@ -20,7 +20,7 @@
  * an API call are tried again this many times, after 1, 2, 4, ... seconds
  * (at most VMF_HTTP_MAX_BACKOFF each): about a minute in all, the time a
  * restarted API server takes to answer again. */
-#define VMF_HTTP_RETRIES 6
+#define VMF_HTTP_RETRIES     6
 #define VMF_HTTP_MAX_BACKOFF 30
 
 GQuark vmf_http_error_quark(void);
@@ -47,12 +47,12 @@ void vmf_http_response_free(VmfHttpResponse *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfHttpResponse, vmf_http_response_free)
 
 typedef struct {
-    const char *method;  /* GET, POST, PUT, PATCH, DELETE */
+    const char *method; /* GET, POST, PUT, PATCH, DELETE */
     const char *url;
-    const char *token;   /* X-Auth-Token, or NULL */
-    const char *ctype;   /* the body's Content-Type, or NULL without a body */
-    const char *body;    /* NUL-terminated, or NULL */
-    bool retry;          /* safe to send again after a failure (not a create) */
+    const char *token;          /* X-Auth-Token, or NULL */
+    const char *ctype;          /* the body's Content-Type, or NULL without a body */
+    const char *body;           /* NUL-terminated, or NULL */
+    bool retry;                 /* safe to send again after a failure (not a create) */
     const volatile int *cancel; /* non-zero: give up between tries */
 } VmfHttpRequest;
 
@@ -65,7 +65,7 @@ VmfHttpResponse *vmf_http_call(VmfHttp *h, const VmfHttpRequest *rq, GError **er
 /* A file sent as the body of a PUT, read once, hashed as it is sent. */
 typedef struct {
     const char *hashes[2]; /* digests to compute ("sha512", "sha256"), NULL: none */
-    char *digests[2]; /* hex, g_free; set on success */
+    char *digests[2];      /* hex, g_free; set on success */
     void (*progress)(uint64_t done, uint64_t total, void *data);
     void *data;
     const volatile int *cancel; /* non-zero aborts the transfer */

@@ -15,12 +15,28 @@ void vmf_os_auth_clear(VmfOsAuth *a)
         if (*secrets[i])
             explicit_bzero(*secrets[i], strlen(*secrets[i]));
     }
-    char **all[] = {&a->cloud, &a->auth_type, &a->auth_url, &a->username, &a->user_id,
-                    &a->user_domain_name, &a->user_domain_id, &a->password, &a->project_name,
-                    &a->project_id, &a->project_domain_name, &a->project_domain_id,
-                    &a->domain_name, &a->domain_id, &a->application_credential_id,
-                    &a->application_credential_name, &a->application_credential_secret,
-                    &a->token, &a->region_name, &a->interface, &a->cacert, &a->image_endpoint};
+    char **all[] = {&a->cloud,
+                    &a->auth_type,
+                    &a->auth_url,
+                    &a->username,
+                    &a->user_id,
+                    &a->user_domain_name,
+                    &a->user_domain_id,
+                    &a->password,
+                    &a->project_name,
+                    &a->project_id,
+                    &a->project_domain_name,
+                    &a->project_domain_id,
+                    &a->domain_name,
+                    &a->domain_id,
+                    &a->application_credential_id,
+                    &a->application_credential_name,
+                    &a->application_credential_secret,
+                    &a->token,
+                    &a->region_name,
+                    &a->interface,
+                    &a->cacert,
+                    &a->image_endpoint};
     for (size_t i = 0; i < G_N_ELEMENTS(all); i++)
         g_clear_pointer(all[i], g_free);
 }
@@ -158,9 +174,7 @@ static const char *auth_method(const VmfOsAuth *a, const char *where, GError **e
     const char *method = NULL, *missing = NULL;
     if (strcmp(t, "password") == 0 || strcmp(t, "v3password") == 0) {
         method = "password";
-        missing = !a->username && !a->user_id ? "username"
-                  : !a->password              ? "password"
-                                              : NULL;
+        missing = !a->username && !a->user_id ? "username" : !a->password ? "password" : NULL;
     } else if (strcmp(t, "v3applicationcredential") == 0 ||
                strcmp(t, "applicationcredential") == 0) {
         method = "application_credential";
@@ -216,15 +230,13 @@ static bool endpoint_matches(JsonObject *ep, const char *interface, const char *
 static char *catalog_image_url(JsonObject *token, const VmfOsAuth *a, const char *label,
                                GError **error)
 {
-    g_autofree char *interface =
-        g_strdup(a->interface && *a->interface ? a->interface : "public");
+    g_autofree char *interface = g_strdup(a->interface && *a->interface ? a->interface : "public");
     if (g_str_has_suffix(interface, "URL")) /* publicURL, as keystone v2 said it */
         interface[strlen(interface) - 3] = 0;
     JsonArray *cat = json_object_get_array_member(token, "catalog");
     for (guint i = 0; cat && i < json_array_get_length(cat); i++) {
         JsonObject *svc = json_array_get_object_element(cat, i);
-        if (!svc || g_strcmp0(json_object_get_string_member_with_default(svc, "type", ""),
-                              "image"))
+        if (!svc || g_strcmp0(json_object_get_string_member_with_default(svc, "type", ""), "image"))
             continue;
         JsonArray *eps = json_object_get_array_member(svc, "endpoints");
         for (guint j = 0; eps && j < json_array_get_length(eps); j++) {
@@ -261,8 +273,8 @@ static int read_token(VmfOsSession *s, const VmfOsAuth *a, VmfHttpResponse *r, G
     JsonObject *token = NULL;
     if (json_parser_load_from_data(p, r->body, -1, NULL) &&
         JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
-        token = json_object_get_object_member(json_node_get_object(json_parser_get_root(p)),
-                                              "token");
+        token =
+            json_object_get_object_member(json_node_get_object(json_parser_get_root(p)), "token");
     if (!token || !r->subject_token) {
         g_set_error(error, vmf_http_error_quark(), 502,
                     "%s: Keystone at %s answered without a token", s->label, a->auth_url);
@@ -272,8 +284,8 @@ static int read_token(VmfOsSession *s, const VmfOsAuth *a, VmfHttpResponse *r, G
     JsonObject *project = json_object_get_object_member(token, "project");
     s->project_id =
         g_strdup(project ? json_object_get_string_member_with_default(project, "id", NULL) : NULL);
-    g_autofree char *url =
-        a->image_endpoint ? g_strdup(a->image_endpoint) : catalog_image_url(token, a, s->label, error);
+    g_autofree char *url = a->image_endpoint ? g_strdup(a->image_endpoint)
+                                             : catalog_image_url(token, a, s->label, error);
     if (!url)
         return -1;
     s->image_url = image_root(url);
@@ -283,8 +295,7 @@ static int read_token(VmfOsSession *s, const VmfOsAuth *a, VmfHttpResponse *r, G
 VmfOsSession *vmf_os_login(const VmfOsAuth *a, const volatile int *cancel, GError **error)
 {
     g_autoptr(VmfOsSession) s = g_new0(VmfOsSession, 1);
-    s->label = a->cloud ? g_strdup_printf("cloud %s", a->cloud)
-                        : g_strdup("the OS_* environment");
+    s->label = a->cloud ? g_strdup_printf("cloud %s", a->cloud) : g_strdup("the OS_* environment");
     const char *method = auth_method(a, s->label, error);
     if (!method)
         return NULL;
@@ -292,16 +303,19 @@ VmfOsSession *vmf_os_login(const VmfOsAuth *a, const volatile int *cancel, GErro
     s->http = vmf_http_new(&ho);
     g_autofree char *url = tokens_url(a->auth_url);
     char *body = auth_body(a, method);
-    VmfHttpRequest rq = {.method = "POST", .url = url, .ctype = "application/json",
-                         .body = body, .retry = true, .cancel = cancel};
+    VmfHttpRequest rq = {.method = "POST",
+                         .url = url,
+                         .ctype = "application/json",
+                         .body = body,
+                         .retry = true,
+                         .cancel = cancel};
     GError *e = NULL;
     g_autoptr(VmfHttpResponse) r = vmf_http_call(s->http, &rq, &e);
     explicit_bzero(body, strlen(body));
     g_free(body);
     if (!r) {
-        g_set_error(error, vmf_http_error_quark(), e->code, "%s: Keystone refused: %s%s",
-                    s->label, e->message,
-                    e->code == 401 ? " (check the user, password or credential)" : "");
+        g_set_error(error, vmf_http_error_quark(), e->code, "%s: Keystone refused: %s%s", s->label,
+                    e->message, e->code == 401 ? " (check the user, password or credential)" : "");
         g_error_free(e);
         return NULL;
     }

@@ -30,7 +30,7 @@ typedef struct {
     char *region_name;
     char *interface; /* public (default), internal, admin */
     char *cacert;
-    bool insecure;   /* verify: false */
+    bool insecure;        /* verify: false */
     char *image_endpoint; /* image_endpoint_override, or NULL: the catalog's */
 } VmfOsAuth;
 void vmf_os_auth_clear(VmfOsAuth *a);

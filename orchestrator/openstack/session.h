@@ -6,8 +6,8 @@
 
 struct VmfOsSession {
     VmfHttp *http;
-    char *token;      /* secret: never in a message */
-    char *image_url;  /* without a trailing slash or /v2 */
+    char *token;     /* secret: never in a message */
+    char *image_url; /* without a trailing slash or /v2 */
     char *project_id;
-    char *label;      /* "cloud NAME" or "the OS_* environment", for messages */
+    char *label; /* "cloud NAME" or "the OS_* environment", for messages */
 };

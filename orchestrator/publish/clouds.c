@@ -56,17 +56,16 @@ static VmfYamlNode *load_yaml(const char *path, GError **error)
 /* clouds: NAME: in a parsed file, or NULL. */
 static VmfYamlNode *cloud_node(const VmfYamlNode *root, const char *name)
 {
-    VmfYamlNode *clouds = root && root->kind == VMF_YAML_MAPPING ? vmf_yaml_get(root, "clouds")
-                                                                 : NULL;
-    VmfYamlNode *c = clouds && clouds->kind == VMF_YAML_MAPPING ? vmf_yaml_get(clouds, name)
-                                                                : NULL;
+    VmfYamlNode *clouds =
+        root && root->kind == VMF_YAML_MAPPING ? vmf_yaml_get(root, "clouds") : NULL;
+    VmfYamlNode *c = clouds && clouds->kind == VMF_YAML_MAPPING ? vmf_yaml_get(clouds, name) : NULL;
     return c && c->kind == VMF_YAML_MAPPING ? c : NULL;
 }
 
 static char *cloud_names(const VmfYamlNode *root)
 {
-    VmfYamlNode *clouds = root && root->kind == VMF_YAML_MAPPING ? vmf_yaml_get(root, "clouds")
-                                                                 : NULL;
+    VmfYamlNode *clouds =
+        root && root->kind == VMF_YAML_MAPPING ? vmf_yaml_get(root, "clouds") : NULL;
     g_autoptr(GString) s = g_string_new(NULL);
     for (guint i = 0; clouds && clouds->keys && i < clouds->keys->len; i++) {
         VmfYamlNode *k = clouds->keys->pdata[i];
@@ -83,7 +82,10 @@ typedef struct {
     const char *env;
 } Field;
 
-#define F(k, auth, env) {#k, G_STRUCT_OFFSET(VmfOsAuth, k), auth, env}
+#define F(k, auth, env)                                                                            \
+    {                                                                                              \
+#k, G_STRUCT_OFFSET(VmfOsAuth, k), auth, env                                               \
+    }
 static const Field fields[] = {
     F(auth_url, true, "OS_AUTH_URL"),
     F(username, true, "OS_USERNAME"),
@@ -120,8 +122,8 @@ static void read_cloud(const VmfYamlNode *c, VmfOsAuth *a)
     VmfYamlNode *auth = vmf_yaml_get(c, "auth");
     for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
         const VmfYamlNode *from = fields[i].auth ? auth : c;
-        VmfYamlNode *v = from && from->kind == VMF_YAML_MAPPING ? vmf_yaml_get(from, fields[i].key)
-                                                                : NULL;
+        VmfYamlNode *v =
+            from && from->kind == VMF_YAML_MAPPING ? vmf_yaml_get(from, fields[i].key) : NULL;
         if (!v && strcmp(fields[i].key, "image_endpoint") == 0)
             v = vmf_yaml_get(c, "image_endpoint_override");
         if (v && v->kind == VMF_YAML_SCALAR) {
@@ -146,7 +148,8 @@ static void read_environment(VmfOsAuth *a)
     if (!a->project_name && g_getenv("OS_TENANT_NAME"))
         a->project_name = g_strdup(g_getenv("OS_TENANT_NAME"));
     const char *insecure = g_getenv("OS_INSECURE");
-    a->insecure = insecure && (g_ascii_strcasecmp(insecure, "true") == 0 || strcmp(insecure, "1") == 0);
+    a->insecure =
+        insecure && (g_ascii_strcasecmp(insecure, "true") == 0 || strcmp(insecure, "1") == 0);
     if (!a->auth_type && a->token && !a->password && !a->application_credential_secret)
         a->auth_type = g_strdup("token");
 }
@@ -174,6 +177,11 @@ static int read_named(const char *cloud, VmfOsAuth *a, GError **error)
                     cloud);
         return -1;
     }
+    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                    "cloud %s: $OS_CLIENT_CONFIG_FILE names %s, which does not exist", cloud, path);
+        return -1;
+    }
     g_autoptr(VmfYamlNode) root = load_yaml(path, error);
     if (!root)
         return -1;
@@ -181,8 +189,7 @@ static int read_named(const char *cloud, VmfOsAuth *a, GError **error)
     if (!c) {
         g_autofree char *names = cloud_names(root);
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                    "cloud %s is not in %s (its clouds: %s)", cloud, path,
-                    *names ? names : "none");
+                    "cloud %s is not in %s (its clouds: %s)", cloud, path, *names ? names : "none");
         return -1;
     }
     if (identity_version(c, cloud, path, error) < 0)

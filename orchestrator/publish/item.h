@@ -13,14 +13,14 @@
 
 /* One image to publish. */
 typedef struct {
-    char *target;   /* the build target, or NULL for a file given as such */
-    char *path;     /* absolute */
-    char *format;   /* writer name: qcow2, raw, vmdk, vhd, vhdx, vdi, ova, raw.gz */
-    char *sha256;   /* of the whole file, from the report; NULL for a plain file */
+    char *target; /* the build target, or NULL for a file given as such */
+    char *path;   /* absolute */
+    char *format; /* writer name: qcow2, raw, vmdk, vhd, vhdx, vdi, ova, raw.gz */
+    char *sha256; /* of the whole file, from the report; NULL for a plain file */
     uint64_t virtual_size, file_size;
-    char *name;     /* default image or volume name */
+    char *name;            /* default image or volume name */
     JsonObject *openstack; /* the target's NAME.openstack.json, or NULL */
-    char *report;   /* the report.json it came from, or NULL */
+    char *report;          /* the report.json it came from, or NULL */
 } PublishItem;
 void publish_item_free(PublishItem *it);
 
@@ -32,8 +32,8 @@ typedef enum { DEST_GLANCE, DEST_LIBVIRT } DestKind;
 
 typedef struct {
     DestKind kind;
-    char *text;  /* as given */
-    char *cloud; /* glance: the cloud's name, or NULL */
+    char *text;                /* as given */
+    char *cloud;               /* glance: the cloud's name, or NULL */
     char *uri, *pool, *volume; /* libvirt: URI, pool, volume name or NULL */
 } PublishDest;
 void publish_dest_free(PublishDest *d);
@@ -42,8 +42,8 @@ PublishDest *publish_dest_parse(const char *text, GError **error);
 /* What one send did: for report.json and --json. */
 typedef struct {
     char *destination, *path, *target, *name;
-    char *id;  /* Glance image id, or the volume's key */
-    char *url; /* the image's API URL, or the volume's path on the host */
+    char *id;     /* Glance image id, or the volume's key */
+    char *url;    /* the image's API URL, or the volume's path on the host */
     char *report; /* the report.json of the image, or NULL */
     uint64_t bytes_sent;
     double seconds;

@@ -35,9 +35,9 @@ void publish_item_free(PublishItem *it)
 static const struct {
     const char *ext, *format, *probe; /* probe: a word vf_probe_format says, NULL: raw */
 } known[] = {
-    {".qcow2", "qcow2", "qcow2"}, {".vmdk", "vmdk", "VMDK"}, {".vdi", "vdi", "VDI"},
-    {".vhdx", "vhdx", "VHDX"},    {".vhd", "vhd", "VHD"},    {".ova", "ova", "tar"},
-    {".raw.gz", "raw.gz", "gzip"}, {".raw", "raw", NULL},    {".img", "raw", NULL},
+    {".qcow2", "qcow2", "qcow2"},  {".vmdk", "vmdk", "VMDK"}, {".vdi", "vdi", "VDI"},
+    {".vhdx", "vhdx", "VHDX"},     {".vhd", "vhd", "VHD"},    {".ova", "ova", "tar"},
+    {".raw.gz", "raw.gz", "gzip"}, {".raw", "raw", NULL},     {".img", "raw", NULL},
 };
 
 static bool is_image_format(const char *f)
@@ -191,7 +191,8 @@ static PublishItem *report_item(JsonObject *report, const char *path, JsonArray 
 {
     g_autoptr(GError) e = NULL;
     PublishItem *it = g_new0(PublishItem, 1);
-    it->target = g_strdup(str_member(a, "target") ? str_member(a, "target") : str_member(a, "disk"));
+    it->target =
+        g_strdup(str_member(a, "target") ? str_member(a, "target") : str_member(a, "disk"));
     it->path = g_strdup(str_member(a, "path"));
     it->format = g_strdup(str_member(a, "format"));
     it->sha256 = g_strdup(str_member(a, "sha256"));

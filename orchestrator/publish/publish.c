@@ -214,24 +214,34 @@ static VmfOsSession *glance_login(const PublishRun *run, const PublishDest *d, i
     return s;
 }
 
-/* Every item the destination takes; those it does not are named. */
-static int send_all(const PublishRun *run, const PublishDest *d, GPtrArray *items,
-                    GPtrArray *recs)
+/* An image the destination cannot take: an error when it was asked for
+ * (--only, or a file given as such), else left out with a note. */
+static int check_accepted(const PublishRun *run, const PublishDest *d, GPtrArray *items)
 {
-    int rc = VMF_EXIT_OK;
+    for (guint i = 0; i < items->len; i++) {
+        const PublishItem *it = items->pdata[i];
+        if (!accepts(d, it) && (run->o->only || !it->target)) {
+            vmf_error(CMD, "%s: %s takes no %s file", it->path, d->text, it->format);
+            return VMF_EXIT_USAGE;
+        }
+    }
+    return VMF_EXIT_OK;
+}
+
+/* Every item the destination takes. */
+static int send_all(const PublishRun *run, const PublishDest *d, GPtrArray *items, GPtrArray *recs)
+{
+    int rc = check_accepted(run, d, items);
+    if (rc)
+        return rc;
     g_autoptr(VmfOsSession) s = d->kind == DEST_GLANCE ? glance_login(run, d, &rc) : NULL;
     for (guint i = 0; rc == VMF_EXIT_OK && i < items->len; i++) {
         const PublishItem *it = items->pdata[i];
-        if (!accepts(d, it)) {
-            if (run->o->only || !it->target) {
-                vmf_error(CMD, "%s: %s takes no %s file", it->path, d->text, it->format);
-                return VMF_EXIT_USAGE;
-            }
-            vmf_progress_say(run->o->progress, CMD, "%s: left out (%s takes no %s file)",
-                             it->path, d->text, it->format);
-            continue;
-        }
-        rc = send_one(run, s, d, it, recs);
+        if (accepts(d, it))
+            rc = send_one(run, s, d, it, recs);
+        else
+            vmf_progress_say(run->o->progress, CMD, "%s: left out (%s takes no %s file)", it->path,
+                             d->text, it->format);
     }
     return rc;
 }

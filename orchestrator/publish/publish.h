@@ -15,10 +15,10 @@
 #include <stdint.h>
 
 typedef struct {
-    char **inputs;       /* report.json files, or image files */
-    char **to;           /* destinations: glance:[CLOUD], libvirt:URI/POOL[/NAME] */
-    const char *only;    /* targets, comma-separated; NULL: every image */
-    const char *name;    /* the image or volume name (one image only) */
+    char **inputs;    /* report.json files, or image files */
+    char **to;        /* destinations: glance:[CLOUD], libvirt:URI/POOL[/NAME] */
+    const char *only; /* targets, comma-separated; NULL: every image */
+    const char *name; /* the image or volume name (one image only) */
     const char *visibility;
     char **tags;
     char **properties;   /* KEY=VALUE */

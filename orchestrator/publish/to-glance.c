@@ -59,8 +59,8 @@ static int job_properties(Job *j, GError **error)
     for (char **kv = j->run->o->properties; kv && *kv; kv++) {
         const char *eq = strchr(*kv, '=');
         if (!eq || eq == *kv) {
-            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                        "--property %s: give KEY=VALUE", *kv);
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "--property %s: give KEY=VALUE",
+                        *kv);
             return -1;
         }
         g_autofree char *k = g_strndup(*kv, (gsize)(eq - *kv));
@@ -148,8 +148,8 @@ static void remove_made(Job *j, const char *id)
     g_autoptr(GError) e = NULL;
     if (vmf_glance_delete(j->s, id, &e) == 0)
         return;
-    vmf_error("publish", "could not delete image %s, left in %s by this failed publish: %s",
-              id, j->d->text, e->message);
+    vmf_error("publish", "could not delete image %s, left in %s by this failed publish: %s", id,
+              j->d->text, e->message);
     vmf_error("publish", "delete it with: openstack%s%s image delete %s",
               j->d->cloud ? " --os-cloud " : "", j->d->cloud ? j->d->cloud : "", id);
 }
@@ -193,8 +193,7 @@ static int check_arrived(Job *j, JsonObject *img, const VmfHttpUpload *u, GError
 }
 
 /* Sends the data into the new image `id` and waits until it is active. */
-static JsonObject *send_data(Job *j, const char *id, bool direct, VmfHttpUpload *u,
-                             GError **error)
+static JsonObject *send_data(Job *j, const char *id, bool direct, VmfHttpUpload *u, GError **error)
 {
     g_autoptr(VmfProgress) bar = vmf_progress_new("publish", j->run->o->progress);
     u->hashes[0] = "sha512";

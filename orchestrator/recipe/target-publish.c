@@ -112,7 +112,8 @@ static bool parse_glance(const VmfRecipe *r, const VmfYamlNode *n, VmfTargetPubl
     if (!vmf_recipe_check_keys(error, r->path, n, "publish: glance", keys))
         return false;
     const VmfYamlNode *v;
-    if ((v = vmf_yaml_get(n, "cloud")) && !one_value(r, v, "publish: glance: cloud", &p->cloud, error))
+    if ((v = vmf_yaml_get(n, "cloud")) &&
+        !one_value(r, v, "publish: glance: cloud", &p->cloud, error))
         return false;
     if ((v = vmf_yaml_get(n, "name")) && !glance_name(r, v, p, error))
         return false;
@@ -130,16 +131,17 @@ static bool parse_libvirt(const VmfRecipe *r, const VmfYamlNode *n, const VmfTar
     if (!values(r, n, "publish: libvirt", &given, error))
         return false;
     if (strcmp(t->format, "ova") == 0 || strcmp(t->format, "raw.gz") == 0)
-        return fail(n, "publish: libvirt: a storage pool holds disks; target %s makes %s",
-                    t->name, t->format);
+        return fail(n, "publish: libvirt: a storage pool holds disks; target %s makes %s", t->name,
+                    t->format);
     g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
     for (char **g = given; *g; g++) {
         if (!strstr(*g, "://"))
-            return fail(n, "publish: libvirt: %s: give URI/POOL[/NAME], e.g. "
-                           "qemu+ssh://root@kvm3/system/images",
+            return fail(n,
+                        "publish: libvirt: %s: give URI/POOL[/NAME], e.g. "
+                        "qemu+ssh://root@kvm3/system/images",
                         *g);
         g_ptr_array_add(a, g_str_has_prefix(*g, "libvirt:") ? g_strdup(*g)
-                                                             : g_strconcat("libvirt:", *g, NULL));
+                                                            : g_strconcat("libvirt:", *g, NULL));
     }
     g_ptr_array_add(a, NULL);
     p->libvirt = (char **)g_ptr_array_free(g_steal_pointer(&a), FALSE);

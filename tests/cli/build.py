@@ -47,6 +47,14 @@ BAD = {
     "scratch-as": ("scratch:\n  size: 10G\n  as: later\n" + KVM, 3, r"recipe.yaml:13:7: scratch as: \"later\" is not file \(an empty disk file in OVAs, the default\) or deploy"),
     "vhdx-block": ("targets:\n  - format: vhdx\n    options: {block_size: 3M}\n", 3, r"recipe.yaml:13:14: target vhdx: vhdx option block_size: \"3M\" is not one of: 1M, 2M, 4M, 8M, 16M, 32M, 64M, 128M, 256M"),
     "bad-level": ("convert:\n  level: 11\n" + KVM, 3, r"recipe.yaml:12:10: convert level \"11\": give 1 \(fastest\) to 9 \(smallest\)"),
+    "publish-not-mapping": (KVM + "    publish: glance\n", 3, r"recipe.yaml:13:14: publish must be a mapping \(glance:, libvirt:\)"),
+    "publish-key": (KVM + "    publish: {glanse: c}\n", 3, r"recipe.yaml:13:15: unknown key \"glanse\" in publish; did you mean \"glance\"\?"),
+    "publish-visibility": (KVM + "    publish:\n      glance: {cloud: c, visibility: everyone}\n", 3, r"recipe.yaml:14:38: publish: glance: visibility everyone: give private, shared, community or public"),
+    "publish-name-var": (KVM + "    publish:\n      glance: {name: \"x-${nosuch}\"}\n", 3, r"recipe.yaml:14:22: publish: glance: name \"x-\$\{nosuch\}\": \$\{nosuch\} is not defined"),
+    "publish-tags": (KVM + "    publish:\n      glance: {tags: {a: b}}\n", 3, r"recipe.yaml:14:22: publish: glance: tags must be a value or a list of values"),
+    "publish-rawgz": ("targets:\n  - platform: xen\n    publish: {glance: c}\n", 3, r"recipe.yaml:13:23: publish: glance: Glance has no format for gzip-compressed raw \(target xen\)"),
+    "publish-ova-pool": ("targets:\n  - platform: vmware\n    publish: {libvirt: \"qemu:///system/default\"}\n", 3, r"recipe.yaml:13:24: publish: libvirt: a storage pool holds disks; target vmware makes ova"),
+    "publish-pool-uri": (KVM + "    publish: {libvirt: default}\n", 3, r"recipe.yaml:13:24: publish: libvirt: default: give URI/POOL\[/NAME\]"),
     "bad-customize": ("customize:\n  - hostnme: x\n" + KVM, 3, r"recipe.yaml:12:5: unknown key \"hostnme\" in a customize operation"),
 }
 

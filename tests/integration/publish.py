@@ -270,7 +270,8 @@ def case_refusals(work):
     p = out.publish(qcow2, "--to", "glance:nosuch", rc=3, clouds=clouds)
     check("cloud nosuch is not in" in p.stderr and "its clouds: c" in p.stderr, p.stderr)
     p = out.publish(qcow2, "--to", "glance:c", rc=3, clouds=os.path.join(work, "none.yaml"))
-    check("none.yaml" in p.stderr, p.stderr)
+    check("names " + os.path.join(work, "none.yaml") + ", which does not exist" in p.stderr,
+          p.stderr)
     p = out.publish(qcow2, "--to", "s3:bucket", rc=2)
     check("glance:[CLOUD] or libvirt:URI/POOL" in p.stderr, p.stderr)
     p = out.publish(qcow2, "--to", "libvirt:qemu:///system", rc=2)
@@ -380,10 +381,9 @@ def case_pools(work):
     finally:
         virsh("qemu:///system", "pool-destroy", pool, check_rc=None)
     # The remote test host's default pool, over qemu+tcp: nothing shared.
-    p = run(["bash", os.path.join(ROOT, "scripts", "test-host.sh"), "start"], check_rc=0)
-    uri = run(["bash", os.path.join(ROOT, "scripts", "test-host.sh"), "uri", "tcp"],
-              check_rc=0).stdout.strip()
-    del p
+    host = os.path.join(ROOT, "scripts", "test-host.sh")
+    run(["bash", host, "start"], check_rc=0)
+    uri = run(["bash", host, "uri", "tcp"], check_rc=0).stdout.strip()
     publish_to_pool(uri, "default", qcow2, work)
 
 
