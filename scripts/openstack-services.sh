@@ -168,13 +168,13 @@ start_keystone() {
         setsid uwsgi --http-socket "$ADDR:$KPORT" --plugin python3 \
         --wsgi-file /usr/bin/keystone-wsgi-public --master --processes 1 --threads 4 \
         --die-on-term --need-app --add-header "Connection: close" \
-        >>"$DIR/keystone.log" 2>&1 </dev/null &
+        >>"$DIR/keystone.log" 2>&1 </dev/null 9>&- &
     echo $! >"$DIR/keystone.pid"
 }
 
 start_glance() {
     setsid glance-api --config-file "$DIR/glance/glance-api.conf" \
-        >>"$DIR/glance.log" 2>&1 </dev/null &
+        >>"$DIR/glance.log" 2>&1 </dev/null 9>&- &
     echo $! >"$DIR/glance.pid"
 }
 
@@ -222,7 +222,14 @@ catalog() { # the image service, its endpoints, the users (needs Keystone up)
 
 start() {
     install_packages
+    # One start at a time (scripts/test.sh starts them in the background
+    # while the first test may ask too); a start that finds them running
+    # still waits until both answer.
+    mkdir -p "$(dirname "$DIR")"
+    exec 9>"$DIR.lock"
+    flock 9
     if alive keystone && alive glance; then
+        wait_http "$KURL" 120 keystone && wait_http "$GURL/versions" 120 glance || return 1
         echo "openstack-services: running (Keystone $KURL, Glance $GURL; clouds: $DIR/clouds.yaml)"
         return 0
     fi

@@ -216,8 +216,17 @@ def check_qemu(art, disk):
           f"{p.stdout}{p.stderr}")
 
 
+# Above this, a raw.gz is read back by one gzip reader (gzip -dc | cmp):
+# the smaller cases read theirs with 7-Zip and Python's zlib too, and each
+# reader costs about 4-5 s per GiB (three readers made a third of the
+# above-4g case's time).
+ONE_GZIP_READER_ABOVE = 1 << 30
+
+
 def check_7zip(art):
     if art["format"] not in ("qcow2", "vmdk", "vhd", "vhdx", "vdi", "raw.gz"):
+        return
+    if art["format"] == "raw.gz" and art["virtual_size"] > ONE_GZIP_READER_ABOVE:
         return
     p = run(["7zz", "t", art["path"]])
     check(p.returncode == 0 and "Everything is Ok" in p.stdout and "WARNING" not in p.stdout,
@@ -228,7 +237,8 @@ def check_gzip(art, disk):
     if art["format"] != "raw.gz":
         return
     check(gunzip_equals(art["path"], disk.path), "gzip -dc does not give back the source")
-    check(zlib_equals(art["path"], disk.path), "Python's zlib does not give back the source")
+    if disk.size <= ONE_GZIP_READER_ABOVE:
+        check(zlib_equals(art["path"], disk.path), "Python's zlib does not give back the source")
 
 
 def check_vmdk_stream(art):
