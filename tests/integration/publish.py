@@ -14,8 +14,9 @@ Cases:
               a republish reuses the image (nothing sent); --force sends
   auth        an application credential in clouds.yaml, the OS_* variables
               alone, a token: each publishes; secure.yaml's password wins
-  refusals    a wrong password (401, exit 1, nothing made), a cloud not in
-              clouds.yaml, no clouds.yaml, bad destinations and options;
+  refusals    a wrong password (401, exit 1, nothing made), a region with no
+              image endpoint, a cloud not in clouds.yaml, no clouds.yaml,
+              bad destinations and options;
               the password is in no output
   interrupt   Ctrl-C in the middle of an upload (exit 130, no image left);
               glance-api killed in the middle of one and started again: the
@@ -267,6 +268,12 @@ def case_refusals(work):
     p = out.publish(qcow2, "--to", "glance:c", rc=1, clouds=clouds)
     check("401" in p.stderr and "cloud c" in p.stderr, f"wrong password: {p.stderr}")
     check(len(all_images()) == before, "a refused publish made an image")
+    # A region the catalog has no image endpoint in.
+    auth["password"] = password()
+    write_clouds(clouds, auth, "    region_name: Nowhere\n")
+    p = out.publish(qcow2, "--to", "glance:c", rc=1, clouds=clouds)
+    check("no image (Glance) endpoint for interface public in region Nowhere" in p.stderr,
+          p.stderr)
     p = out.publish(qcow2, "--to", "glance:nosuch", rc=3, clouds=clouds)
     check("cloud nosuch is not in" in p.stderr and "its clouds: c" in p.stderr, p.stderr)
     p = out.publish(qcow2, "--to", "glance:c", rc=3, clouds=os.path.join(work, "none.yaml"))
