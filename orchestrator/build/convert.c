@@ -230,6 +230,7 @@ static void openstack_properties(OpenStackImage *os, const VmfRecipe *r, const V
     if (vmf_recipe_efi(r))
         openstack_property(os, "hw_machine_type", "q35");
     openstack_property(os, "os_type", "linux");
+    openstack_property(os, "architecture", "x86_64"); /* what the installers install */
     if (!t->properties)
         return;
     g_autoptr(GList) own =

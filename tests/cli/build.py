@@ -215,7 +215,8 @@ def case_cached_convert(work):
           and '<memory unit="MiB">1536</memory>' in xml, xml)
     meta = json.load(open(os.path.join(out, "kvm", "bad.openstack.json")))
     props = meta["properties"]
-    check(props["hw_vif_model"] == "e1000e" and props["os_distro"] == "debian", props)
+    check(props["hw_vif_model"] == "e1000e" and props["os_distro"] == "debian"
+          and props["architecture"] == "x86_64", props)
     check(meta["flavor"] == {"vcpus": 3, "ram": 1536, "disk": 1, "ephemeral": 1}, meta["flavor"])
     check('<model type="e1000"/>' in open(os.path.join(out, "xen", "bad.xml")).read(), "xen nic")
     # The installer domain takes the recipe's NIC as well.
