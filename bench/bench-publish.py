@@ -44,7 +44,7 @@ OS_DIR = os.path.join(ROOT, ".cache", "openstack")
 ENV = dict(os.environ, OS_CLIENT_CONFIG_FILE=os.path.join(OS_DIR, "clouds.yaml"),
            OS_CLIENT_SECURE_FILE="/nonexistent", OS_CLOUD="")
 MIB = 1 << 20
-GLANCE = "http://127.0.0.1:9292"
+GLANCE = f"http://127.0.0.1:{os.environ.get('GLANCE_PORT') or 9292}"
 OPENSTACK = ["/usr/bin/python3", "/usr/bin/openstack", "--os-cloud", "vmforge-test"]
 
 

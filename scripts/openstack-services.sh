@@ -77,6 +77,15 @@ stop_one() { # stop_one NAME
     rm -f "$f"
 }
 
+port_free() { # port_free PORT: nothing listens on ADDR:PORT (else a service
+    # answering there would pass for ours, and glance-api would share it)
+    if ss -Hltn "sport = :$1" | grep -q .; then
+        echo "openstack-services: 127.0.0.1:$1 is taken by another process; set" \
+            "KEYSTONE_PORT/GLANCE_PORT or stop it" >&2
+        return 1
+    fi
+}
+
 keystone_conf() {
     cat >"$DIR/keystone/keystone.conf" <<EOF
 [DEFAULT]
@@ -235,6 +244,7 @@ start() {
     fi
     stop_one keystone
     stop_one glance
+    port_free "$KPORT" && port_free "$GPORT" || return 1
     [ -f "$DIR/glance/glance-api.conf" ] || first_setup
     start_keystone
     wait_http "$KURL" 120 keystone
@@ -253,6 +263,7 @@ stop)
     ;;
 restart-glance) # the tests' "glance-api is back"
     stop_one glance
+    port_free "$GPORT" || exit 1
     start_glance
     wait_http "$GURL/versions" 120 glance
     ;;

@@ -29,7 +29,8 @@ Cases:
               keys (the cached base disk): the image in Glance carries the
               target's OpenStack properties and the recipe's name, tags and
               visibility; report.json records it; vmforge publish of the
-              report then reuses it
+              report then reuses it; the image changed since the build (a
+              byte flipped): refused, the image it made deleted
 """
 
 import json
@@ -48,6 +49,8 @@ SERVICES = os.path.join(ROOT, "scripts", "openstack-services.sh")
 OS_DIR = os.environ.get("VMFORGE_OPENSTACK_DIR") or os.path.join(ROOT, ".cache", "openstack")
 CLOUDS = os.path.join(OS_DIR, "clouds.yaml")
 CLOUD = "vmforge-test"
+# Where openstack-services.sh runs Keystone (its KEYSTONE_PORT).
+KEYSTONE = f"http://127.0.0.1:{os.environ.get('KEYSTONE_PORT') or 5000}"
 MIB = 1 << 20
 PY = "/usr/bin/python3"
 
@@ -202,7 +205,7 @@ def write_clouds(path, auth, extra=""):
 
 
 def base_auth():
-    return {"auth_url": "http://127.0.0.1:5000/v3", "username": "publisher",
+    return {"auth_url": KEYSTONE + "/v3", "username": "publisher",
             "project_name": "images", "user_domain_name": "Default",
             "project_domain_name": "Default"}
 
@@ -216,7 +219,7 @@ def case_auth(work):
     cred = json.loads(openstack("application", "credential", "create", f"vmf-{os.getpid()}",
                                 "-f", "json"))
     clouds = os.path.join(work, "clouds.yaml")
-    write_clouds(clouds, {"auth_url": "http://127.0.0.1:5000",
+    write_clouds(clouds, {"auth_url": KEYSTONE,
                           "application_credential_id": cred["id"],
                           "application_credential_secret": cred["secret"]},
                  "    auth_type: v3applicationcredential\n    region_name: RegionOne\n")
@@ -227,7 +230,7 @@ def case_auth(work):
         openstack("application", "credential", "delete", cred["id"])
     delete_images("pub-auth")
     # The OS_* variables alone (no cloud named, no clouds.yaml).
-    env = {"OS_AUTH_URL": "http://127.0.0.1:5000/v3", "OS_USERNAME": "publisher",
+    env = {"OS_AUTH_URL": KEYSTONE + "/v3", "OS_USERNAME": "publisher",
            "OS_PASSWORD": password(), "OS_PROJECT_NAME": "images",
            "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
            "OS_INTERFACE": "public"}
@@ -236,7 +239,7 @@ def case_auth(work):
     check(not rec[0]["reused"], "OS_*: not sent")
     # A token (issued by the openstack client) with the project to scope to.
     token = openstack("token", "issue", "-f", "value", "-c", "id").strip()
-    env = {"OS_AUTH_URL": "http://127.0.0.1:5000/v3", "OS_TOKEN": token,
+    env = {"OS_AUTH_URL": KEYSTONE + "/v3", "OS_TOKEN": token,
            "OS_PROJECT_NAME": "images", "OS_PROJECT_DOMAIN_NAME": "Default"}
     rec2 = published(out.publish(qcow2, "--to", "glance:", "--json", "-q", env=env,
                                  clouds="/nonexistent"))
@@ -449,6 +452,19 @@ def case_build(work):
     rec = published(o.publish(os.path.join(out, "report.json"), "--to", f"glance:{CLOUD}",
                               "--name", "pubbuild-1.0", "--only", "kvm", "--json", "-q"))
     check(rec[0]["reused"] and rec[0]["id"] == pub[0]["id"], f"republish: {rec}")
+    # The image changed since the build (same size): what is sent is not
+    # what the report lists, so the new image is deleted and the publish fails.
+    with open(qcow2, "r+b") as f:
+        f.seek(os.path.getsize(qcow2) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    p = o.publish(os.path.join(out, "report.json"), "--to", f"glance:{CLOUD}", "--only", "kvm",
+                  "--force", rc=1)
+    check("is not what" in p.stderr and "the file changed since the build" in p.stderr,
+          p.stderr)
+    left = images_named("pubbuild-1.0")
+    check([i["ID"] for i in left] == [pub[0]["id"]], f"images after the refused send: {left}")
     delete_images("pubbuild-1.0")
 
 
