@@ -7,8 +7,11 @@
 # client and vmforge with two clouds:
 #   vmforge-test        user "publisher" (role member) in project "images"
 #   vmforge-test-admin  the bootstrap admin
+# Keystone also answers with TLS on KEYSTONE_TLS_PORT, with a certificate for
+# 127.0.0.1 from a CA made here (DIR/tls/ca.pem), for clients' cacert/verify.
 # Started once, reused while its PIDs live; stopped by PID (never by name).
-#   KEYSTONE_PORT (5000), GLANCE_PORT (9292): where they listen on 127.0.0.1.
+#   KEYSTONE_PORT (5000), KEYSTONE_TLS_PORT (5443), GLANCE_PORT (9292): where
+#   they listen on 127.0.0.1.
 # The passwords are made here (random) and written only into DIR (0600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,12 +20,13 @@ cmd=${1:-start}
 DIR=$(realpath -m "${2:-.cache/openstack}")
 ADDR=127.0.0.1
 KPORT=${KEYSTONE_PORT:-5000}
+TPORT=${KEYSTONE_TLS_PORT:-5443}
 GPORT=${GLANCE_PORT:-9292}
 KURL="http://$ADDR:$KPORT/v3"
 GURL="http://$ADDR:$GPORT"
 PY=/usr/bin/python3
 
-PACKAGES=(keystone uwsgi-core uwsgi-plugin-python3 glance-api python3-openstackclient)
+PACKAGES=(keystone uwsgi-core uwsgi-plugin-python3 glance-api python3-openstackclient openssl curl)
 
 install_packages() {
     local missing=() p
@@ -172,9 +176,24 @@ clouds:
 EOF
 }
 
+make_tls() { # a CA and Keystone's certificate for 127.0.0.1, signed by it
+    local t="$DIR/tls"
+    mkdir -p "$t"
+    (umask 077
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=vmforge test CA" \
+            -keyout "$t/ca.key" -out "$t/ca.pem"
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=$ADDR" -keyout "$t/key.pem" \
+            -out "$t/req.csr"
+        printf 'subjectAltName=IP:%s\n' "$ADDR" >"$t/ext.cnf"
+        openssl x509 -req -days 3650 -in "$t/req.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" \
+            -CAcreateserial -extfile "$t/ext.cnf" -out "$t/cert.pem") 2>>"$DIR/tls.log"
+    chmod 644 "$t/ca.pem"
+}
+
 start_keystone() {
     OS_KEYSTONE_CONFIG_DIR="$DIR/keystone" OS_KEYSTONE_CONFIG_FILES=keystone.conf \
-        setsid uwsgi --http-socket "$ADDR:$KPORT" --plugin python3 \
+        setsid uwsgi --http-socket "$ADDR:$KPORT" \
+        --https-socket "$ADDR:$TPORT,$DIR/tls/cert.pem,$DIR/tls/key.pem" --plugin python3 \
         --wsgi-file /usr/bin/keystone-wsgi-public --master --processes 1 --threads 4 \
         --die-on-term --need-app --add-header "Connection: close" \
         >>"$DIR/keystone.log" 2>&1 </dev/null 9>&- &
@@ -197,6 +216,7 @@ first_setup() { # databases, keys, the catalog, users: once per DIR
             [ -s "$DIR/$u.pw" ] || head -c 18 /dev/urandom | base64 | tr '/+' '_-' >"$DIR/$u.pw"
         done)
     keystone_conf
+    make_tls
     exec 3>>"$DIR/keystone-manage.log"
     "${km[@]}" db_sync 2>&3
     $PY -c "import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode=WAL')" \
@@ -244,7 +264,7 @@ start() {
     fi
     stop_one keystone
     stop_one glance
-    port_free "$KPORT" && port_free "$GPORT" || return 1
+    port_free "$KPORT" && port_free "$TPORT" && port_free "$GPORT" || return 1
     [ -f "$DIR/glance/glance-api.conf" ] || first_setup
     start_keystone
     wait_http "$KURL" 120 keystone

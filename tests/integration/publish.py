@@ -13,7 +13,9 @@ Cases:
               visibility, active, os_hash_value, saved back byte for byte;
               a republish reuses the image (nothing sent); --force sends
   auth        an application credential in clouds.yaml, the OS_* variables
-              alone, a token: each publishes; secure.yaml's password wins
+              alone, a token: each publishes; secure.yaml's password wins;
+              Keystone over TLS: trusted with cacert:, refused without it,
+              taken with verify: false
   refusals    a wrong password (401, exit 1, nothing made), a region with no
               image endpoint, a cloud not in clouds.yaml, no clouds.yaml,
               bad destinations and options;
@@ -253,6 +255,19 @@ def case_auth(work):
     rec3 = published(out.publish(qcow2, "--to", "glance:c", "--json", "-q", clouds=clouds,
                                  env={"OS_CLIENT_SECURE_FILE": secure}))
     check(rec3[0]["id"] == rec[0]["id"], f"secure.yaml: {rec3}")
+    # Keystone over TLS (openstack-services.sh's certificate): trusted with
+    # cacert:, refused without it, taken with verify: false.
+    auth["auth_url"] = f"https://127.0.0.1:{os.environ.get('KEYSTONE_TLS_PORT') or 5443}/v3"
+    auth["password"] = password()
+    write_clouds(clouds, auth, f"    cacert: {os.path.join(OS_DIR, 'tls', 'ca.pem')}\n")
+    rec4 = published(out.publish(qcow2, "--to", "glance:c", "--json", "-q", clouds=clouds))
+    check(rec4[0]["id"] == rec[0]["id"], f"cacert: {rec4}")
+    write_clouds(clouds, auth)
+    p = out.publish(qcow2, "--to", "glance:c", rc=1, clouds=clouds)
+    check("certificate" in p.stderr and "cloud c" in p.stderr, f"no cacert: {p.stderr}")
+    write_clouds(clouds, auth, "    verify: false\n")
+    rec5 = published(out.publish(qcow2, "--to", "glance:c", "--json", "-q", clouds=clouds))
+    check(rec5[0]["id"] == rec[0]["id"], f"verify: false: {rec5}")
     delete_images("pub-auth")
     out.no_secret(password(), cred["secret"], token)
 
