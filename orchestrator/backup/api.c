@@ -284,11 +284,6 @@ static int api_wait(Backup *b, VmfJobWatch *w, GError **error)
     return VMF_EXIT_FAILURE;
 }
 
-static void transfer_progress(uint64_t done, uint64_t total, void *data)
-{
-    vmf_progress_update(data, done, total, NULL);
-}
-
 /* A target brought here: an incremental one into the output folder (its
  * backing file's relative name resolves there); a full one read in place
  * on this machine, or downloaded into the staging folder from a host. */
@@ -304,7 +299,7 @@ static int api_fetch_one(Backup *b, Disk *d, GError **error)
         d->incremental ? g_strdup(d->part) : g_build_filename(b->staging, name, NULL);
     g_autofree char *label = g_strdup_printf("fetch %s", d->d->target);
     g_autoptr(VmfProgress) bar = vmf_progress_new(label, b->mode);
-    VmfTransfer t = {.progress = transfer_progress, .data = bar, .cancel = &vmf_interrupted};
+    VmfTransfer t = {.progress = vmf_transfer_progress, .data = bar, .cancel = &vmf_interrupted};
     if (vmf_vol_download_file(b->pool, d->volume, path, &t, error) < 0) {
         vmf_progress_end(bar, "failed");
         return vmf_interrupted ? vmf_signals_exit_code() : VMF_EXIT_FAILURE;

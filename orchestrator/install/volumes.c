@@ -24,12 +24,6 @@
 #define MEDIA_SAMPLES     8
 #define MEDIA_SAMPLE_SIZE (64u << 10)
 
-/* A transfer's progress on its own bar. */
-static void transfer_progress(uint64_t done, uint64_t total, void *bar)
-{
-    vmf_progress_update(bar, done, total, NULL);
-}
-
 /* ---- the pool ------------------------------------------------------------------ */
 
 /* The host's pool has room for what is uploaded (`need`); a warning when it
@@ -216,7 +210,7 @@ static char *upload_file(Install *in, const char *vol, const char *path, const c
 {
     g_autofree char *label = g_strdup_printf("upload %s", what);
     g_autoptr(VmfProgress) bar = vmf_progress_new(label, in->o->progress);
-    VmfTransfer t = {.progress = transfer_progress, .data = bar, .cancel = &vmf_interrupted};
+    VmfTransfer t = {.progress = vmf_transfer_progress, .data = bar, .cancel = &vmf_interrupted};
     char *out = vmf_vol_upload_file(in->pool, vol, path, &t, in->error);
     g_autofree char *sent = vf_format_size(t.bytes);
     g_autofree char *summary = g_strdup_printf("%s sent", sent);
@@ -345,7 +339,7 @@ int install_fetch_disk(Install *in, const char *dest, bool failed)
     }
     g_autoptr(VmfProgress) bar =
         vmf_progress_new(failed ? "download failed disk" : "download disk", in->o->progress);
-    VmfTransfer t = {.progress = transfer_progress, .data = bar, .cancel = &vmf_interrupted};
+    VmfTransfer t = {.progress = vmf_transfer_progress, .data = bar, .cancel = &vmf_interrupted};
     int r = vmf_vol_download_file(in->pool, in->disk_vol, dest, &t, error);
     g_autofree char *got = vf_format_size(t.bytes);
     g_autofree char *summary = g_strdup_printf("%s received", got);

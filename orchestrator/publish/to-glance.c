@@ -154,11 +154,6 @@ static void remove_made(Job *j, const char *id)
               j->d->cloud ? " --os-cloud " : "", j->d->cloud ? j->d->cloud : "", id);
 }
 
-static void on_progress(uint64_t done, uint64_t total, void *data)
-{
-    vmf_progress_update(data, done, total, NULL);
-}
-
 /* The data sent and the image active: the file is the one the report
  * lists, and Glance's hash is the file's. */
 static int check_arrived(Job *j, JsonObject *img, const VmfHttpUpload *u, GError **error)
@@ -198,7 +193,7 @@ static JsonObject *send_data(Job *j, const char *id, bool direct, VmfHttpUpload 
     g_autoptr(VmfProgress) bar = vmf_progress_new("publish", j->run->o->progress);
     u->hashes[0] = "sha512";
     u->hashes[1] = "sha256";
-    u->progress = on_progress;
+    u->progress = vmf_transfer_progress;
     u->data = bar;
     u->cancel = j->run->cancel;
     u->max_rate = j->run->o->limit_rate;

@@ -25,11 +25,6 @@ static bool pool_format(const char *format)
     return false;
 }
 
-static void on_progress(uint64_t done, uint64_t total, void *data)
-{
-    vmf_progress_update(data, done, total, NULL);
-}
-
 /* The volume is not there, or --force removed it. */
 static int make_room(const PublishRun *run, VmfPool *p, const PublishDest *d, const char *name,
                      GError **error)
@@ -72,7 +67,7 @@ int publish_to_pool(const PublishRun *run, const PublishDest *d, const PublishIt
     if (rc)
         return rc;
     g_autoptr(VmfProgress) bar = vmf_progress_new("publish", run->o->progress);
-    VmfTransfer t = {.progress = on_progress, .data = bar, .cancel = run->cancel};
+    VmfTransfer t = {.progress = vmf_transfer_progress, .data = bar, .cancel = run->cancel};
     g_autofree char *path = vmf_vol_upload_file(p, name, it->path, &t, error);
     g_autofree char *summary = g_strdup_printf("%s: %s", name, path ? "sent" : "failed");
     vmf_progress_end(bar, summary);

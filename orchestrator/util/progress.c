@@ -150,6 +150,11 @@ void vmf_progress_say(VmfProgressMode mode, const char *stage, const char *fmt, 
     fflush(stderr);
 }
 
+void vmf_transfer_progress(uint64_t done, uint64_t total, void *bar)
+{
+    vmf_progress_update(bar, done, total, NULL);
+}
+
 void vmf_convert_progress(const VfProgress *p, void *bar)
 {
     /* Allocated bytes are what costs time; a disk without any shows bytes. */

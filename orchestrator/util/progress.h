@@ -40,3 +40,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfProgress, vmf_progress_free)
  * `vmforge convert`, the build's convert stage and backup. */
 struct VfProgress;
 void vmf_convert_progress(const struct VfProgress *p, void *bar);
+
+/* A byte transfer's progress callback (volume uploads and downloads, HTTP
+ * uploads) for a VmfProgress bar: done/total bytes, no note. */
+void vmf_transfer_progress(uint64_t done, uint64_t total, void *bar);
