@@ -31,7 +31,6 @@ struct VmfHttp {
     CURL *curl;
     char *cacert;
     bool insecure;
-    unsigned retries;
 };
 
 static void global_init(void)
@@ -50,7 +49,6 @@ VmfHttp *vmf_http_new(const VmfHttpOptions *o)
     h->curl = curl_easy_init();
     h->cacert = g_strdup(o ? o->cacert : NULL);
     h->insecure = o && o->insecure;
-    h->retries = o && o->retries ? o->retries : VMF_HTTP_RETRIES;
     if (!h->curl)
         g_error("curl_easy_init failed (out of memory)");
     return h;
@@ -253,7 +251,7 @@ VmfHttpResponse *vmf_http_call(VmfHttp *h, const VmfHttpRequest *rq, GError **er
     for (unsigned attempt = 0;; attempt++) {
         CURLcode rc = CURLE_OK;
         g_autoptr(VmfHttpResponse) r = call_once(h, rq, &rc, errbuf);
-        bool last = attempt >= h->retries;
+        bool last = attempt >= VMF_HTTP_RETRIES;
         if (r && r->status < 400)
             return g_steal_pointer(&r);
         bool again = r ? transient_status(r->status, rq->retry) : transient_curl(rc, rq->retry);

@@ -30,7 +30,6 @@ enum { VMF_HTTP_ERROR_CONNECT = 1, VMF_HTTP_ERROR_TRANSFER, VMF_HTTP_ERROR_CANCE
 typedef struct {
     const char *cacert; /* a CA bundle, or NULL for the system's */
     bool insecure;      /* verify: false (TLS not checked) */
-    unsigned retries;   /* 0: VMF_HTTP_RETRIES */
 } VmfHttpOptions;
 
 typedef struct VmfHttp VmfHttp;

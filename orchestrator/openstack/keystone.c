@@ -60,11 +60,6 @@ const char *vmf_os_image_url(const VmfOsSession *s)
     return s->image_url;
 }
 
-const char *vmf_os_project_id(const VmfOsSession *s)
-{
-    return s->project_id;
-}
-
 /* {"name": N, "domain": {"name"|"id": D}} or {"id": ID}: a user or project. */
 static void named(JsonBuilder *b, const char *id, const char *name, const char *dom_name,
                   const char *dom_id)

@@ -44,13 +44,8 @@ VmfOsSession *vmf_os_login(const VmfOsAuth *a, const volatile int *cancel, GErro
 void vmf_os_session_free(VmfOsSession *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmfOsSession, vmf_os_session_free)
 
-/* The image API's root ("http://glance:9292"), the project the token is
- * scoped to. */
+/* The image API's root ("http://glance:9292"). */
 const char *vmf_os_image_url(const VmfOsSession *s);
-const char *vmf_os_project_id(const VmfOsSession *s);
-
-/* An image as Glance shows it (GET /v2/images/{id}); a JSON object, owned. */
-typedef JsonObject VmfGlanceImage;
 
 /* What vmforge asks for in POST /v2/images. */
 typedef struct {
