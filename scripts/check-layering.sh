@@ -9,6 +9,8 @@
 #   2. orchestrator/ is one folder per layer and holds no source of its own.
 #      A layer includes only its own headers and those of the layers below it:
 #        cli/                     on top: may include every layer
+#        fleet/                   many builds over several hosts: build/ (whose
+#                                 processes it runs and places) and below it
 #        build/, backup/,         the pipelines: the stages and everything
 #        publish/                 below them, never cli/ and never each other
 #        install/, import/,       the stages: recipe/, the adapters, util/;
@@ -39,7 +41,8 @@ customize: recipe virt guestfs util formats
 build: install import customize recipe virt guestfs util formats
 backup: customize recipe virt guestfs util formats
 publish: openstack recipe virt util formats
-cli: build backup publish install import customize recipe virt guestfs openstack util formats
+fleet: build install import customize recipe virt guestfs util formats
+cli: fleet build backup publish install import customize recipe virt guestfs openstack util formats
 '
 # Rules 1 and 3: the layers that include no hypervisor library.
 no_hypervisor='formats util recipe'

@@ -22,14 +22,19 @@
 #   status  exit 0 when it answers
 #   uri     the URI of a transport (ssh, the default, or tcp)
 #
-# Environment: VMFORGE_TEST_HOST_ADDR (default 127.0.0.2),
-# VMFORGE_TEST_HOST_DIR (default .cache/test-host), VMFORGE_TEST_HOST_POOL_SIZE
+# Environment: VMFORGE_TEST_HOST_NUMBER (default 1), VMFORGE_TEST_HOST_ADDR
+# (default 127.0.0.2 for host 1), VMFORGE_TEST_HOST_DIR (default .cache/test-host), VMFORGE_TEST_HOST_POOL_SIZE
 # (a size for the pool's folder, a tmpfs of that size; default: no limit).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 self=$root/scripts/test-host.sh
-addr=${VMFORGE_TEST_HOST_ADDR:-127.0.0.2}
-dir=${VMFORGE_TEST_HOST_DIR:-$root/.cache/test-host}
+# Host N (VMFORGE_TEST_HOST_NUMBER, 1 to 9; the fleet tests use three) is
+# 127.0.0.(N+1) with its files in .cache/test-host (1) or .cache/test-host-N.
+n=${VMFORGE_TEST_HOST_NUMBER:-1}
+case "$n" in [1-9]) ;; *) echo "VMFORGE_TEST_HOST_NUMBER=$n: expected 1 to 9" >&2; exit 2 ;; esac
+suffix=; [ "$n" = 1 ] || suffix=-$n
+addr=${VMFORGE_TEST_HOST_ADDR:-127.0.0.$((n + 1))}
+dir=${VMFORGE_TEST_HOST_DIR:-$root/.cache/test-host$suffix}
 ssh_wrapper=$dir/ssh
 
 uri() {

@@ -13,6 +13,7 @@
 #include "recipe/targets.h"
 #include "report.h"
 #include "util/exit-codes.h"
+#include "util/fleet-link.h"
 #include "util/signals.h"
 #include "util/util.h"
 #include "virt/storage.h"
@@ -89,6 +90,20 @@ static int fail_with(const GError *err, int rc)
     return rc;
 }
 
+/* Run by a fleet (fleet/): a slot of its local pool before local work, and
+ * the stage told. Nothing without a fleet. */
+static int local_stage(const char *stage)
+{
+    if (!vmf_fleet_link_local()) {
+        if (vmf_interrupted)
+            return vmf_signals_exit_code();
+        vmf_error(CMD, "the fleet run that started this build is gone; stopping");
+        return VMF_EXIT_FAILURE;
+    }
+    vmf_fleet_link_stage(stage);
+    return 0;
+}
+
 /* The cache key: SHA-256 over everything that determines the base disk. */
 static int compute_key(Build *b, GError **error)
 {
@@ -143,8 +158,8 @@ static void print_source_plan(const Build *b)
     }
     g_autofree char *size = vf_format_size(b->image.image->size);
     g_autofree char *grown = vf_format_size(b->image.disk_size);
-    printf("  import     %s (%s, %s, SHA-256 %.16s...)\n", r->base_image, b->image.image->format, size,
-           b->image.digests[0]);
+    printf("  import     %s (%s, %s, SHA-256 %.16s...)\n", r->base_image, b->image.image->format,
+           size, b->image.digests[0]);
     if (b->image.disk_size > b->image.image->size)
         printf("             grown to %s: the disk, its last partition and that file system\n",
                grown);
@@ -166,7 +181,6 @@ static void print_publish_plan(const Build *b)
     }
 }
 
-
 static int print_plan(Build *b, bool cached)
 {
     const VmfRecipe *r = b->recipe;
@@ -181,8 +195,8 @@ static int print_plan(Build *b, bool cached)
     if (cached && !b->o->rebuild)
         printf("             in the cache: %s and customize are skipped\n", first_stage(b));
     else
-        printf("             %s\n", cached ? "in the cache, but --rebuild: made again"
-                                           : "not in the cache: made now");
+        printf("             %s\n",
+               cached ? "in the cache, but --rebuild: made again" : "not in the cache: made now");
     print_source_plan(b);
     printf("  customize  %u operation%s%s\n", c ? c->ops->len : 0, c && c->ops->len == 1 ? "" : "s",
            c && c->explicit_sysprep ? "" : ", then the default sysprep");
@@ -241,7 +255,7 @@ static char *entry_info(Build *b, const MadeFrom *from, const VmfCustomizeResult
     json_builder_set_member_name(j, "media");
     json_builder_add_string_value(j, from->media);
     json_builder_set_member_name(j, vmf_recipe_has_base(b->recipe) ? "import_seconds"
-                                                                  : "install_seconds");
+                                                                   : "install_seconds");
     json_builder_add_double_value(j, from->seconds);
     json_builder_set_member_name(j, "customize_seconds");
     json_builder_add_double_value(j, cr->total_seconds);
@@ -307,6 +321,7 @@ static int run_install(Build *b, VmfInstallResult *ir)
 {
     const VmfBuildOptions *o = b->o;
     g_autoptr(GError) err = NULL;
+    vmf_fleet_link_stage("install");
     say(b, "install: %s on a new %s disk (accel %s; console log %s/%s-install-console.log)",
         b->recipe->iso ? b->recipe->iso : b->recipe->kernel, b->recipe->name, o->accel, b->logdir,
         b->recipe->name);
@@ -358,8 +373,11 @@ static int run_customize(Build *b, const char *disk, VmfCustomizeResult *cr)
         .remote_dir = o->remote_dir,
         .progress = b->mode,
     };
+    int rc = local_stage("customize");
+    if (rc)
+        return rc;
     say(b, "customize: through libguestfs (log %s/%s-customize.log)", b->logdir, b->recipe->name);
-    int rc = vmf_stage_customize(b->recipe, &co, cr, &err);
+    rc = vmf_stage_customize(b->recipe, &co, cr, &err);
     if (rc != VMF_EXIT_OK) {
         vmf_error(CMD, "customize: %s", err ? err->message : "failed");
         fprintf(stderr, "vmforge build: logs are in %s\n", b->logdir);
@@ -411,21 +429,25 @@ static int make_imported(Build *b, char **disk, char **media, double *seconds)
 {
     const VmfRecipe *r = b->recipe;
     g_autoptr(GError) err = NULL;
+    int rc = local_stage("import");
+    if (rc)
+        return rc;
     g_autofree char *grown = vf_format_size(b->image.disk_size);
     say(b, "import: %s (%s) into a raw disk%s%s", r->base_image, b->image.image->format,
         b->image.disk_size > b->image.image->size ? " grown to " : "",
         b->image.disk_size > b->image.image->size ? grown : "");
     VmfImportOptions io = {.workdir = b->workdir, .accel = b->o->accel, .progress = b->mode};
     g_auto(VmfImportResult) res = {0};
-    int rc = vmf_stage_import(r, &b->image, &io, &res, &err);
+    rc = vmf_stage_import(r, &b->image, &io, &res, &err);
     if (!rc && (rc = check_image_unchanged(b, &err)))
         g_unlink(res.disk);
     if (rc)
         return err ? fail_with(err, rc) : rc;
     g_autofree char *data = vf_format_size(res.data_bytes);
     if (res.grown_partition)
-        say(b, "import: done in %.0f s (%s of data; partition %u and its %s grown to the end of "
-               "the disk)",
+        say(b,
+            "import: done in %.0f s (%s of data; partition %u and its %s grown to the end of "
+            "the disk)",
             res.seconds, data, res.grown_partition, res.grown_fs);
     else
         say(b, "import: done in %.0f s (%s of data)", res.seconds, data);
@@ -625,6 +647,9 @@ static int write_report(Build *b, const char *base, const VmfConvertResult *res,
 /* One convert pass into every target, then the report and the summary. */
 static int convert(Build *b, const char *base, GDateTime *started, gint64 t0, GError **error)
 {
+    int rc = local_stage("convert");
+    if (rc)
+        return rc;
     say(b, "convert: %s into %u target%s in one pass", base, b->targets->targets->len,
         b->targets->targets->len == 1 ? "" : "s");
     VmfConvertStage cs = {
@@ -637,7 +662,7 @@ static int convert(Build *b, const char *base, GDateTime *started, gint64 t0, GE
         .timestamp = b->epoch,
     };
     g_auto(VmfConvertResult) res = {0};
-    int rc = vmf_stage_convert(&cs, &res, error);
+    rc = vmf_stage_convert(&cs, &res, error);
     if (rc != VMF_EXIT_OK)
         return rc;
     stage_time(b, "convert", "ran", res.convert_seconds);
@@ -682,5 +707,31 @@ int vmf_build(const VmfBuildOptions *o)
     if (vmf_interrupted)
         return vmf_signals_exit_code();
     rc = convert(&b, base, started, t0, &err);
-    return rc ? fail_with(err, rc) : VMF_EXIT_OK;
+    return rc && err ? fail_with(err, rc) : rc;
+}
+
+int vmf_build_probe(const VmfBuildOptions *o, VmfBuildProbe *out, GError **error)
+{
+    g_auto(Build) b = {.o = o, .mode = VMF_PROGRESS_QUIET};
+    b.stages = g_array_new(false, true, sizeof(VmfStageTime));
+    int rc = build_check(&b, error);
+    if (!rc)
+        rc = build_open_cache(&b, error);
+    if (rc)
+        return rc;
+    g_autofree char *disk = g_strdup_printf("%s/base/%s/disk.raw", b.cache_dir, b.key);
+    g_autofree char *info = g_strdup_printf("%s/base/%s/entry.json", b.cache_dir, b.key);
+    out->name = g_strdup(b.recipe->name);
+    out->key = g_strdup(b.key);
+    out->cached = g_file_test(disk, G_FILE_TEST_EXISTS) && g_file_test(info, G_FILE_TEST_EXISTS);
+    out->installs = !vmf_recipe_has_base(b.recipe);
+    out->memory = b.recipe->memory;
+    out->vcpus = b.recipe->vcpus;
+    return 0;
+}
+
+void vmf_build_probe_clear(VmfBuildProbe *p)
+{
+    g_free(p->name);
+    g_free(p->key);
 }

@@ -9,6 +9,7 @@
 
 #include <glib.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 GQuark vmf_build_error_quark(void);
 
@@ -33,3 +34,19 @@ typedef struct {
 /* Runs the build; returns the process exit status (VMF_EXIT_*), having
  * printed what went wrong. */
 int vmf_build(const VmfBuildOptions *o);
+
+/* What a fleet (fleet/) must know of a build before it places it: the
+ * recipe checked as vmf_build checks it, the base disk's cache key and
+ * whether the cache has it, whether it needs an install on a host, and the
+ * installer domain's size. */
+typedef struct {
+    char *name; /* the recipe's name: */
+    char *key;
+    bool cached;
+    bool installs; /* false: base: image (imported here) */
+    uint64_t memory;
+    unsigned vcpus;
+} VmfBuildProbe;
+int vmf_build_probe(const VmfBuildOptions *o, VmfBuildProbe *out, GError **error);
+void vmf_build_probe_clear(VmfBuildProbe *p);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VmfBuildProbe, vmf_build_probe_clear)

@@ -247,7 +247,7 @@ static int install_connect(Install *in)
     GError *verr = NULL;
     in->v = vmf_virt_open(in->o->uri, &verr);
     if (!in->v) {
-        int rc = verr->code == 2 ? VMF_EXIT_USAGE : VMF_EXIT_FAILURE;
+        int rc = verr->code == 2 ? VMF_EXIT_USAGE : VMF_EXIT_HOST;
         g_propagate_error(error, verr);
         return rc;
     }
@@ -512,13 +512,13 @@ static int lost_error(Install *in)
     g_autofree char *left = vmf_run_describe(in->run);
     g_autofree char *why = *in->error ? g_strdup((*in->error)->message) : g_strdup("");
     g_clear_error(in->error);
-    g_set_error(in->error, vmf_install_error_quark(), VMF_EXIT_FAILURE,
+    g_set_error(in->error, vmf_install_error_quark(), VMF_EXIT_HOST,
                 "lost the connection to libvirt on %s during the install (%s), and %s. What "
                 "may remain there: %s. The next vmforge run against %s, or vmforge doctor "
                 "--connect %s, removes it",
                 vmf_virt_host(in->v), vmf_virt_lost_reason(in->v), why, left, vmf_virt_host(in->v),
                 vmf_virt_uri(in->v));
-    return VMF_EXIT_FAILURE;
+    return VMF_EXIT_HOST;
 }
 
 /* The installer stopped writing on an I/O error: the folder the user chose
@@ -707,6 +707,9 @@ int vmf_stage_install(const VmfRecipe *r, const VmfInstallOptions *o, VmfInstall
     bool ok = install_judge(&in, &rc);
     rc = install_finish(&in, rc, ok);
     install_clean_host(&in);
+    /* Whatever failed, it failed because the host went away. */
+    if (rc && rc != VMF_EXIT_USAGE && !vmf_interrupted && in.host && in.v && !vmf_virt_alive(in.v))
+        rc = VMF_EXIT_HOST;
     vmf_virt_bytes(in.v, &res->bytes_sent, &res->bytes_received);
     return rc;
 }

@@ -14,6 +14,8 @@ enum {
     VMF_EXIT_VERIFY = 6,  /* vmforge verify found problems */
     VMF_EXIT_GUEST = 7,   /* a guest stage failed: the installer failed, timed out, or left no
                              evidence of a finished install */
+    VMF_EXIT_HOST = 8,    /* the libvirt host could not be reached, or the connection to it was
+                             lost during the install and did not come back */
     /* 128 + signal number when interrupted: 130 for SIGINT, 143 for SIGTERM */
 };
 
@@ -27,6 +29,7 @@ enum {
     "  5    the disk is too large for a requested format\n"                                        \
     "  6    problems found: vmforge verify, or an image breaking the HEPiX rules\n"                \
     "  7    a guest stage failed: installer, customize operation, or boot check\n"                 \
+    "  8    the libvirt host could not be reached, or was lost during the install\n"               \
     "  130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM. Nothing is left behind.\n"
 
 /* The exit status for a converter error (VF_ERROR codes: input, output,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "progress.h"
 
+#include "fleet-link.h"
+
 #include "formats/engine.h"
 #include "formats/vf.h"
 
@@ -53,6 +55,7 @@ void vmf_progress_update(VmfProgress *p, uint64_t done, uint64_t total, const ch
     p->last = now;
     double elapsed = (double)(now - p->start) / G_USEC_PER_SEC;
     int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
+    vmf_fleet_link_pct(pct);
     double rate = elapsed > 0 ? (double)done / elapsed : 0;
     double eta = rate > 0 && total >= done ? (double)(total - done) / rate : -1;
     g_autofree char *d = vf_format_size(done);
@@ -77,6 +80,8 @@ void vmf_progress_update(VmfProgress *p, uint64_t done, uint64_t total, const ch
 
 void vmf_progress_status(VmfProgress *p, int pct, const char *what)
 {
+    if (p)
+        vmf_fleet_link_pct(pct);
     if (!p || p->mode == VMF_PROGRESS_QUIET)
         return;
     gint64 now = g_get_monotonic_time();

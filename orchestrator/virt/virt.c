@@ -208,6 +208,24 @@ void vmf_virt_close(VmfVirt *v)
     g_free(v);
 }
 
+int vmf_virt_node_info(VmfVirt *v, VmfNodeInfo *out, GError **error)
+{
+    virNodeInfo info;
+    if (virNodeGetInfo(v->conn, &info) < 0) {
+        vmf_virt_error(error, "libvirt on %s: the host's CPUs and memory", v->host);
+        return -EIO;
+    }
+    unsigned long long free_bytes = virNodeGetFreeMemory(v->conn);
+    if (free_bytes == 0) {
+        vmf_virt_error(error, "libvirt on %s: the host's free memory", v->host);
+        return -EIO;
+    }
+    out->cpus = info.cpus;
+    out->memory = (uint64_t)info.memory << 10; /* KiB */
+    out->free_memory = free_bytes;
+    return 0;
+}
+
 bool vmf_virt_alive(VmfVirt *v)
 {
     return v->conn && !g_atomic_int_get(&v->closed) && virConnectIsAlive(v->conn) == 1;

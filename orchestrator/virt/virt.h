@@ -48,6 +48,14 @@ char *vmf_virt_versions(VmfVirt *v);
 /* The libvirt daemon's and the hypervisor's versions ("9.0.0"), g_free. */
 void vmf_virt_version_parts(VmfVirt *v, char **libvirt, char **qemu);
 
+/* What a host has: its CPUs and memory (virNodeGetInfo), and the memory
+ * free now (virNodeGetFreeMemory), in bytes. */
+typedef struct {
+    unsigned cpus;
+    uint64_t memory, free_memory;
+} VmfNodeInfo;
+int vmf_virt_node_info(VmfVirt *v, VmfNodeInfo *out, GError **error);
+
 /* The connection still answers. */
 bool vmf_virt_alive(VmfVirt *v);
 /* How it was lost (keepalive, closed, I/O error), for messages. */

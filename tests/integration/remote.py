@@ -256,7 +256,7 @@ def case_host_killed(work):
     finally:
         host("start")
     took = time.time() - killed
-    check(proc.returncode == 1, f"exit {proc.returncode}\n{seen}{err}")
+    check(proc.returncode == 8, f"exit {proc.returncode}\n{seen}{err}")
     check(took <= LOST_WITHIN, f"the lost host was reported after {took:.0f} s")
     check(f"lost the connection to libvirt on {ADDR}" in err, err)
     m = re.search(r"What may remain there: (.*?)\. The next vmforge run", err)
@@ -290,7 +290,7 @@ def case_refusals(work):
     check("inject: http" in p.stderr, p.stderr)
     # No host there.
     unknown = ssh.replace(ADDR, "127.0.0.9")
-    p = vmforge(["install", RECIPE, "-o", out, "--connect", unknown], env, rc=1)
+    p = vmforge(["install", RECIPE, "-o", out, "--connect", unknown], env, rc=8)
     check("cannot connect to libvirt on 127.0.0.9" in p.stderr, p.stderr)
     # A pool that does not exist.
     p = vmforge(["install", RECIPE, "-o", out, "--connect", tcp, "--pool", "nosuch"], env, rc=3)
