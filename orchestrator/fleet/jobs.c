@@ -192,7 +192,8 @@ static void release_host(Job *j)
         return;
     j->host->running--;
     j->host->placed_memory -= j->probe.memory;
-    j->install_seconds = (double)(g_get_monotonic_time() - j->attempt_started) / G_USEC_PER_SEC;
+    j->install_ended = g_get_monotonic_time();
+    j->install_seconds = (double)(j->install_ended - j->attempt_started) / G_USEC_PER_SEC;
     j->host = NULL;
 }
 

@@ -41,6 +41,24 @@ static void attempts_json(JsonBuilder *b, const Job *j)
     json_builder_end_array(b);
 }
 
+/* When the build started, its install ended and it ended, from the run's
+ * start (null: it did not). */
+static void timeline_json(const Fleet *f, JsonBuilder *b, const Job *j)
+{
+    const char *names[] = {"started", "install_finished", "finished"};
+    gint64 when[] = {j->started, j->install_ended, j->ended};
+    json_builder_set_member_name(b, "timeline_milliseconds");
+    json_builder_begin_object(b);
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        json_builder_set_member_name(b, names[i]);
+        if (when[i])
+            json_builder_add_int_value(b, (when[i] - f->t0) / 1000);
+        else
+            json_builder_add_null_value(b);
+    }
+    json_builder_end_object(b);
+}
+
 static void job_json(Fleet *f, JsonBuilder *b, const Job *j)
 {
     g_autofree char *report = g_build_filename(j->outdir, "report.json", NULL);
@@ -64,8 +82,8 @@ static void job_json(Fleet *f, JsonBuilder *b, const Job *j)
     vmf_json_ms(b, "milliseconds",
                 j->ended && j->started ? (double)(j->ended - j->started) / G_USEC_PER_SEC : 0);
     attempts_json(b, j);
+    timeline_json(f, b, j);
     json_builder_end_object(b);
-    (void)f;
 }
 
 int fleet_report_write(Fleet *f, GError **error)

@@ -45,7 +45,7 @@ typedef struct Job {
     int pct;
     bool wants_local, has_local;
     long log_offset; /* where this attempt's lines start */
-    gint64 started, attempt_started, ended;
+    gint64 started, attempt_started, install_ended, ended;
     double install_seconds;
 } Job;
 
