@@ -23,16 +23,23 @@ tcp, one install at a time each) and real installs under TCG.
             build has its own log (fc's with both attempts);
           - host 3 back, `vmforge doctor` removes what the killed install
             left there; nothing is left on any host.
+  sigint  Ctrl-C on the terminal of a fleet build (two installs running on
+          hosts 1 and 2, a third recipe waiting): exit 130, every build
+          stopped and its host clean, the waiting one not started; the
+          terminal showed one status line per running build.
 
 The first test host is the remote tests' (left running for them); hosts 2
 and 3 are started and stopped by the case."""
 
+import fcntl
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
+import termios
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -95,20 +102,23 @@ hosts:
     return path
 
 
+def wait_for_log(log, text, seconds=180):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if os.path.exists(log) and text in open(log).read():
+            return
+        time.sleep(1)
+    raise Failure(f"{text!r} not in {log} after {seconds} s:\n"
+                  f"{open(log).read() if os.path.exists(log) else '(none)'}")
+
+
 def kill_during_install(proc, log):
     """Waits for fc's install on host 3 to boot its installer, then kills the
     host's daemons. Returns the stderr read so far."""
     seen, placed = read_until(proc, "fc: install on 127.0.0.4", seconds=120)
     if not placed:
         raise Failure(f"fc was not placed on host 3:\n{seen}")
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        text = open(log).read() if os.path.exists(log) else ""
-        if "booting the installer" in text or re.search(r"install: +\d+%", text):
-            break
-        time.sleep(1)
-    else:
-        raise Failure(f"fc's install on host 3 did not start:\n{open(log).read()}")
+    wait_for_log(log, "booting the installer")
     time.sleep(3)
     host("kill", n=3)
     return seen
@@ -235,5 +245,74 @@ def case_build(work):
         host("stop", n=3)
 
 
+
+def read_pty(fd, until, seconds):
+    """What the terminal shows (its master end `fd`) until `until` matches
+    or `seconds` pass."""
+    text, deadline = "", time.time() + seconds
+    while time.time() < deadline and not re.search(until, text):
+        r, _, _ = select.select([fd], [], [], 1)
+        if r:
+            try:
+                text += os.read(fd, 65536).decode(errors="replace")
+            except OSError:
+                break
+    return text
+
+
+def case_sigint(work):
+    """Ctrl-C on the terminal of a fleet build whose two installs run on
+    hosts 1 and 2 (a third recipe waits): every build stops and removes what
+    it made on its host, the one waiting is not started, exit 130; the
+    terminal showed one status line per running build."""
+    host("start")
+    host("start", n=2)
+    state = os.path.join(work, "state")
+    env = dict(os.environ, **GUESTFS_ENV, VMFORGE_STATE_DIR=state)
+    d = workdir(work)
+    out = os.path.join(d, "out")
+    paths = recipes(d)
+    with open(os.path.join(d, "hosts.yaml"), "w") as f:
+        f.write("hosts:\n" + "".join(f"  - uri: {host('uri', 'tcp', n=n)}\n    installs: 1\n"
+                                     for n in (1, 2)))
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [vmforge_path(), "build", paths[1], paths[2], paths[4], "--hosts",
+             os.path.join(d, "hosts.yaml"), "-o", out, "--accel", "tcg", "--cache-dir",
+             os.path.join(d, "cache")], stdin=slave, stdout=slave, stderr=slave, env=env,
+            start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        # Both installs booting their installers: the status lines say so.
+        shown = read_pty(master, r"fb +127\.0\.0\.2 +install +\d+%[^\n]*\n[^\n]*fc +127\.0\.0\.3 +"
+                         r"install +\d+%", 240)
+        check(re.search(r"fc +127\.0\.0\.3 +install +\d+%", shown) and "\033[" in shown,
+              f"no status line per running build on the terminal:\n{shown[-3000:]}")
+        # Both installer domains running on their hosts.
+        for label in ("fb", "fc"):
+            wait_for_log(os.path.join(out, label, "logs", "build.log"), "booting the installer")
+        shown += read_pty(master, r"fc +127\.0\.0\.3 +install", 5)
+        os.write(master, b"\x03")  # Ctrl-C, as the terminal's user types it
+        shown += read_pty(master, r"Report: ", 120)
+        proc.wait(timeout=60)
+    finally:
+        os.close(master)
+        host("stop", n=2)
+    check(proc.returncode == 130, f"exit {proc.returncode}\n{shown[-4000:]}")
+    check("Interrupt: stopping every build" in shown, shown[-3000:])
+    rep = json.load(open(os.path.join(out, "fleet-report.json")))
+    got = [(b["label"], b["status"], b["exit_status"]) for b in rep["builds"]]
+    check(got == [("fb", "failed", 130), ("fc", "failed", 130), ("fbad", "not started", 130)],
+          f"builds {got}")
+    for label in ("fb", "fc"):
+        log = open(os.path.join(out, label, "logs", "build.log")).read()
+        check("interrupted" in log, f"{label}'s log:\n{log[-2000:]}")
+    host("start", n=2)
+    try:
+        check_nothing_left(state, out, hosts=(1, 2))
+    finally:
+        host("stop", n=2)
+
+
 if __name__ == "__main__":
-    main({"build": case_build})
+    main({"build": case_build, "sigint": case_sigint})
