@@ -19,7 +19,11 @@ Measured per host count, from OUT/fleet-report.json:
   ideal     ceil(8 / hosts) x one install (the median install time of the
             1-host run, where installs never overlap)
   ratio     ideal / installs (target >= 0.85 at 4 hosts)
-  local     what came after the last install (customize, convert and the
+  median    the run's own median install time: what concurrent TCG guests
+            on the 2 shared cores cost each install
+  gap       the longest a host's free install slot waited for its next
+            build (what placement itself costs)
+  after     what came after the last install (customize, convert and the
             report: CPU-bound here, reported apart), and the whole run
 
   BENCH_WAIT   seconds each install sleeps (default 60)
@@ -173,7 +177,20 @@ def run_fleet(d, paths, n):
         "each": [x["install_milliseconds"] / 1000 for x in b],
         "wall": wall,
         "placed": [h["installs_placed"] for h in rep["hosts"]],
+        "gap": placement_gap(b),
     }
+
+
+def placement_gap(builds):
+    """The longest time a host's slot stayed free while builds waited: from
+    an install's end to the start of the next build on that host (seconds)."""
+    by_host = {}
+    for x in builds:
+        t = x["timeline_milliseconds"]
+        by_host.setdefault(x["host"], []).append((t["started"], t["install_finished"]))
+    gaps = [nxt[0] - prev[1] for runs in by_host.values()
+            for prev, nxt in zip(sorted(runs), sorted(runs)[1:])]
+    return max(gaps, default=0) / 1000
 
 
 def main():
@@ -198,12 +215,15 @@ def main():
     one = statistics.median(res[min(COUNTS)]["each"])
     print(f"8 builds, installs sleeping {WAIT} s; one install {one:.1f} s "
           f"(median of the {min(COUNTS)}-host run)")
-    print(f"{'hosts':>5} {'installs':>9} {'ideal':>7} {'ratio':>6} {'after':>7} {'run':>7}  "
-          "installs per host")
+    print(f"{'hosts':>5} {'installs':>9} {'ideal':>7} {'ratio':>6} {'median':>7} {'gap':>6} "
+          f"{'after':>7} {'run':>7}  installs per host")
     for n, r in res.items():
         ideal = math.ceil(BUILDS / n) * one
         print(f"{n:5d} {r['installs']:8.1f}s {ideal:6.1f}s {ideal / r['installs']:6.3f} "
+              f"{statistics.median(r['each']):6.1f}s {r['gap']:5.2f}s "
               f"{r['wall'] - r['installs']:6.1f}s {r['wall']:6.1f}s  {r['placed']}")
+    print("median: the run's median install; gap: the longest a free install slot waited "
+          "for its next build")
 
 
 if __name__ == "__main__":

@@ -680,6 +680,7 @@ int vmf_build(const VmfBuildOptions *o)
     g_auto(Build) b = {.o = o};
     g_autoptr(GError) err = NULL;
     gint64 t0 = g_get_monotonic_time();
+    vmf_fleet_link_active(); /* its socket kept from the processes started below */
     g_autoptr(GDateTime) started = g_date_time_new_now_utc();
     b.mode = o->verbosity < 0 ? VMF_PROGRESS_QUIET : VMF_PROGRESS_AUTO;
     if (b.mode == VMF_PROGRESS_AUTO)

@@ -81,8 +81,7 @@ static void fail_unplaceable(Fleet *f, Job *j)
         g_string_append_printf(why, "%s%s: %s", why->len ? "; " : "", h->name,
                                h->down ? h->down_reason : lim);
     }
-    job_fail(j, j->attempts->len ? j->status : VMF_EXIT_HOST,
-             "no host can take its install (%s of memory): %s", need, why->str);
+    job_fail(j, VMF_EXIT_HOST, "no host can take its install (%s of memory): %s", need, why->str);
     fleet_status_event(f, j, "failed: %s", j->error);
 }
 
@@ -108,13 +107,16 @@ static void schedule(Fleet *f)
             job_fail(j, VMF_EXIT_FAILURE, "could not start its build: %s", g_strerror(-rc));
             continue;
         }
-        j->made_base = host_needed || (!j->probe.installs && !cached_now(f, j));
+        bool cached = !host_needed && !j->rebuild && cached_now(f, j);
+        j->made_base = !cached;
         fleet_status_event(f, j, h ? "install on %s" : "started (base disk %s)",
-                           h ? h->name : (j->probe.installs ? "in the cache" : "imported here"));
+                           h        ? h->name
+                           : cached ? "in the cache"
+                                    : "imported here");
     }
 }
 
-/* Local slots, in the order they were asked for (the jobs' order). */
+/* Local slots, in the jobs' order (the command line's). */
 static void grant_local(Fleet *f)
 {
     for (guint i = 0; i < f->jobs->len && f->local_running < f->jobs_max; i++) {
@@ -154,6 +156,7 @@ static void host_lost(Fleet *f, Job *j, const JobAttempt *a)
         return;
     }
     job_fail(j, a->status, "%s", a->error);
+    fleet_status_event(f, j, "failed (exit %d): %s", a->status, j->error);
 }
 
 /* A build's process ended with `status`: done, failed, or tried again. */
@@ -208,8 +211,13 @@ static void poll_jobs(Fleet *f)
         Job *j = f->jobs->pdata[i];
         int ws;
         if (j->state == JOB_RUNNING && j->pid > 0 && waitpid(j->pid, &ws, WNOHANG) == j->pid) {
-            while (j->fd >= 0 && !fleet_job_read(f, j))
-                continue; /* the last events */
+            for (int k = 0; k < 64 && j->fd >= 0; k++)
+                if (fleet_job_read(f, j))
+                    break; /* the last events, until the end or nothing more */
+            if (j->fd >= 0) {
+                close(j->fd);
+                j->fd = -1;
+            }
             job_ended(f, j, wait_status(ws));
         }
     }

@@ -152,6 +152,9 @@ int fleet_job_spawn(Fleet *f, Job *j, VmfFleetHost *host)
         close(log);
         return -e;
     }
+    /* The fleet's end never blocks: a process the build started may hold
+     * the other end open after the build ended. */
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
     g_autoptr(GPtrArray) argv = build_argv(f, j, host);
     g_auto(GStrv) envp = g_environ_setenv(g_get_environ(), "VMFORGE_FLEET_FD", "3", true);
     pid_t pid = fork();
@@ -229,7 +232,7 @@ bool fleet_job_read(Fleet *f, Job *j)
         j->fd = -1;
         return true;
     }
-    g_string_append_len(j->in, buf, r);
+    g_string_append_len(j->in, buf, (gssize)r);
     char *nl;
     while ((nl = memchr(j->in->str, '\n', j->in->len))) {
         *nl = '\0';

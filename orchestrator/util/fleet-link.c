@@ -4,6 +4,7 @@
 #include "signals.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <poll.h>
 #include <stdio.h>
@@ -26,6 +27,9 @@ static int link_fd(void)
         char *end = NULL;
         long fd = v && *v ? strtol(v, &end, 10) : -1;
         link_state.fd = end && *end == '\0' && fd > 2 && fd < 1024 ? (int)fd : -1;
+        /* Not for the processes the build starts (QEMU, ssh). */
+        if (link_state.fd >= 0 && fcntl(link_state.fd, F_SETFD, FD_CLOEXEC) < 0)
+            link_state.fd = -1;
     }
     return link_state.fd;
 }
