@@ -478,7 +478,7 @@ static int install_run(Install *in)
  * connection too. Connect again (briefly) and find the domain again. */
 static void reconnect_to_clean(Install *in)
 {
-    if (!in->v || vmf_virt_alive(in->v) || in->outcome == OUT_LOST)
+    if (!in->v || in->outcome == OUT_LOST || vmf_virt_ping(in->v))
         return;
     if (vmf_virt_reconnect(in->v, RECONNECT_CLEANUP_SECONDS, NULL) < 0)
         return;

@@ -231,6 +231,13 @@ bool vmf_virt_alive(VmfVirt *v)
     return v->conn && !g_atomic_int_get(&v->closed) && virConnectIsAlive(v->conn) == 1;
 }
 
+bool vmf_virt_ping(VmfVirt *v)
+{
+    unsigned long version = 0;
+    return vmf_virt_alive(v) && virConnectGetLibVersion(v->conn, &version) == 0 &&
+           vmf_virt_alive(v);
+}
+
 const char *vmf_virt_lost_reason(VmfVirt *v)
 {
     switch (g_atomic_int_get(&v->closed) - 1) {

@@ -58,6 +58,9 @@ int vmf_virt_node_info(VmfVirt *v, VmfNodeInfo *out, GError **error);
 
 /* The connection still answers. */
 bool vmf_virt_alive(VmfVirt *v);
+/* The connection answers a call now: after a signal, the ssh process of a
+ * qemu+ssh connection may be gone while libvirt has not noticed yet. */
+bool vmf_virt_ping(VmfVirt *v);
 /* How it was lost (keepalive, closed, I/O error), for messages. */
 const char *vmf_virt_lost_reason(VmfVirt *v);
 /* Connects again to the same URI, trying for up to `seconds`. Domains,
